@@ -1,0 +1,5 @@
+"""``python -m ftdata``."""
+
+from ftdata.cli import run
+
+run()

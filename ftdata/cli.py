@@ -1,0 +1,285 @@
+"""The ``ftdata`` command line. Each command is a thin call into the library.
+
+Exit codes: 0 clean, 1 findings at or above ``--fail-on``, 2 usage, configuration or
+I/O error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from ftdata._version import __version__
+
+OUTPUT_FORMAT_NAMES = ("concise", "full", "json", "json-lines", "github", "sarif")
+FORMAT_NAMES = ("messages", "prompt-completion", "alpaca", "sharegpt")
+PROFILE_NAMES = ("openai", "together", "mistral", "trl")
+
+
+class UsageFailure(click.ClickException):
+    """An error the user can fix (bad config, unreadable file): exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"ftdata: error: {self.format_message()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="ftdata")
+def main() -> None:
+    """Check fine-tuning datasets before you train on them."""
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="RULES",
+    help="Rules to run (codes, prefixes, names or ALL), replacing the default set.",
+)
+@click.option("--ignore", multiple=True, metavar="RULES", help="Rules to skip.")
+@click.option("--extend-select", multiple=True, metavar="RULES", help="Rules to run on top of the selection.")
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), help="Apply a provider's documented strictness.")
+@click.option(
+    "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(OUTPUT_FORMAT_NAMES),
+    default="concise",
+    show_default=True,
+    help="How to print findings.",
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(path_type=Path),
+    help="Write findings to this file instead of standard output.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    help="Lowest severity that makes the exit status 1 (default: error).",
+)
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--max-errors", type=click.IntRange(min=1), help="Stop reading a file after this many errors.")
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Apply safe fixes in place (BOM, CRLF, blank lines, final newline, NFC, role whitespace).",
+)
+@click.option("--diff", is_flag=True, help="Show the safe fixes as a diff instead of writing them.")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Report only findings not in this baseline file.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write all current findings to a baseline file and exit 0.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Use this configuration file instead of searching for one.",
+)
+@click.option("--isolated", is_flag=True, help="Ignore configuration files.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Processes for large files (default: the CPUs available).")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
+def lint(
+    paths: tuple[Path, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    profile: str | None,
+    input_format: str | None,
+    output_format: str,
+    output_file: Path | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    max_errors: int | None,
+    fix: bool,
+    diff: bool,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    config_file: Path | None,
+    isolated: bool,
+    jobs: int | None,
+    quiet: bool,
+) -> None:
+    """Lint JSONL and JSON datasets: every problem with file, line, column and rule code.
+
+    PATHS are files or folders (searched for .jsonl, .ndjson and .json files).
+    Configuration comes from [tool.ftdata] in the nearest pyproject.toml or ftdata.toml.
+    """
+    import ftdata
+    from ftdata.config import ConfigError
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageFailure(f"no such file or folder: {missing[0]}")
+    config: Any = False if isolated else (config_file or True)
+    kwargs: dict[str, Any] = {
+        "select": _split(select),
+        "ignore": _split(ignore),
+        "extend_select": _split(extend_select),
+        "profile": profile,
+        "format": input_format,
+        "max_errors": max_errors,
+        "config": config,
+        "jobs": jobs,
+    }
+    try:
+        if fix or diff:
+            changed = _apply_fixes(list(paths), kwargs, write=not diff, quiet=quiet)
+            if diff:
+                sys.exit(1 if changed else 0)
+        report = ftdata.lint(list(paths), baseline=None if write_baseline else baseline, **kwargs)
+        if write_baseline:
+            from ftdata.baseline import write_baseline as write
+
+            count = write(write_baseline, report.findings)
+            click.echo(f"Wrote {count:,} baseline entries for {len(report):,} findings to {write_baseline}.", err=True)
+            sys.exit(0)
+        _emit(report, output_format, output_file, quiet)
+        level = fail_on or _fail_on_from_config(list(paths), config)
+    except ConfigError as e:
+        raise UsageFailure(str(e)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise UsageFailure(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+    if exit_zero:
+        sys.exit(0)
+    sys.exit(1 if report.failed(level) else 0)
+
+
+def _fail_on_from_config(paths: list[Path], config: Any) -> str:
+    from ftdata.config import find_config, load_config
+
+    if config is False:
+        return "error"
+    if config is not True:
+        return load_config(Path(config)).fail_on
+    first = paths[0] if paths[0].is_dir() else paths[0].parent
+    found = find_config(first)
+    return load_config(found).fail_on if found else "error"
+
+
+def _emit(report: Any, output_format: str, output_file: Path | None, quiet: bool) -> None:
+    from ftdata.report.concise import summary
+
+    if output_file is not None:
+        from ftdata.io import atomic_write
+
+        with atomic_write(output_file, "w") as f:
+            _render(report, output_format, f, quiet)
+        if not quiet and output_format in ("concise", "full"):
+            click.echo(summary(report), err=True)
+        return
+    _render(report, output_format, sys.stdout, quiet)
+
+
+def _render(report: Any, output_format: str, stream: TextIO, quiet: bool) -> None:
+    from ftdata.report import render
+
+    if quiet and output_format in ("concise", "full"):
+        from ftdata.report.concise import location
+
+        for f in report.findings:
+            stream.write(f"{location(f)}: {f.code} {f.message}\n")
+        return
+    render(report, output_format, stream)
+
+
+def _apply_fixes(paths: list[Path], kwargs: dict[str, Any], *, write: bool, quiet: bool) -> bool:
+    """Fix (or, with ``write=False``, show as a diff) every file; True if anything changed."""
+    from ftdata import registry
+    from ftdata.config import Settings
+    from ftdata.engine import compile_plan
+    from ftdata.fix import FIXABLE, fix_file, write_fix
+    from ftdata.io import iter_data_files
+    from ftdata.lint import _settings
+
+    overrides = {k: kwargs[k] for k in ("select", "ignore", "extend_select", "profile", "format")}
+    changed = False
+    total = 0
+    for path in iter_data_files(paths):
+        settings: Settings = _settings(kwargs["config"], path.parent).override(**overrides)
+        plan = compile_plan(settings)
+        enabled = frozenset(
+            name
+            for name in FIXABLE
+            if name in plan.source_rules or registry.get(name).code in {c for c, _, _ in plan.record_rules}
+        )
+        result = fix_file(path, enabled=enabled, format=settings.format)
+        if not result.changed:
+            continue
+        changed = True
+        total += sum(result.applied.values())
+        if write:
+            write_fix(result)
+        else:
+            _print_diff(result)
+    if write and changed and not quiet:
+        click.echo(f"Fixed {total:,} problem(s).", err=True)
+    return changed
+
+
+def _print_diff(result: Any) -> None:
+    old = result.original.decode("utf-8", "replace").splitlines(keepends=True)
+    new = result.fixed.decode("utf-8", "replace").splitlines(keepends=True)
+    name = str(result.path)
+    for line in difflib.unified_diff(old, new, fromfile=f"a/{name}", tofile=f"b/{name}"):
+        sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+
+
+@main.command("rule")
+@click.argument("code")
+def rule_command(code: str) -> None:
+    """Show a rule's documentation (by code or name)."""
+    from ftdata import registry
+    from ftdata.docgen import rule_text
+
+    try:
+        found = registry.get(code)
+    except KeyError:
+        raise UsageFailure(f"unknown rule {code!r}; `ftdata rules` lists them") from None
+    click.echo(rule_text(found))
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+def rules_command(fmt: str) -> None:
+    """List every rule with its code, name, default severity and summary."""
+    from ftdata.docgen import rules_json, rules_markdown, rules_table
+
+    text = {"text": rules_table, "json": rules_json, "markdown": rules_markdown}[fmt]()
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def run() -> None:
+    """Console entry point: like ``main`` but quiet when the reader of stdout goes away."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

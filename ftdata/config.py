@@ -1,0 +1,198 @@
+"""Settings: from ``[tool.ftdata]`` in pyproject.toml or from ftdata.toml, then overridden by
+keyword arguments or command-line options. An unknown key is an error, never ignored."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ftdata.findings import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A configuration problem; the CLI reports it and exits with status 2."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides what a lint run checks and how strictly."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    profile: str | None = None
+    format: str | None = None
+    severity: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    fail_on: str = "error"
+    max_errors: int | None = None
+    baseline: str | None = None
+    path: str | None = None  # the file these settings came from
+
+    def override(self, **changes: Any) -> Settings:
+        """A copy with the non-None ``changes`` applied; ``ignore`` and ``extend_select``
+        add to what is there, ``options`` and ``severity`` merge per rule."""
+        clean: dict[str, Any] = {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key in ("ignore", "extend_select"):
+                value = (*getattr(self, key), *_strings(value, key))
+            elif key == "select":
+                value = _strings(value, key)
+            elif key == "severity":
+                value = {**self.severity, **value}
+            elif key == "options":
+                merged = {k: dict(v) for k, v in self.options.items()}
+                for rule_key, opts in value.items():
+                    merged.setdefault(rule_key, {}).update(opts)
+                value = merged
+            clean[key] = value
+        return replace(self, **clean)
+
+
+_TOP_KEYS = {
+    "select": "select",
+    "ignore": "ignore",
+    "extend-select": "extend_select",
+    "profile": "profile",
+    "format": "format",
+    "severity": "severity",
+    "rules": "options",
+    "fail-on": "fail_on",
+    "max-errors": "max_errors",
+    "baseline": "baseline",
+}
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key!r} must be a list of strings, got {value!r}")
+    out: list[str] = []
+    for v in value:
+        out.extend(part.strip() for part in v.split(",") if part.strip())
+    return tuple(out)
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest ``ftdata.toml``, or ``pyproject.toml`` with a ``[tool.ftdata]`` table,
+    in ``start`` or a folder above it."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "ftdata.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+                raise ConfigError(f"{pyproject}: {e}") from None
+            if "ftdata" in data.get("tool", {}):
+                return pyproject
+    return None
+
+
+def load_config(path: Path) -> Settings:
+    """Read and validate one configuration file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("ftdata", {})
+        where = f"{path} [tool.ftdata]"
+    else:
+        table = data
+        where = str(path)
+    return settings_from_mapping(table, where=where, path=str(path))
+
+
+def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", path: str | None = None) -> Settings:
+    """Validate a ``[tool.ftdata]``-shaped mapping into Settings."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    values: dict[str, Any] = {"path": path}
+    for key, value in table.items():
+        if key not in _TOP_KEYS:
+            close = difflib.get_close_matches(key, list(_TOP_KEYS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+        attr = _TOP_KEYS[key]
+        if attr in ("select", "ignore", "extend_select"):
+            value = _strings(value, key)
+        elif attr in ("severity", "options"):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: {key!r} must be a table")
+            value = dict(value)
+        elif attr == "max_errors":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where}: 'max-errors' must be a positive integer")
+        elif not isinstance(value, str):
+            raise ConfigError(f"{where}: {key!r} must be a string")
+        values[attr] = value
+    settings = Settings(**values)
+    try:
+        validate(settings)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Check every selector, rule option, severity, profile and format; ConfigError if bad."""
+    from ftdata import registry
+    from ftdata.formats import FORMATS
+    from ftdata.profiles import get_profile
+
+    for attr in ("select", "ignore", "extend_select"):
+        for selector in getattr(settings, attr) or ():
+            try:
+                registry.resolve(selector)
+            except KeyError:
+                raise ConfigError(f"unknown rule selector {selector!r} in {attr.replace('_', '-')}") from None
+    for key, opts in settings.options.items():
+        rule = _rule(key)
+        if not isinstance(opts, Mapping):
+            raise ConfigError(f"options of rule {key!r} must be a table")
+        try:
+            rule.check_options(dict(opts))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    for key, level in settings.severity.items():
+        _rule(key)
+        try:
+            Severity.parse(level)
+        except ValueError as e:
+            raise ConfigError(f"severity of {key!r}: {e}") from None
+    if settings.profile is not None:
+        try:
+            get_profile(settings.profile)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    if settings.format is not None and settings.format not in FORMATS:
+        raise ConfigError(f"unknown format {settings.format!r} (known: {', '.join(FORMATS)})")
+    try:
+        Severity.parse(settings.fail_on)
+    except ValueError as e:
+        raise ConfigError(f"fail-on: {e}") from None
+
+
+def _rule(key: str) -> Any:
+    from ftdata import registry
+
+    try:
+        return registry.get(key)
+    except KeyError:
+        raise ConfigError(f"unknown rule {key!r}") from None

@@ -1,0 +1,354 @@
+"""Detect a record's format and normalise it to one chat view.
+
+Supported: OpenAI-style ``messages``, ``prompt``/``completion`` (plain strings or, as in
+TRL, lists of messages), Alpaca (``instruction``/``input``/``output``, with the optional
+``system`` and ``history`` of LLaMA-Factory) and ShareGPT (``conversations`` of
+``from``/``value`` turns, including ``function_call``/``observation`` turns).
+
+The normaliser never raises: what it cannot make sense of becomes a problem named after
+the rule that reports it (``missing-key``, ``wrong-type``, ...), and the rest of the
+record is still normalised so later rules can look at it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftdata.findings import PathT
+from ftdata.records import Message, Record
+
+MESSAGES = "messages"
+PROMPT_COMPLETION = "prompt-completion"
+ALPACA = "alpaca"
+SHAREGPT = "sharegpt"
+FORMATS = (MESSAGES, PROMPT_COMPLETION, ALPACA, SHAREGPT)
+
+OPENAI_ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function": "tool",
+}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+}
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "weight", "function_call"})
+SHAREGPT_TURN_KEYS = frozenset({"from", "value", "weight"})
+TOP_LEVEL_KEYS = {
+    MESSAGES: frozenset({"messages", "tools", "parallel_tool_calls", "functions"}),
+    PROMPT_COMPLETION: frozenset({"prompt", "completion"}),
+    ALPACA: frozenset({"instruction", "input", "output", "system", "history"}),
+    SHAREGPT: frozenset({"conversations", "system", "tools"}),
+}
+#: Every problem kind the normaliser emits; each is the name of a registered rule.
+PROBLEM_KINDS = frozenset(
+    {
+        "unknown-format",
+        "wrong-type",
+        "missing-messages",
+        "missing-key",
+        "unrecognised-role",
+        "role-whitespace",
+        "missing-content",
+    }
+)
+
+
+def detect(data: dict[str, Any]) -> str | None:
+    """The format a parsed record looks like, from its keys; None when none fits."""
+    if "messages" in data:
+        return MESSAGES
+    if "conversations" in data:
+        return SHAREGPT
+    if "instruction" in data:
+        return ALPACA
+    if "prompt" in data and "completion" in data:
+        return PROMPT_COMPLETION
+    return None
+
+
+def normalise(record: Record, forced: str | None = None) -> None:
+    """Fill ``record.format``, ``.messages``, ``.segments`` and append problems."""
+    data = record.data
+    fmt = forced or detect(data)
+    record.format = fmt
+    if fmt is None:
+        record.problems.append(("unknown-format", (), _unknown_message(data), None))
+        return
+    if fmt == MESSAGES:
+        _messages(record, data)
+    elif fmt == SHAREGPT:
+        _sharegpt(record, data)
+    elif fmt == ALPACA:
+        _alpaca(record, data)
+    else:
+        _prompt_completion(record, data)
+
+
+def _unknown_message(data: dict[str, Any]) -> str:
+    keys = ", ".join(repr(k) for k in list(data)[:8]) or "none"
+    hint = ""
+    if "chosen" in data or "rejected" in data:
+        hint = " (this looks like preference data, which is not a supervised fine-tuning format)"
+    elif "prompt" in data:
+        hint = " (a 'prompt' without a 'completion')"
+    return (
+        "record matches no supported format: expected 'messages', 'conversations', "
+        f"'instruction'+'output' or 'prompt'+'completion'; found keys {keys}{hint}"
+    )
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+def _role(record: Record, raw: Any, table: dict[str, str], path: PathT) -> str:
+    """Canonical role for ``raw``; records a problem when it is not a known role."""
+    canon = table.get(raw)
+    if canon is not None:
+        return canon
+    if type(raw) is not str:
+        record.problems.append(("wrong-type", path, f"role must be a string, got {_type_name(raw)}", None))
+        return "?"
+    stripped = raw.strip()
+    canon = table.get(stripped)
+    if canon is not None:
+        record.problems.append(
+            ("role-whitespace", path, f"role {raw!r} has surrounding whitespace (expected {stripped!r})", None)
+        )
+        return canon
+    lowered = stripped.lower()
+    hint = f"; did you mean {lowered!r}?" if lowered in table else ""
+    known = ", ".join(sorted(table))
+    record.problems.append(("unrecognised-role", path, f"unrecognised role {raw!r} (known: {known}){hint}", None))
+    return raw
+
+
+def _content_text(record: Record, content: Any, path: PathT, role: str) -> str | None:
+    """Text of an OpenAI ``content`` value (string or list of parts); segments appended."""
+    if type(content) is str:
+        record.segments.append((role, content, path))
+        return content
+    if type(content) is list:
+        texts: list[str] = []
+        for k, part in enumerate(content):
+            if type(part) is dict:
+                if part.get("type", "text") == "text":
+                    text = part.get("text")
+                    if type(text) is str:
+                        record.segments.append((role, text, (*path, k, "text")))
+                        texts.append(text)
+                    else:
+                        record.problems.append(
+                            ("wrong-type", (*path, k, "text"), "a text content part needs a string 'text'", None)
+                        )
+            elif type(part) is str:
+                record.segments.append((role, part, (*path, k)))
+                texts.append(part)
+            else:
+                record.problems.append(
+                    ("wrong-type", (*path, k), f"content part must be an object, got {_type_name(part)}", None)
+                )
+        return "".join(texts) if texts else None
+    record.problems.append(
+        ("wrong-type", path, f"content must be a string or a list of parts, got {_type_name(content)}", None)
+    )
+    return None
+
+
+def _chat_message(record: Record, m: Any, path: PathT) -> None:
+    """One OpenAI-style message at ``path``."""
+    if type(m) is not dict:
+        record.problems.append(("wrong-type", path, f"message must be an object, got {_type_name(m)}", None))
+        return
+    if "role" in m:
+        role = _role(record, m["role"], OPENAI_ROLES, (*path, "role"))
+    else:
+        record.problems.append(("missing-key", path, "message has no 'role'", None))
+        role = "?"
+    tool_calls = "tool_calls" in m or "function_call" in m
+    text = None
+    if "content" in m:
+        content = m["content"]
+        if content is None:
+            if not (tool_calls and role == "assistant"):
+                record.problems.append(("missing-content", (*path, "content"), "message content is null", None))
+        else:
+            text = _content_text(record, content, (*path, "content"), role)
+    elif not (tool_calls and role == "assistant"):
+        record.problems.append(("missing-key", path, "message has no 'content'", None))
+    record.messages.append(Message(role, text, path, m, tool_calls))
+
+
+def _message_list(record: Record, value: Any, key: str) -> None:
+    if type(value) is not list:
+        if value is None:
+            record.problems.append(("missing-messages", (key,), f"'{key}' is null", None))
+        else:
+            record.problems.append(
+                ("wrong-type", (key,), f"'{key}' must be a list of messages, got {_type_name(value)}", None)
+            )
+        return
+    if not value:
+        record.problems.append(("missing-messages", (key,), f"'{key}' is an empty list", None))
+        return
+    for i, m in enumerate(value):
+        _chat_message(record, m, (key, i))
+
+
+def _messages(record: Record, data: dict[str, Any]) -> None:
+    if "messages" not in data:
+        record.problems.append(("missing-messages", (), "record has no 'messages' list", None))
+        return
+    _message_list(record, data["messages"], "messages")
+
+
+def _prompt_completion(record: Record, data: dict[str, Any]) -> None:
+    for key, role in (("prompt", "user"), ("completion", "assistant")):
+        if key not in data:
+            record.problems.append(("missing-key", (), f"record has no {key!r}", None))
+            continue
+        value = data[key]
+        if type(value) is str:
+            record.segments.append((role, value, (key,)))
+            record.messages.append(Message(role, value, (key,), value))
+        elif type(value) is list:
+            _message_list(record, value, key)
+        else:
+            record.problems.append(
+                ("wrong-type", (key,), f"{key!r} must be a string or a list of messages, got {_type_name(value)}", None)
+            )
+
+
+def _alpaca(record: Record, data: dict[str, Any]) -> None:
+    system = data.get("system")
+    if type(system) is str and system:
+        record.segments.append(("system", system, ("system",)))
+        record.messages.append(Message("system", system, ("system",), system))
+    elif system is not None and type(system) is not str:
+        record.problems.append(
+            ("wrong-type", ("system",), f"'system' must be a string, got {_type_name(system)}", None)
+        )
+    history = data.get("history")
+    if history is not None:
+        if type(history) is not list:
+            record.problems.append(
+                (
+                    "wrong-type",
+                    ("history",),
+                    f"'history' must be a list of [prompt, response] pairs, got {_type_name(history)}",
+                    None,
+                )
+            )
+        else:
+            for i, pair in enumerate(history):
+                if type(pair) is not list or len(pair) != 2 or not all(type(x) is str for x in pair):
+                    record.problems.append(
+                        (
+                            "wrong-type",
+                            ("history", i),
+                            "a history entry must be a [prompt, response] pair of strings",
+                            None,
+                        )
+                    )
+                    continue
+                record.segments.append(("user", pair[0], ("history", i, 0)))
+                record.segments.append(("assistant", pair[1], ("history", i, 1)))
+                record.messages.append(Message("user", pair[0], ("history", i, 0), pair))
+                record.messages.append(Message("assistant", pair[1], ("history", i, 1), pair))
+    strings: dict[str, str] = {}
+    for key in ("instruction", "input", "output"):
+        if key not in data:
+            if key != "input":
+                record.problems.append(("missing-key", (), f"record has no {key!r}", None))
+            continue
+        value = data[key]
+        if type(value) is str:
+            strings[key] = value
+        elif value is None and key == "input":
+            pass
+        elif value is None:
+            record.problems.append(("missing-content", (key,), f"{key!r} is null", None))
+        else:
+            record.problems.append(("wrong-type", (key,), f"{key!r} must be a string, got {_type_name(value)}", None))
+    if "instruction" in strings:
+        instruction = strings["instruction"]
+        record.segments.append(("user", instruction, ("instruction",)))
+        text = instruction
+        extra = strings.get("input", "")
+        if extra:
+            record.segments.append(("user", extra, ("input",)))
+            text = f"{instruction}\n\n{extra}"
+        record.messages.append(Message("user", text, ("instruction",), data))
+    if "output" in strings:
+        record.segments.append(("assistant", strings["output"], ("output",)))
+        record.messages.append(Message("assistant", strings["output"], ("output",), data))
+
+
+def _sharegpt(record: Record, data: dict[str, Any]) -> None:
+    system = data.get("system")
+    if type(system) is str and system:
+        record.segments.append(("system", system, ("system",)))
+        record.messages.append(Message("system", system, ("system",), system))
+    elif system is not None and type(system) is not str:
+        record.problems.append(
+            ("wrong-type", ("system",), f"'system' must be a string, got {_type_name(system)}", None)
+        )
+    conversations = data.get("conversations")
+    if type(conversations) is not list:
+        if conversations is None:
+            record.problems.append(("missing-messages", ("conversations",), "'conversations' is missing or null", None))
+        else:
+            record.problems.append(
+                (
+                    "wrong-type",
+                    ("conversations",),
+                    f"'conversations' must be a list of turns, got {_type_name(conversations)}",
+                    None,
+                )
+            )
+        return
+    if not conversations:
+        record.problems.append(("missing-messages", ("conversations",), "'conversations' is an empty list", None))
+        return
+    for i, turn in enumerate(conversations):
+        path: PathT = ("conversations", i)
+        if type(turn) is not dict:
+            record.problems.append(("wrong-type", path, f"turn must be an object, got {_type_name(turn)}", None))
+            continue
+        if "from" in turn:
+            role = _role(record, turn["from"], SHAREGPT_ROLES, (*path, "from"))
+        else:
+            record.problems.append(("missing-key", path, "turn has no 'from'", None))
+            role = "?"
+        text = None
+        if "value" not in turn:
+            record.problems.append(("missing-key", path, "turn has no 'value'", None))
+        else:
+            value = turn["value"]
+            if type(value) is str:
+                text = value
+                record.segments.append((role, value, (*path, "value")))
+            elif value is None:
+                record.problems.append(("missing-content", (*path, "value"), "turn value is null", None))
+            else:
+                record.problems.append(
+                    ("wrong-type", (*path, "value"), f"turn value must be a string, got {_type_name(value)}", None)
+                )
+        record.messages.append(Message(role, text, path, turn, turn.get("from") == "function_call"))

@@ -1,0 +1,468 @@
+"""Line-aware readers for JSONL and JSON-array files, and an atomic writer.
+
+Reading never raises on bad data: every problem becomes a (rule name, offset, message)
+on the record it belongs to, or a :class:`FileProblem` for the file. Records are parsed
+with orjson; anything it refuses or that looks suspicious afterwards is parsed again by
+:mod:`ftdata.jsonstrict`, which says exactly what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ftdata import jsonstrict
+from ftdata.records import Problem, Record
+
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 64
+BOM = b"\xef\xbb\xbf"
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+DATA_SUFFIXES = (*JSONL_SUFFIXES, ".json")
+
+#: Every problem kind the readers emit; each is the name of a registered rule.
+PROBLEM_KINDS = frozenset(
+    {
+        "invalid-json",
+        "invalid-utf8",
+        "utf8-bom",
+        "crlf-line-ending",
+        "blank-line",
+        "nan-or-infinity",
+        "duplicate-key",
+        "lone-surrogate",
+        "nesting-too-deep",
+        "line-too-long",
+        "unsafe-integer",
+        "not-an-object",
+        "missing-final-newline",
+    }
+)
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+_ESCAPED_KEY_END = re.compile(rb'\\"[ \t\r\n]*:')
+_BIG_FLOAT = 9007199254740992.0
+_NO_PROBLEMS: list[Problem] = []
+
+
+@dataclass(slots=True)
+class FileProblem:
+    """A problem of the file rather than of one record (a blank line, CRLF endings)."""
+
+    kind: str
+    line: int
+    column: int
+    message: str
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """Filled in by a reader as it goes."""
+
+    lines: int = 0
+    records: int = 0
+    crlf_lines: int = 0
+    first_crlf_line: int = 0
+    missing_final_newline: bool = False
+    container: str = "jsonl"
+
+
+def _walk(root: Any, max_depth: int) -> tuple[int, bool]:
+    """(number of object keys, suspicious) for a parsed value.
+
+    Suspicious means something the strict parser must look at: nesting deeper than
+    ``max_depth``, or a number that may be an integer beyond ±2^53.
+    """
+    nkeys = 0
+    stack = [(root, 1)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node, depth = pop()
+        if depth > max_depth:
+            return nkeys, True
+        if type(node) is dict:
+            nkeys += len(node)
+            values: Any = node.values()
+        else:
+            values = node
+        for v in values:
+            t = type(v)
+            if t is str:
+                continue
+            if t is dict or t is list:
+                push((v, depth + 1))
+            elif t is int:
+                if v > 9007199254740992 or v < -9007199254740992:
+                    return nkeys, True
+            elif t is float and (v >= _BIG_FLOAT or v <= -_BIG_FLOAT):
+                return nkeys, True
+    return nkeys, False
+
+
+def _keys_in_text(raw: bytes) -> int | None:
+    """Number of object keys written in ``raw``, or None when it cannot be told cheaply."""
+    count = len(_KEY_END.findall(raw))
+    if b'\\"' in raw:
+        escaped = len(_ESCAPED_KEY_END.findall(raw))
+        if escaped:
+            if b'\\\\"' in raw:
+                return None
+            count -= escaped
+    return count
+
+
+def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
+    """Parse one record's bytes: (value or None, problems with character offsets)."""
+    try:
+        data = _loads(raw)
+    except _JSONDecodeError:
+        return _strict(raw, max_depth)
+    if type(data) is dict:
+        nkeys, suspicious = _walk(data, max_depth)
+        if suspicious or _keys_in_text(raw) != nkeys:
+            return _strict(raw, max_depth)
+        return data, _NO_PROBLEMS
+    start = len(raw) - len(raw.lstrip())
+    return data, [("not-an-object", (), f"record is a JSON {_kind(data)}, not an object", start)]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _strict(raw: bytes, max_depth: int) -> tuple[Any, list[Problem]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        column = len(raw[: e.start].decode("utf-8", "replace"))
+        bad = raw[e.start : e.start + 4].hex(" ")
+        return None, [("invalid-utf8", (), f"invalid UTF-8 byte sequence ({bad})", column)]
+    result = jsonstrict.parse(text, max_depth=max_depth)
+    problems: list[Problem] = [(kind, (), message, offset) for kind, offset, message in result.problems]
+    value = result.value
+    if not result.fatal and type(value) is not dict:
+        start = len(text) - len(text.lstrip())
+        problems.append(("not-an-object", (), f"record is a JSON {_kind(value)}, not an object", start))
+    if any(p[0] in _UNUSABLE for p in problems):
+        value = None
+    return value, problems
+
+
+# After these, the value would not survive a round trip through a strict parser.
+_UNUSABLE = frozenset({"invalid-json", "invalid-utf8", "nesting-too-deep"})
+
+
+def container_of(path: Path) -> str:
+    """``"json-array"`` when the file holds a JSON array, else ``"jsonl"``."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        while head and not head.lstrip(b"\xef\xbb\xbf \t\r\n"):
+            more = f.read(65536)
+            if not more:
+                break
+            head = more
+    head = head.removeprefix(BOM).lstrip()
+    return "json-array" if head.startswith(b"[") and path.suffix.lower() == ".json" else "jsonl"
+
+
+def read_jsonl(
+    path: Path,
+    stats: ReadStats,
+    *,
+    source: str,
+    start: int = 0,
+    end: int | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Iterator[Record | FileProblem]:
+    """Records of a JSON Lines file (or of the byte range ``[start, end)``, which must
+    begin at a line start). Line numbers and indices count from the range's start."""
+    limit = max_line_bytes + 1
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        f.seek(start)
+        offset = start
+        lineno = 0
+        index = 0
+        readline = f.readline
+        last = b""
+        while end is None or offset < end:
+            line = readline(limit)
+            if not line:
+                break
+            lineno += 1
+            size = len(line)
+            if size == limit and not line.endswith(b"\n"):
+                size += _skip_line(f)
+                rec = Record(index, None, source=source, line=lineno, offset=offset)
+                rec.problems.append(
+                    ("line-too-long", (), f"line of {size:,} bytes exceeds the limit of {max_line_bytes:,} bytes", 0)
+                )
+                index += 1
+                offset += size
+                last = b"\n"
+                yield rec
+                continue
+            last = line
+            body = line
+            if body.endswith(b"\n"):
+                body = body[:-1]
+                if body.endswith(b"\r"):
+                    body = body[:-1]
+                    stats.crlf_lines += 1
+                    if not stats.first_crlf_line:
+                        stats.first_crlf_line = lineno
+            body_offset = offset
+            if offset == 0 and body.startswith(BOM):
+                yield FileProblem("utf8-bom", 1, 1, "file starts with a UTF-8 byte order mark")
+                body = body[3:]
+                body_offset = 3
+            if not body or body.isspace():
+                yield FileProblem("blank-line", lineno, 1, "blank line")
+                offset += size
+                continue
+            data, problems = parse_record(body, max_depth=max_depth)
+            rec = Record(index, data, source=source, line=lineno, raw=body, offset=body_offset)
+            if problems:
+                if lineno == 1 and body.lstrip().startswith(b"[") and data is None:
+                    problems = [
+                        (
+                            k,
+                            p,
+                            m + " (the file looks like a JSON array: name it .json)" if k == "invalid-json" else m,
+                            o,
+                        )
+                        for k, p, m, o in problems
+                    ]
+                rec.problems.extend(problems)
+            index += 1
+            offset += size
+            yield rec
+        stats.lines = lineno
+        stats.records = index
+        at_eof = offset >= file_size
+        stats.missing_final_newline = at_eof and bool(last) and not last.endswith(b"\n")
+
+
+def _skip_line(f: IO[bytes]) -> int:
+    skipped = 0
+    while True:
+        chunk = f.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped
+
+
+_ARRAY_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+
+
+def read_json_array(
+    path: Path,
+    stats: ReadStats,
+    *,
+    source: str,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Record | FileProblem]:
+    """Records of a ``.json`` file holding an array, each with its line and column."""
+    stats.container = "json-array"
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            yield from array_items(buf, stats, source, max_depth=max_depth, max_record_bytes=max_line_bytes)
+
+
+def array_items(
+    buf: bytes | mmap.mmap,
+    stats: ReadStats,
+    source: str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_record_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Record | FileProblem]:
+    """Records of a JSON array held in ``buf`` (bytes or a memory map)."""
+    size = len(buf)
+    pos = 0
+    if buf[:3] == BOM:
+        yield FileProblem("utf8-bom", 1, 1, "file starts with a UTF-8 byte order mark")
+        pos = 3
+    crlf = buf.find(b"\r\n")
+    if crlf != -1:
+        stats.first_crlf_line = buf[:crlf].count(b"\n") + 1
+        stats.crlf_lines = _count(buf, b"\r\n", size)
+    pos = buf.find(b"[", pos)
+    if pos == -1:
+        yield FileProblem("invalid-json", 1, 1, "expected a JSON array of records")
+        return
+    line = 1 + buf[:pos].count(b"\n")
+    counted = pos
+    depth = 1
+    elem_start = pos + 1
+    index = 0
+
+    def element(begin: int, stop: int, closing: bool) -> Iterator[Record | FileProblem]:
+        nonlocal line, counted, index
+        chunk = buf[begin:stop]
+        body = chunk.strip()
+        lead = len(chunk) - len(chunk.lstrip())
+        at = begin + lead
+        line += buf[counted:at].count(b"\n")
+        counted = at
+        line_start = buf.rfind(b"\n", 0, at) + 1
+        column = len(buf[line_start:at].decode("utf-8", "replace")) + 1
+        if not body:
+            if closing and index == 0:
+                return
+            message = "trailing comma before ']'" if closing else "missing value between commas"
+            yield _invalid_json_record(index, source, line, column, at, message)
+            index += 1
+            return
+        if len(body) > max_record_bytes:
+            rec = Record(index, None, source=source, line=line, column=column, offset=at)
+            rec.problems.append(
+                (
+                    "line-too-long",
+                    (),
+                    f"record of {len(body):,} bytes exceeds the limit of {max_record_bytes:,} bytes",
+                    0,
+                )
+            )
+        else:
+            data, problems = parse_record(body, max_depth=max_depth)
+            rec = Record(index, data, source=source, line=line, column=column, raw=body, offset=at)
+            rec.problems.extend(problems)
+        index += 1
+        yield rec
+
+    closed_at = -1
+    for m in _ARRAY_TOKEN.finditer(buf, pos + 1):
+        c = buf[m.start()]
+        if c == 0x22:  # a string
+            continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                yield from element(elem_start, m.start(), True)
+                closed_at = m.end()
+                break
+        elif depth == 1:  # a comma between elements
+            yield from element(elem_start, m.start(), False)
+            elem_start = m.end()
+    if closed_at == -1:
+        yield from element(elem_start, size, False)
+        tail_line = 1 + buf[:size].count(b"\n")
+        yield FileProblem("invalid-json", tail_line, 1, "unexpected end of file: the JSON array is not closed")
+    else:
+        rest = buf[closed_at:size]
+        if rest.strip():
+            at = closed_at + (len(rest) - len(rest.lstrip()))
+            line_no = 1 + buf[:at].count(b"\n")
+            col = at - (buf.rfind(b"\n", 0, at) + 1) + 1
+            yield FileProblem("invalid-json", line_no, col, "extra data after the JSON array")
+    stats.records = index
+    stats.lines = buf[:size].count(b"\n") + (0 if buf[size - 1 : size] == b"\n" else 1)
+
+
+def _invalid_json_record(index: int, source: str, line: int, column: int, offset: int, message: str) -> Record:
+    rec = Record(index, None, source=source, line=line, column=column, raw=b"", offset=offset)
+    rec.problems.append(("invalid-json", (), message, 0))
+    return rec
+
+
+def _count(buf: bytes | mmap.mmap, needle: bytes, size: int) -> int:
+    count = 0
+    step = 1 << 24
+    for begin in range(0, size, step):
+        count += buf[begin : min(size, begin + step + len(needle) - 1)].count(needle)
+    return count
+
+
+def read(
+    path: Path,
+    stats: ReadStats,
+    *,
+    source: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Iterator[Record | FileProblem]:
+    """Records and file problems of a JSONL or JSON-array file."""
+    name = source or str(path)
+    if container_of(path) == "json-array":
+        return read_json_array(path, stats, source=name, max_depth=max_depth, max_line_bytes=max_line_bytes)
+    return read_jsonl(path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth)
+
+
+def iter_data_files(paths: list[Path]) -> Iterator[Path]:
+    """Files to lint: the given files, and data files found under given directories."""
+    for p in paths:
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                if child.is_file() and child.suffix.lower() in DATA_SUFFIXES and not _hidden(child, p):
+                    yield child
+        else:
+            yield p
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary file in the same folder, fsync it, then
+    ``os.replace`` it into place; on error the temporary file goes and ``path`` is untouched.
+    An existing file's permissions are kept."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(target.parent or ".", os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,116 @@
+"""``ftdata.lint``: the library entry point of the linter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ftdata.baseline import apply_baseline
+from ftdata.config import ConfigError, Settings, find_config, load_config, validate
+from ftdata.engine import lint_file, lint_records
+from ftdata.findings import Finding, Report, SourceStats
+from ftdata.io import iter_data_files
+
+PathLike = str | os.PathLike[str]
+
+
+def lint(
+    source: PathLike | Iterable[PathLike] | Iterable[Mapping[str, Any]],
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    extend_select: Iterable[str] | None = None,
+    profile: str | None = None,
+    format: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    severity: Mapping[str, str] | None = None,
+    max_errors: int | None = None,
+    baseline: PathLike | None = None,
+    config: PathLike | bool = True,
+    jobs: int | None = None,
+) -> Report:
+    """Lint a dataset and return a :class:`~ftdata.findings.Report`.
+
+    ``source`` is a path (a file, or a folder searched for .jsonl/.ndjson/.json files), a
+    list of paths, or in-memory records (a list of dicts). ``select``/``ignore``/
+    ``extend_select`` take rule codes, code prefixes or names; ``profile`` is one of
+    ``openai``, ``together``, ``mistral``, ``trl``; ``format`` forces a format; ``options``
+    maps a rule to its options and ``severity`` a rule to a severity.
+
+    For files, ``[tool.ftdata]`` in the nearest pyproject.toml (or ftdata.toml) applies
+    unless ``config=False``; pass a path to use that file instead. Keyword arguments win
+    over the file. Raises :class:`~ftdata.config.ConfigError` on invalid settings and
+    ``OSError`` when a file cannot be read; never on bad data.
+    """
+    overrides = {
+        "select": _tuple(select),
+        "ignore": _tuple(ignore),
+        "extend_select": _tuple(extend_select),
+        "profile": profile,
+        "format": format,
+        "options": options,
+        "severity": severity,
+        "max_errors": max_errors,
+    }
+    paths = _as_paths(source)
+    findings: list[Finding] = []
+    stats: list[SourceStats] = []
+    if paths is None:
+        settings = _settings(config, None).override(**overrides)
+        validate(settings)
+        found, st = lint_records(source, settings)  # type: ignore[arg-type]
+        findings.extend(found)
+        stats.append(st)
+    else:
+        cache: dict[Path, Settings] = {}
+        for path in iter_data_files(paths):
+            settings = _settings(config, path.parent, cache).override(**overrides)
+            validate(settings)
+            found, st = lint_file(path, settings, source=str(path), jobs=jobs)
+            if settings.baseline and baseline is None:
+                base = Path(settings.baseline)
+                if settings.path and not base.is_absolute():
+                    base = Path(settings.path).parent / base
+                found = apply_baseline(found, base)
+            findings.extend(found)
+            stats.append(st)
+    if baseline is not None:
+        try:
+            findings = apply_baseline(findings, baseline)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    return Report(findings, stats)
+
+
+def _tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _as_paths(source: Any) -> list[Path] | None:
+    if isinstance(source, str | os.PathLike):
+        return [Path(source)]
+    if isinstance(source, list | tuple) and source and all(isinstance(s, str | os.PathLike) for s in source):
+        return [Path(s) for s in source]
+    return None
+
+
+def _settings(config: PathLike | bool, folder: Path | None, cache: dict[Path, Settings] | None = None) -> Settings:
+    if config is False:
+        return Settings()
+    if config is not True:
+        return load_config(Path(config))
+    if folder is None:
+        return Settings()
+    if cache is not None and folder in cache:
+        return cache[folder]
+    found = find_config(folder)
+    settings = load_config(found) if found else Settings()
+    if cache is not None:
+        cache[folder] = settings
+    return settings

@@ -1,0 +1,136 @@
+"""Record: one dataset example as read, plus the normalised chat view every rule uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftdata.findings import PathT
+
+#: A piece of text of a record: (canonical role, text, path to the string value).
+Segment = tuple[str, str, PathT]
+
+#: A problem found while reading or normalising: (rule name, path, message, char offset).
+#: ``offset`` is set by the reader (a position in the raw text) and is None for defects
+#: found in the parsed value, which are located through ``path``.
+Problem = tuple[str, PathT, str, int | None]
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+class Message:
+    """One turn in the normalised view.
+
+    ``role`` is canonical (system, user, assistant, tool) or, when unrecognised, the raw
+    value. ``text`` is the turn's text (content parts joined) or None. ``path`` points at
+    the turn in the original record and ``data`` is the original turn object.
+    """
+
+    __slots__ = ("data", "path", "role", "text", "tool_calls")
+
+    def __init__(
+        self,
+        role: str,
+        text: str | None,
+        path: PathT,
+        data: Any = None,
+        tool_calls: bool = False,
+    ) -> None:
+        self.role = role
+        self.text = text
+        self.path = path
+        self.data = data
+        self.tool_calls = tool_calls
+
+    def __repr__(self) -> str:
+        text = self.text if self.text is None or len(self.text) < 40 else self.text[:37] + "..."
+        return f"Message({self.role!r}, {text!r}, path={self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (self.role, self.text, self.path, self.tool_calls) == (
+            other.role,
+            other.text,
+            other.path,
+            other.tool_calls,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Record:
+    """One example of a dataset.
+
+    ``index`` is its 0-based position among the records of its source, ``line`` the
+    1-based line where it starts (None for in-memory data), ``raw`` its bytes as read.
+    ``data`` is the parsed JSON value (None when it could not be parsed). ``format`` is
+    the detected or forced format name. ``messages``/``segments`` are the normalised view;
+    ``problems`` what the reader and the normaliser found.
+    """
+
+    __slots__ = (
+        "_text",
+        "column",
+        "data",
+        "format",
+        "index",
+        "line",
+        "messages",
+        "offset",
+        "problems",
+        "raw",
+        "segments",
+        "source",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        data: Any,
+        *,
+        source: str = "<memory>",
+        line: int | None = None,
+        column: int = 1,
+        raw: bytes | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.index = index
+        self.line = line
+        self.column = column
+        self.source = source
+        self.raw = raw
+        self.offset = offset
+        self.data = data
+        self.format: str | None = None
+        self.messages: list[Message] = []
+        self.segments: list[Segment] = []
+        self.problems: list[Problem] = []
+        self._text: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Record(index={self.index}, line={self.line}, format={self.format!r})"
+
+    @property
+    def valid(self) -> bool:
+        """True when the record parsed to a JSON object."""
+        return type(self.data) is dict
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(m.role for m in self.messages)
+
+    @property
+    def text(self) -> str:
+        """All segment texts joined by newlines: a cheap haystack for pre-filters."""
+        if self._text is None:
+            self._text = "\n".join(s[1] for s in self.segments)
+        return self._text
+
+    def prompt_messages(self) -> list[Message]:
+        """The turns before the first assistant reply."""
+        out: list[Message] = []
+        for m in self.messages:
+            if m.role == "assistant":
+                break
+            out.append(m)
+        return out

@@ -1,0 +1,41 @@
+"""``path:line:col: CODE message``, one finding a line, then a summary."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from ftdata.findings import Finding, Report, Severity
+
+
+def location(f: Finding) -> str:
+    if f.line is not None:
+        return f"{f.source}:{f.line}:{f.column or 1}"
+    if f.index is not None:
+        return f"{f.source}[{f.index}]"
+    return f.source
+
+
+def summary(report: Report) -> str:
+    """One line: what was found, by severity, and in how many sources."""
+    n_sources = len(report.sources)
+    where = f"{n_sources} file{'s' if n_sources != 1 else ''}"
+    records = f"{report.records:,} record{'s' if report.records != 1 else ''}"
+    if not report.findings:
+        return f"All checks passed ({records} in {where})."
+    counts = report.severity_counts()
+    parts = [
+        f"{counts[s]:,} {s}{'s' if counts[s] != 1 and s is not Severity.INFO else ''}"
+        for s in reversed(Severity)
+        if counts[s]
+    ]
+    n = len(report.findings)
+    line = f"Found {n:,} finding{'s' if n != 1 else ''} ({', '.join(parts)}) in {records} in {where}."
+    if any(s.truncated for s in report.sources):
+        line += " Stopped early at --max-errors."
+    return line
+
+
+def render(report: Report, stream: TextIO) -> None:
+    for f in report.findings:
+        stream.write(f"{location(f)}: {f.code} {f.message}\n")
+    stream.write(summary(report) + "\n")

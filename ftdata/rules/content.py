@@ -1,0 +1,378 @@
+"""FT3xx: the text inside the turns."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+
+from ftdata.dataset import DatasetView
+from ftdata.findings import Issue, PathT, Severity, plural
+from ftdata.formats import ALPACA
+from ftdata.records import Record
+from ftdata.registry import Scope, rule
+
+WARNING = Severity.WARNING
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
+
+
+def where(role: str, path: PathT) -> str:
+    """How a message names the text at ``path``: a top-level field by name, else the role."""
+    if len(path) == 1 and isinstance(path[0], str):
+        return repr(path[0])
+    return f"{role} text"
+
+
+def _ascii_without_escapes(record: Record) -> bool:
+    """True when the record's text can hold no non-ASCII character (a cheap pre-filter)."""
+    raw = record.raw
+    return raw is not None and raw.isascii() and b"\\u" not in raw
+
+
+@rule("FT301", "control-character", severity=WARNING)
+def control_character(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks turn text for control characters other than tab, newline and carriage
+    return: C0 controls, DEL, C1 controls (U+0080-U+009F) and a stray U+FEFF.
+
+    ## Why is this bad?
+    They are invisible when you read the data, tokenise into odd byte tokens, and come
+    from broken conversions (PDF extraction, Windows-1252 decoded as Latin-1, pasted
+    terminal output). The model learns to emit them.
+
+    ## Example
+    ```json
+    {"prompt": "Ring the bell\\u0007", "completion": "Done."}
+    ```
+
+    ## Fix
+    Remove them, or fix the conversion that produced them.
+    """
+    raw = record.raw
+    if (
+        raw is not None
+        and raw.isascii()
+        and b"\\u" not in raw
+        and b"\\b" not in raw
+        and b"\\f" not in raw
+        and b"\x7f" not in raw
+    ):
+        return None
+    if not _CONTROL.search(record.text):
+        return None
+    out = []
+    for role, text, path in record.segments:
+        found = _CONTROL.findall(text)
+        if found:
+            first = f"U+{ord(found[0]):04X}"
+            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+            out.append(Issue(f"{where(role, path)} contains control character {first}{more}", path=path))
+    return out or None
+
+
+@rule("FT302", "replacement-character", severity=WARNING)
+def replacement_character(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks turn text for U+FFFD, the character decoders put where bytes were invalid.
+
+    ## Why is this bad?
+    The original character is gone for good: the text was decoded with the wrong
+    encoding or cut in the middle of a multi-byte character somewhere upstream. The
+    model learns to produce "�".
+
+    ## Example
+    ```json
+    {"prompt": "Caf\\ufffd au lait?", "completion": "Coffee with milk."}
+    ```
+
+    ## Fix
+    Go back to the source and decode it with the right encoding.
+    """
+    if _ascii_without_escapes(record) or "\ufffd" not in record.text:
+        return None
+    return [
+        Issue(
+            f"{where(role, path)} contains {plural(text.count(chr(0xFFFD)), 'U+FFFD replacement character')}", path=path
+        )
+        for role, text, path in record.segments
+        if "\ufffd" in text
+    ] or None
+
+
+_PLACEHOLDERS = frozenset(
+    {
+        "n/a",
+        "none",
+        "null",
+        "nan",
+        "undefined",
+        "noinput",
+        "<noinput>",
+        "no input",
+        "<no input>",
+        "[no input]",
+        "(no input)",
+        "nooutput",
+        "<nooutput>",
+        "no output",
+        "<no output>",
+        "[no output]",
+        "(no output)",
+        "tbd",
+        "todo",
+        "placeholder",
+        "<placeholder>",
+        "[placeholder]",
+    }
+)
+
+
+def placeholder(text: str) -> bool:
+    """True when ``text`` is a well-known stand-in for a missing value."""
+    return len(text) <= 24 and text.strip().lower().rstrip(".").strip() in _PLACEHOLDERS
+
+
+@rule("FT303", "placeholder-value", severity=WARNING)
+def placeholder_value(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks for turns (and Alpaca inputs) whose whole text is a stand-in for a missing
+    value: `N/A`, `None`, `null`, `nan`, `<noinput>`, `<nooutput>`, `TODO` and the like.
+
+    ## Why is this bad?
+    `None` and `nan` are what `str()` makes of a missing value in Python and pandas;
+    `<noinput>`/`<nooutput>` are self-instruct placeholders (the original Alpaca data has
+    them). The model learns to answer "None", and an input of "N/A" is rendered into
+    every such prompt.
+
+    ## Example
+    ```json
+    {"instruction": "Name a primary colour.", "input": "N/A", "output": "Red"}
+    ```
+
+    Use instead:
+    ```json
+    {"instruction": "Name a primary colour.", "input": "", "output": "Red"}
+    ```
+    """
+    out = None
+    for role, text, path in record.segments:
+        if len(text) <= 24 and placeholder(text):
+            out = out or []
+            out.append(Issue(f"{where(role, path)} is the placeholder {text.strip()!r}", path=path))
+    return out
+
+
+def _input_marker(record: Record) -> str | None:
+    """How an Alpaca record says "no input": "" (empty or absent), "null", or a placeholder."""
+    if record.format != ALPACA:
+        return None
+    value = record.data.get("input", "")
+    if value is None:
+        return "null"
+    if type(value) is not str:
+        return None
+    if not value.strip():
+        return ""
+    if placeholder(value):
+        return value.strip()
+    return None
+
+
+@rule("FT304", "inconsistent-no-input-marker", scope=Scope.DATASET, severity=WARNING, collect=_input_marker)
+def inconsistent_no_input_marker(dataset: DatasetView) -> Iterator[Issue]:
+    """## What it does
+    Checks that Alpaca records without an input all say so the same way. When several
+    spellings are used (an empty string, `null`, `N/A`, `<noinput>`), every spelling other
+    than the most common one is reported once, with the records that use it.
+
+    ## Why is this bad?
+    Prompt templates branch on an empty input; with several spellings some examples get
+    an "Input:" section holding "N/A" and others none, so the model sees two prompt
+    shapes for the same kind of task.
+
+    ## Example
+    ```json
+    {"instruction": "Name a colour.", "input": "", "output": "Red"}
+    {"instruction": "Name a shape.", "input": "<noinput>", "output": "Circle"}
+    ```
+
+    ## Fix
+    Use an empty string everywhere.
+    """
+    members: dict[str, list[int]] = {}
+    for index, marker in dataset.collected:
+        members.setdefault(marker, []).append(index)
+    if len(members) < 2:
+        return
+    counts = Counter({m: len(ix) for m, ix in members.items()})
+    dominant, dominant_count = max(counts.items(), key=lambda kv: (kv[1], kv[0] == ""))
+    for marker, indices in sorted(members.items()):
+        if marker == dominant:
+            continue
+        yield Issue(
+            f"no-input marker {_show(marker)} is used by {plural(len(indices), 'record')} while "
+            f"{dominant_count:,} use {_show(dominant)} ({len(members)} spellings in this file)",
+            index=indices[0],
+            path=("input",),
+            related=tuple(indices[1:]),
+        )
+
+
+def _show(marker: str) -> str:
+    return "an empty string" if marker == "" else repr(marker)
+
+
+_LEADING_LABEL = re.compile(
+    r"\A\s*(?:(?:assistant|user|human|system|ai|gpt|chatgpt|bot)[ \t]*:|#{2,4}[ \t]*(?:response|assistant|answer)\b)",
+    re.I,
+)
+_INNER_LABEL = re.compile(
+    r"\n[ \t]*(?:(?:User|USER|Human|HUMAN|Patient|PATIENT|Customer|CUSTOMER)[ \t]*:"
+    r"|#{2,4}[ \t]*(?:Instruction|Input|Human|User|Response)\b)"
+)
+_DIALOGUE_TASK = re.compile(
+    r"dialog|conversation|script|transcript|interview|role[- ]?play|screenplay|chat log|skit|scene|exchange between",
+    re.I,
+)
+
+
+@rule("FT305", "speaker-label", severity=WARNING)
+def speaker_label(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks assistant turns for speaker labels that belong to the conversation's frame,
+    not to the answer: a reply that starts with `Assistant:` or `### Response:`, or that
+    goes on into a new `User:`, `Human:`, `Patient:` or `### Instruction:` turn. A reply to
+    a request for a dialogue or a script is left alone.
+
+    ## Why is this bad?
+    The data was flattened from a transcript or generated with a template and not cut
+    where the answer ends. The model learns to prefix its answers with a label, or to
+    keep talking in the user's voice.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "I have a headache."}, {"role": "assistant", "content": "Drink water and rest.\\nPatient: Thanks, doctor."}]}
+    ```
+
+    ## Fix
+    Cut the reply where the answer ends and drop the label.
+    """
+    out = None
+    dialogue: bool | None = None
+    for role, text, path in record.segments:
+        if role != "assistant":
+            continue
+        m = _LEADING_LABEL.match(text)
+        if m is None and "\n" in text:
+            m = _INNER_LABEL.search(text)
+        if m is None:
+            continue
+        if dialogue is None:
+            prompt = " ".join(t for r, t, _ in record.segments if r in ("user", "system"))
+            dialogue = bool(_DIALOGUE_TASK.search(prompt))
+        if dialogue:
+            return None
+        label = m.group().strip()
+        verb = "starts with" if m.start() == 0 or not text[: m.start()].strip() else "contains"
+        out = out or []
+        out.append(Issue(f"{where(role, path)} {verb} the speaker label {label!r}", path=path))
+    return out
+
+
+_TEMPLATE_TOKEN = re.compile(
+    r"<\|(?:im_start|im_end|endoftext|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|"
+    r"end_of_text|user|assistant|system|end|python_tag|fim_prefix|fim_middle|fim_suffix)\|>"
+    r"|<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>"
+)
+
+
+@rule("FT306", "chat-template-token", severity=WARNING)
+def chat_template_token(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks turn text for chat-template control tokens: `<|im_start|>`, `<|eot_id|>`,
+    `<|endoftext|>`, `[INST]`, `<<SYS>>`, `<start_of_turn>` and their kin.
+
+    ## Why is this bad?
+    The chat template adds these itself. Inside the text they are either tokenised as
+    the real special token (ending the turn in the middle of the data) or as plain text
+    the model learns to imitate; either way the data was templated twice.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "<|im_start|>user\\nHi<|im_end|>"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## Fix
+    Store the plain turn text and let the template add the tokens.
+    """
+    text = record.text
+    if not ("<|" in text or "INST]" in text or "_of_turn>" in text or "SYS>>" in text):
+        return None
+    out = []
+    for role, seg, path in record.segments:
+        found = _TEMPLATE_TOKEN.findall(seg)
+        if found:
+            out.append(Issue(f"{where(role, path)} contains the chat-template token {found[0]!r}", path=path))
+    return out or None
+
+
+@rule("FT307", "unbalanced-code-fence", severity=WARNING)
+def unbalanced_code_fence(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks that Markdown code fences (lines starting with three backticks or tildes)
+    come in pairs within each turn.
+
+    ## Why is this bad?
+    An odd number of fences means a reply was truncated inside a code block or a fence
+    was lost in conversion. The model learns to leave code blocks open, and everything
+    after the fence renders as code.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Print hi in Python"}, {"role": "assistant", "content": "```python\\nprint('hi')"}]}
+    ```
+    """
+    out = None
+    for role, text, path in record.segments:
+        if role == "tool" or ("```" not in text and "~~~" not in text):
+            continue
+        ticks = tildes = 0
+        for line in text.split("\n"):
+            stripped = line.lstrip(" ")
+            if stripped.startswith("```"):
+                ticks += 1
+            elif stripped.startswith("~~~"):
+                tildes += 1
+        if ticks % 2 or tildes % 2:
+            out = out or []
+            count = ticks if ticks % 2 else tildes
+            out.append(Issue(f"{where(role, path)} has {plural(count, 'code fence')}: one is not closed", path=path))
+    return out
+
+
+@rule("FT308", "non-nfc-text", severity=WARNING, fixable=True)
+def non_nfc_text(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks that turn text is in Unicode normalisation form C (NFC), the composed form
+    nearly all text on the web uses.
+
+    ## Why is this bad?
+    "é" written as "e" plus a combining accent looks identical but tokenises into
+    different, rarer tokens, and exact-match deduplication misses it. Text from macOS
+    file names and some PDF extractors is decomposed (NFD).
+
+    ## Fix
+    `ftdata lint --fix` normalises the file to NFC (characters written as `\\u` escapes
+    are left as they are).
+    """
+    if _ascii_without_escapes(record):
+        return None
+    if unicodedata.is_normalized("NFC", record.text):
+        return None
+    return [
+        Issue(f"{where(role, path)} is not in Unicode NFC form", path=path)
+        for role, text, path in record.segments
+        if not unicodedata.is_normalized("NFC", text)
+    ] or None
