@@ -263,7 +263,14 @@ def rule_command(code: str) -> None:
 
 
 @main.command("rules")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text: a table; json: every field; markdown: the reference in docs/rules.md.",
+)
 def rules_command(fmt: str) -> None:
     """List every rule with its code, name, default severity and summary."""
     from ftdata.docgen import rules_json, rules_markdown, rules_table

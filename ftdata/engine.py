@@ -319,15 +319,21 @@ def default_jobs() -> int:
 
 
 def lint_file(
-    path: Path, settings: Settings, *, source: str | None = None, jobs: int | None = None
+    path: Path,
+    settings: Settings,
+    *,
+    source: str | None = None,
+    jobs: int | None = None,
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
 ) -> tuple[list[Finding], SourceStats]:
-    """Lint one JSONL or JSON-array file."""
+    """Lint one JSONL or JSON-array file. JSONL files of at least ``parallel_min_bytes``
+    are checked in ``jobs`` processes (default: the CPUs available)."""
     plan = compile_plan(settings)
     name = source or str(path)
     container = io.container_of(path)
     size = path.stat().st_size
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    if container == "jsonl" and jobs > 1 and size >= PARALLEL_MIN_BYTES:
+    if container == "jsonl" and jobs > 1 and size >= parallel_min_bytes:
         cuts = _boundaries(path, size, jobs * 4)
         ranges = list(zip(cuts, [*cuts[1:], None], strict=True))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as pool:
@@ -426,7 +432,7 @@ def lint_records(
     for index, data in enumerate(records):
         rec = Record(index, data, source=source)
         if type(data) is not dict:
-            rec.problems.append(("not-an-object", (), f"record is a {type(data).__name__}, not an object", None))
+            rec.problems.append(("not-an-object", (), f"record is a JSON {io.json_kind(data)}, not an object", None))
         check_record(rec, plan, state)
         kept.append(rec)
         if settings.max_errors is not None and state.errors >= settings.max_errors:

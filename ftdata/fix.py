@@ -4,6 +4,7 @@ a record means; running it twice changes nothing the second time."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -68,18 +69,41 @@ def _fix_record_bytes(raw: bytes, enabled: frozenset[str], format: str | None, a
     prefix = b""
     if raw.startswith(io.BOM):
         prefix, raw = io.BOM, raw[3:]
-    if raw.isascii() and "role-whitespace" not in enabled:
+    nfc = "non-nfc-text" in enabled and not (raw.isascii() and b"\\u" not in raw)
+    roles = "role-whitespace" in enabled and (b'"role"' in raw or b'"from"' in raw)
+    if not (nfc or roles):
         return prefix + raw
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return prefix + raw
-    if "non-nfc-text" in enabled and not text.isascii() and not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-        applied["non-nfc-text"] += 1
-    if "role-whitespace" in enabled:
+        orjson.loads(text)
+    except (UnicodeDecodeError, orjson.JSONDecodeError):
+        return prefix + raw  # not valid JSON: nothing here is safe to touch
+    if nfc:
+        text = _nfc_strings(text, applied)
+    if roles:
         text = _strip_roles(text, format, applied)
     return prefix + text.encode("utf-8")
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _nfc_strings(text: str, applied: Counter[str]) -> str:
+    """NFC-normalise the decoded value of every JSON string that needs it. The raw text is
+    not normalised as a whole: a combining mark after an escape such as ``\\n`` would merge
+    into the escape's letter and corrupt it."""
+
+    def fix(m: re.Match[str]) -> str:
+        token = m.group()
+        if token.isascii() and "\\u" not in token:
+            return token
+        value = orjson.loads(token)
+        if unicodedata.is_normalized("NFC", value):
+            return token
+        applied["non-nfc-text"] += 1
+        return orjson.dumps(unicodedata.normalize("NFC", value)).decode()
+
+    return _STRING.sub(fix, text)
 
 
 def _strip_roles(text: str, format: str | None, applied: Counter[str]) -> str:
@@ -109,25 +133,15 @@ def _strip_roles(text: str, format: str | None, applied: Counter[str]) -> str:
 
 
 def _fix_array(data: bytes, enabled: frozenset[str], format: str | None, applied: Counter[str]) -> bytes:
-    if "non-nfc-text" in enabled and not data.isascii():
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and not unicodedata.is_normalized("NFC", text):
-            data = unicodedata.normalize("NFC", text).encode("utf-8")
-            applied["non-nfc-text"] += 1
-    if "role-whitespace" not in enabled or not data.strip():
+    if not ({"non-nfc-text", "role-whitespace"} & enabled) or not data.strip():
         return data
     edits: list[tuple[int, int, bytes]] = []
-    stats = io.ReadStats()
-    for item in io.array_items(data, stats, "<fix>"):
+    for item in io.array_items(data, io.ReadStats(), "<fix>"):
         if type(item) is not Record or item.raw is None or item.offset is None:
             continue
-        body = item.raw
-        fixed = _strip_roles(body.decode("utf-8", "replace"), format, applied).encode("utf-8")
-        if fixed != body:
-            edits.append((item.offset, item.offset + len(body), fixed))
+        fixed = _fix_record_bytes(item.raw, enabled, format, applied)
+        if fixed != item.raw:
+            edits.append((item.offset, item.offset + len(item.raw), fixed))
     for start, end, replacement in reversed(edits):
         data = data[:start] + replacement + data[end:]
     return data

@@ -135,10 +135,10 @@ def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any
             return _strict(raw, max_depth)
         return data, _NO_PROBLEMS
     start = len(raw) - len(raw.lstrip())
-    return data, [("not-an-object", (), f"record is a JSON {_kind(data)}, not an object", start)]
+    return data, [("not-an-object", (), f"record is a JSON {json_kind(data)}, not an object", start)]
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     if isinstance(value, str):
@@ -162,7 +162,7 @@ def _strict(raw: bytes, max_depth: int) -> tuple[Any, list[Problem]]:
     value = result.value
     if not result.fatal and type(value) is not dict:
         start = len(text) - len(text.lstrip())
-        problems.append(("not-an-object", (), f"record is a JSON {_kind(value)}, not an object", start))
+        problems.append(("not-an-object", (), f"record is a JSON {json_kind(value)}, not an object", start))
     if any(p[0] in _UNUSABLE for p in problems):
         value = None
     return value, problems

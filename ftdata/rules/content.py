@@ -213,7 +213,8 @@ def inconsistent_no_input_marker(dataset: DatasetView) -> Iterator[Issue]:
             continue
         yield Issue(
             f"no-input marker {_show(marker)} is used by {plural(len(indices), 'record')} while "
-            f"{dominant_count:,} use {_show(dominant)} ({len(members)} spellings in this file)",
+            f"{plural(dominant_count, 'record')} {'uses' if dominant_count == 1 else 'use'} {_show(dominant)} "
+            f"({len(members)} spellings in this file)",
             index=indices[0],
             path=("input",),
             related=tuple(indices[1:]),
@@ -364,8 +365,7 @@ def non_nfc_text(record: Record) -> list[Issue] | None:
     file names and some PDF extractors is decomposed (NFD).
 
     ## Fix
-    `ftdata lint --fix` normalises the file to NFC (characters written as `\\u` escapes
-    are left as they are).
+    `ftdata lint --fix` normalises every string that is not in NFC.
     """
     if _ascii_without_escapes(record):
         return None

@@ -1,0 +1,155 @@
+"""The engine: parallel ranges give the same findings as one pass; broken rules are contained;
+the library API on in-memory records."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import ftdata
+from ftdata import registry
+from ftdata.config import Settings
+from ftdata.engine import lint_file
+from ftdata.findings import Issue, Severity
+
+
+def _planted_file(path: Path, n: int = 3000, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        roll = rng.random()
+        rec = {
+            "messages": [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+        }
+        if roll < 0.02:
+            lines.append('{"messages": [}')
+            continue
+        if roll < 0.04:
+            rec["messages"][0]["role"] = "User"
+        elif roll < 0.06:
+            rec["messages"].append({"role": "user", "content": "thanks"})
+        elif roll < 0.07:
+            lines.append("")
+        elif roll < 0.08:
+            rec = {"prompt": "p", "completion": "c"}
+        lines.append(json.dumps(rec))
+    path.write_text("\r\n".join(lines) + "\r\n")
+
+
+def test_parallel_ranges_match_a_single_pass(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    _planted_file(path)
+    settings = Settings(select=("ALL",))
+    single, single_stats = lint_file(path, settings, jobs=1)
+    multi, multi_stats = lint_file(path, settings, jobs=3, parallel_min_bytes=1)
+    assert sorted(f.sort_key() for f in single) == sorted(f.sort_key() for f in multi)
+    assert single_stats == multi_stats
+    assert {f.code for f in single} >= {"FT001", "FT004", "FT005", "FT101", "FT107", "FT111"}
+
+
+def test_max_errors_in_parallel_keeps_the_first_errors(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    _planted_file(path)
+    settings = Settings(max_errors=5)
+    single, _ = lint_file(path, settings, jobs=1)
+    multi, stats = lint_file(path, settings, jobs=3, parallel_min_bytes=1)
+    errors = lambda fs: sorted(f.sort_key() for f in fs if f.severity is Severity.ERROR)  # noqa: E731
+    assert errors(single) == errors(multi)
+    assert len(errors(multi)) == 5
+    assert stats.truncated
+
+
+def test_a_crashing_rule_becomes_a_finding_not_a_traceback() -> None:
+    @registry.rule("FT990", "test-crasher", severity=Severity.WARNING, default=False)
+    def crasher(record: ftdata.Record) -> list[Issue]:
+        """## What it does
+        Crashes, for the test.
+
+        ## Why is this bad?
+        It is not.
+        """
+        raise RuntimeError("boom")
+
+    try:
+        report = ftdata.lint([{"prompt": "a", "completion": "b"}], select=["FT990", "FT000"])
+        assert [(f.code, f.message) for f in report] == [("FT000", "rule FT990 failed: RuntimeError: boom")]
+    finally:
+        registry._RULES.pop("FT990")
+        registry._BY_NAME.pop("test-crasher")
+
+
+def test_lint_in_memory_records_and_report_api() -> None:
+    records = [
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
+        {"messages": [{"role": "User", "content": "Hi"}, {"role": "assistant", "content": ""}]},
+        ["not", "an", "object"],
+    ]
+    report = ftdata.lint(records, ignore=["FT200"])
+    assert [(f.code, f.index, f.path, f.line) for f in report] == [
+        ("FT107", 1, ("messages", 0, "role"), None),
+        ("FT110", 1, ("messages", 1, "content"), None),
+        ("FT012", 2, (), None),
+    ]
+    assert report.failed()
+    assert report.failed("warning")
+    assert set(report.by_code()) == {"FT012", "FT107", "FT110"}
+    assert report.to_dicts()[0]["severity"] == "error"
+    assert report.findings[0].json_path == "$.messages[0].role"
+    frame = report.to_pandas()
+    assert list(frame.columns) == [
+        "code",
+        "severity",
+        "message",
+        "source",
+        "line",
+        "column",
+        "index",
+        "path",
+        "related",
+    ]
+    assert frame["code"].tolist() == ["FT107", "FT110", "FT012"]
+    assert report.records == 3
+
+
+def test_options_and_severity_overrides() -> None:
+    records = [{"prompt": "a", "completion": "b"}] * 3
+    assert not ftdata.lint(records, select=["FT200"], options={"FT200": {"min_records": 3}}).findings
+    report = ftdata.lint(records, select=["dataset-too-small"], severity={"dataset-too-small": "error"})
+    assert report.failed()
+    with pytest.raises(ftdata.ConfigError, match="no option 'min_recs'"):
+        ftdata.lint(records, options={"FT200": {"min_recs": 3}})
+    with pytest.raises(ftdata.ConfigError, match="unknown rule selector"):
+        ftdata.lint(records, select=["nope"])
+
+
+def test_profiles() -> None:
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "user", "content": "Hi?"},
+        {"role": "assistant", "content": "Hello"},
+    ]
+    tool = {
+        "messages": [
+            {"role": "user", "content": "Weather?"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"type": "function", "function": {"name": "w", "arguments": {"city": "Paris"}}}],
+            },
+            {"role": "tool", "content": "sunny"},
+            {"role": "assistant", "content": "Sunny."},
+        ]
+    }
+    default = ftdata.lint([{"messages": turns}], select=["FT114"])
+    assert [f.severity for f in default] == [Severity.WARNING]
+    together = ftdata.lint([{"messages": turns}], select=["FT114"], profile="together")
+    assert [(f.severity, f.message) for f in together] == [
+        (Severity.ERROR, "turn 2 after the system message is user, expected assistant")
+    ]
+    assert ftdata.lint([tool], select=["FT116"]).findings
+    assert not ftdata.lint([tool], select=["FT116"], profile="trl").findings
+    extra = [{"messages": turns, "id": 1}]
+    assert not ftdata.lint(extra, select=["FT106"], ignore=["FT106"], profile="together").findings
+    assert ftdata.lint(extra, profile="together").failed()

@@ -1,0 +1,103 @@
+"""The pre-commit hook, installed with the real pre-commit into a real git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+BAD = {"messages": [{"role": "User", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check)
+
+
+def _snapshot_of_this_checkout(dest: Path) -> str:
+    """A git repository holding the working tree as it is now; returns its commit."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    _git(dest, "init", "-q")
+    _git(dest, "add", "-A")
+    _git(dest, "commit", "-q", "-m", "snapshot")
+    return _git(dest, "rev-parse", "HEAD").stdout.strip()
+
+
+def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> None:
+    hook_repo = tmp_path / "ftdata"
+    hook_repo.mkdir()
+    rev = _snapshot_of_this_checkout(hook_repo)
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    _git(project, "init", "-q")
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: ftdata-lint\n"
+    )
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-cache")}
+    pre_commit = [sys.executable, "-m", "pre_commit"]
+    subprocess.run([*pre_commit, "install"], cwd=project, env=env, check=True, capture_output=True)
+
+    (project / "data" / "train.jsonl").write_text(json.dumps(BAD) + "\n")
+    _git(project, "add", "-A")
+    refused = subprocess.run(
+        ["git", "commit", "-m", "bad data"],
+        cwd=project,
+        env={
+            **env,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@e",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@e",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "data/train.jsonl:1:24: FT107 unrecognised role 'User'" in refused.stdout + refused.stderr
+    assert _git(project, "rev-list", "--all", check=False).stdout == ""  # nothing was committed
+
+    (project / "data" / "train.jsonl").write_text(json.dumps(GOOD) + "\n")
+    _git(project, "add", "-A")
+    accepted = subprocess.run(
+        ["git", "commit", "-m", "good data"],
+        cwd=project,
+        env={
+            **env,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@e",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@e",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    output = accepted.stdout + accepted.stderr
+    assert "ftdata lint" in output
+    assert "Passed" in output

@@ -1,0 +1,91 @@
+"""Meta-tests over the rule registry and the CLI command registry."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import click
+import pytest
+
+from ftdata import formats, io, registry
+from ftdata.cli import main
+from ftdata.docgen import rules_markdown
+from tests.conftest import ROOT
+
+RULES = registry.all_rules()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_rule_docs_have_the_sections(rule: registry.Rule) -> None:
+    doc = rule.doc
+    assert doc.startswith("## What it does\n"), rule.code
+    assert "\n## Why is this bad?\n" in doc, rule.code
+    headings = re.findall(r"^## (.+)$", doc, re.M)
+    assert set(headings) <= {"What it does", "Why is this bad?", "Example", "Fix", "Options"}, headings
+    assert rule.summary.endswith("."), rule.summary
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_every_option_is_documented(rule: registry.Rule) -> None:
+    options = rule.options
+    if not options:
+        assert "## Options" not in rule.doc
+        return
+    section = rule.doc.split("## Options", 1)[1]
+    for name, _default in options.items():
+        assert f"`{name}`" in section, f"{rule.code}: option {name} is not documented"
+    params = inspect.signature(rule.func).parameters.values()
+    positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    expected = 0 if rule.scope is registry.Scope.SOURCE else 1
+    assert len(positional) == expected, f"{rule.code}: options must be keyword-only"
+
+
+def test_codes_and_names_are_unique_and_stable() -> None:
+    codes = [r.code for r in RULES]
+    names = [r.name for r in RULES]
+    assert len(set(codes)) == len(codes)
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"FT\d{3}", c) for c in codes)
+
+
+def test_every_problem_the_reader_and_normaliser_emit_has_a_rule() -> None:
+    source_rules = {r.name for r in RULES if r.scope is registry.Scope.SOURCE}
+    assert source_rules >= io.PROBLEM_KINDS
+    assert source_rules >= formats.PROBLEM_KINDS
+    assert source_rules - io.PROBLEM_KINDS - formats.PROBLEM_KINDS == {"rule-error"}
+
+
+def test_selection_by_code_prefix_name_and_all() -> None:
+    assert [r.code for r in registry.select(["FT10"])] == [f"FT10{i}" for i in range(10)]
+    assert [r.code for r in registry.select(["empty-content"])] == ["FT110"]
+    everything = registry.select(["ALL"])
+    assert len(everything) == len(RULES)
+    default = registry.select()
+    assert "FT106" not in {r.code for r in default}
+    assert "FT106" in {r.code for r in registry.select(extend_select=["FT106"])}
+    assert "FT110" not in {r.code for r in registry.select(["FT1"], ignore=["empty-content"])}
+    with pytest.raises(KeyError):
+        registry.select(["FT9"])
+
+
+def test_rules_reference_is_current() -> None:
+    """docs/rules.md is generated; regenerate with `make docs`."""
+    assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_markdown()
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    out = []
+    for name, cmd in group.commands.items():
+        out.append((prefix + name, cmd))
+        if isinstance(cmd, click.Group):
+            out.extend(_commands(cmd, prefix + name + " "))
+    return out
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(main), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_command_and_option_has_help(name: str, command: click.Command) -> None:
+    assert (command.help or "").strip(), f"`ftdata {name}` has no help"
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert param.help, f"`ftdata {name} {param.opts[0]}` has no help"
