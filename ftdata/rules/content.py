@@ -16,6 +16,7 @@ from ftdata.registry import Scope, rule
 WARNING = Severity.WARNING
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
+_NOT_C0 = bytes(b for b in range(256) if not (b < 0x20 or b == 0x7F))
 
 
 def where(role: str, path: PathT) -> str:
@@ -23,12 +24,6 @@ def where(role: str, path: PathT) -> str:
     if len(path) == 1 and isinstance(path[0], str):
         return repr(path[0])
     return f"{role} text"
-
-
-def _ascii_without_escapes(record: Record) -> bool:
-    """True when the record's text can hold no non-ASCII character (a cheap pre-filter)."""
-    raw = record.raw
-    return raw is not None and raw.isascii() and b"\\u" not in raw
 
 
 @rule("FT301", "control-character", severity=WARNING)
@@ -50,17 +45,12 @@ def control_character(record: Record) -> list[Issue] | None:
     ## Fix
     Remove them, or fix the conversion that produced them.
     """
-    raw = record.raw
-    if (
-        raw is not None
-        and raw.isascii()
-        and b"\\u" not in raw
-        and b"\\b" not in raw
-        and b"\\f" not in raw
-        and b"\x7f" not in raw
-    ):
-        return None
-    if not _CONTROL.search(record.text):
+    text = record.text
+    if text.isascii():
+        # Only C0 controls and DEL are possible; deleting every other byte leaves them.
+        if not text.encode("ascii").translate(None, _NOT_C0).translate(None, b"\t\n\r"):
+            return None
+    elif not _CONTROL.search(text):
         return None
     out = []
     for role, text, path in record.segments:
@@ -90,7 +80,8 @@ def replacement_character(record: Record) -> list[Issue] | None:
     ## Fix
     Go back to the source and decode it with the right encoding.
     """
-    if _ascii_without_escapes(record) or "\ufffd" not in record.text:
+    text = record.text
+    if text.isascii() or "\ufffd" not in text:
         return None
     return [
         Issue(
@@ -226,12 +217,12 @@ def _show(marker: str) -> str:
 
 
 _LEADING_LABEL = re.compile(
-    r"\A\s*(?:(?:assistant|user|human|system|ai|gpt|chatgpt|bot)[ \t]*:|#{2,4}[ \t]*(?:response|assistant|answer)\b)",
+    r"\A\s*(?:(?:assistant|user|human|system|ai|gpt|chatgpt|bot)[ \t]*:|#{2,4}[ \t]*(?:response|assistant|answer)[ \t]*:)",
     re.I,
 )
 _INNER_LABEL = re.compile(
     r"\n[ \t]*(?:(?:User|USER|Human|HUMAN|Patient|PATIENT|Customer|CUSTOMER)[ \t]*:"
-    r"|#{2,4}[ \t]*(?:Instruction|Input|Human|User|Response)\b)"
+    r"|#{2,4}[ \t]*(?:Instruction|Input|Human|User|Response)[ \t]*:)"
 )
 _DIALOGUE_TASK = re.compile(
     r"dialog|conversation|script|transcript|interview|role[- ]?play|screenplay|chat log|skit|scene|exchange between",
@@ -262,11 +253,12 @@ def speaker_label(record: Record) -> list[Issue] | None:
     """
     out = None
     dialogue: bool | None = None
+    inner = _INNER_LABEL.search(record.text) is not None
     for role, text, path in record.segments:
         if role != "assistant":
             continue
         m = _LEADING_LABEL.match(text)
-        if m is None and "\n" in text:
+        if m is None and inner:
             m = _INNER_LABEL.search(text)
         if m is None:
             continue
@@ -309,7 +301,9 @@ def chat_template_token(record: Record) -> list[Issue] | None:
     Store the plain turn text and let the template add the tokens.
     """
     text = record.text
-    if not ("<|" in text or "INST]" in text or "_of_turn>" in text or "SYS>>" in text):
+    if not (
+        ("<" in text and ("<|" in text or "_of_turn>" in text or "SYS>>" in text)) or ("[" in text and "INST]" in text)
+    ):
         return None
     out = []
     for role, seg, path in record.segments:
@@ -335,22 +329,35 @@ def unbalanced_code_fence(record: Record) -> list[Issue] | None:
     {"messages": [{"role": "user", "content": "Print hi in Python"}, {"role": "assistant", "content": "```python\\nprint('hi')"}]}
     ```
     """
+    joined = record.text
+    if "`" not in joined and "~" not in joined:  # one-character searches are the fast ones
+        return None
     out = None
     for role, text, path in record.segments:
         if role == "tool" or ("```" not in text and "~~~" not in text):
             continue
-        ticks = tildes = 0
-        for line in text.split("\n"):
-            stripped = line.lstrip(" ")
-            if stripped.startswith("```"):
-                ticks += 1
-            elif stripped.startswith("~~~"):
-                tildes += 1
+        ticks = _fences(text, "```")
+        tildes = _fences(text, "~~~")
         if ticks % 2 or tildes % 2:
             out = out or []
             count = ticks if ticks % 2 else tildes
             out.append(Issue(f"{where(role, path)} has {plural(count, 'code fence')}: one is not closed", path=path))
     return out
+
+
+def _fences(text: str, marker: str) -> int:
+    """Lines of ``text`` that open or close a code fence made of ``marker``."""
+    count = 0
+    i = text.find(marker)
+    while i != -1:
+        start = text.rfind("\n", 0, i) + 1
+        if i - start <= 3 and not text[start:i].strip(" "):
+            count += 1
+        end = text.find("\n", i)
+        if end == -1:
+            break
+        i = text.find(marker, end)
+    return count
 
 
 @rule("FT308", "non-nfc-text", severity=WARNING, fixable=True)
@@ -367,9 +374,8 @@ def non_nfc_text(record: Record) -> list[Issue] | None:
     ## Fix
     `ftdata lint --fix` normalises every string that is not in NFC.
     """
-    if _ascii_without_escapes(record):
-        return None
-    if unicodedata.is_normalized("NFC", record.text):
+    text = record.text
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
         return None
     return [
         Issue(f"{where(role, path)} is not in Unicode NFC form", path=path)

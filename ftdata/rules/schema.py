@@ -274,13 +274,15 @@ def no_assistant_message(record: Record) -> list[Issue] | None:
     container = _CONTAINER.get(record.format or "")
     if container is None or container not in record.data or not record.messages:
         return None
-    assistants = [m for m in record.messages if m.role == "assistant"]
-    if not assistants:
-        return [Issue("conversation has no assistant message: nothing to train on", path=(container,))]
-    weights = [m.data.get("weight", 1) if type(m.data) is dict else 1 for m in assistants]
-    if all(w == 0 for w in weights):
+    seen = False
+    for m in record.messages:
+        if m.role == "assistant":
+            if type(m.data) is not dict or m.data.get("weight", 1) != 0:
+                return None
+            seen = True
+    if seen:
         return [Issue("every assistant message has weight 0: nothing to train on", path=(container,))]
-    return None
+    return [Issue("conversation has no assistant message: nothing to train on", path=(container,))]
 
 
 @rule("FT110", "empty-content", severity=ERROR)
