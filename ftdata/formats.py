@@ -120,12 +120,12 @@ def _type_name(value: Any) -> str:
 
 def _role(record: Record, raw: Any, table: dict[str, str], path: PathT) -> str:
     """Canonical role for ``raw``; records a problem when it is not a known role."""
-    canon = table.get(raw)
-    if canon is not None:
-        return canon
     if type(raw) is not str:
         record.problems.append(("wrong-type", path, f"role must be a string, got {_type_name(raw)}", None))
         return "?"
+    canon = table.get(raw)
+    if canon is not None:
+        return canon
     stripped = raw.strip()
     canon = table.get(stripped)
     if canon is not None:
@@ -208,7 +208,19 @@ def _message_list(record: Record, value: Any, key: str) -> None:
     if not value:
         record.problems.append(("missing-messages", (key,), f"'{key}' is an empty list", None))
         return
+    segments = record.segments
+    messages = record.messages
     for i, m in enumerate(value):
+        # Fast path for the common message: a known role and string content, nothing else to check.
+        if type(m) is dict and len(m) == 2:
+            role = m.get("role")
+            content = m.get("content")
+            if type(role) is str and type(content) is str:
+                canon = OPENAI_ROLES.get(role)
+                if canon is not None:
+                    segments.append((canon, content, (key, i, "content")))
+                    messages.append(Message(canon, content, (key, i), m, False))
+                    continue
         _chat_message(record, m, (key, i))
 
 

@@ -53,6 +53,7 @@ _JSONDecodeError = orjson.JSONDecodeError
 _KEY_END = re.compile(rb'"[ \t\r\n]*:')
 _LOOSE_KEY_END = re.compile(rb'"[ \t\r\n]+:')
 _ESCAPED_KEY_END = re.compile(rb'\\"[ \t\r\n]*:')
+_MAX_SAFE = 9007199254740992
 _BIG_FLOAT = 9007199254740992.0
 _NO_PROBLEMS: list[Problem] = []
 
@@ -79,55 +80,54 @@ class ReadStats:
     container: str = "jsonl"
 
 
-def _walk(root: Any, max_depth: int) -> tuple[int, bool]:
-    """(number of object keys, suspicious) for a parsed value.
-
-    Suspicious means something the strict parser must look at: nesting deeper than
-    ``max_depth``, or a number that may be an integer beyond ±2^53.
-    """
-    nkeys = 0
-    stack = [(root, 1)]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        node, depth = pop()
-        if depth > max_depth:
-            return nkeys, True
-        if type(node) is dict:
-            nkeys += len(node)
-            values: Any = node.values()
-        else:
-            values = node
-        for v in values:
-            t = type(v)
-            if t is str:
-                continue
-            if t is dict or t is list:
-                push((v, depth + 1))
-            elif t is int:
-                if v > 9007199254740992 or v < -9007199254740992:
-                    return nkeys, True
-            elif t is float and (v >= _BIG_FLOAT or v <= -_BIG_FLOAT):
-                return nkeys, True
-    return nkeys, False
-
-
-def _keys_in_text(raw: bytes) -> int | None:
-    """Number of object keys written in ``raw``, or None when it cannot be told cheaply.
-
-    In valid JSON a quote followed by a colon ends a key, unless the quote is escaped
-    inside a string (``\\"``). Keys with whitespace before the colon are rare; when there
-    are any, a regex counts them.
-    """
-    if _LOOSE_KEY_END.search(raw) is not None:
-        count = len(_KEY_END.findall(raw))
-        escaped = len(_ESCAPED_KEY_END.findall(raw)) if b'\\"' in raw else 0
+def _walk(node: Any, depth: int, max_depth: int) -> int:
+    """Number of object keys in a parsed value, or -1 when the strict parser must look at
+    it: nesting deeper than ``max_depth``, or a number that may be an integer beyond ±2^53.
+    Recursion stops at ``max_depth``."""
+    if depth > max_depth:
+        return -1
+    if type(node) is dict:
+        n = len(node)
+        values: Any = node.values()
     else:
-        count = raw.count(b'":')
-        escaped = raw.count(b'\\":') if count else 0
-    if escaped and b'\\\\"' in raw:
-        return None  # an escaped backslash before a quote: parity decides, let the strict parser count
-    return count - escaped
+        n = 0
+        values = node
+    for v in values:
+        t = type(v)
+        if t is str:
+            continue
+        if t is dict or t is list:
+            k = _walk(v, depth + 1, max_depth)
+            if k < 0:
+                return -1
+            n += k
+        elif t is int:
+            if v > _MAX_SAFE or v < -_MAX_SAFE:
+                return -1
+        elif t is float and (v >= _BIG_FLOAT or v <= -_BIG_FLOAT):
+            return -1
+    return n
+
+
+def _keys_match(raw: bytes, nkeys: int) -> bool:
+    """True when ``raw`` writes exactly ``nkeys`` object keys, i.e. has no duplicate key.
+
+    In valid JSON an unescaped quote followed by a colon ends a key; an escaped quote
+    followed by a colon is text inside a string. Let T be the keys written, D the
+    duplicates (T = nkeys + D), K the keys written as ``"key":`` and E the in-string
+    ``\\":`` sequences; ``raw.count(b'":')`` is K + E. With no key written as ``"key" :``,
+    K = T, so a count equal to ``nkeys`` means D + E = 0. Otherwise count exactly.
+    """
+    loose = _LOOSE_KEY_END.search(raw) is not None
+    if not loose and raw.count(b'":') == nkeys:
+        return True
+    if b'\\\\"' in raw:
+        return False  # an escaped backslash before a quote: let the strict parser decide
+    if loose:
+        written = len(_KEY_END.findall(raw)) - len(_ESCAPED_KEY_END.findall(raw))
+    else:
+        written = raw.count(b'":') - raw.count(b'\\":')
+    return written == nkeys
 
 
 def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
@@ -137,8 +137,8 @@ def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any
     except _JSONDecodeError:
         return _strict(raw, max_depth)
     if type(data) is dict:
-        nkeys, suspicious = _walk(data, max_depth)
-        if suspicious or _keys_in_text(raw) != nkeys:
+        nkeys = _walk(data, 1, max_depth)
+        if nkeys < 0 or not _keys_match(raw, nkeys):
             return _strict(raw, max_depth)
         return data, _NO_PROBLEMS
     start = len(raw) - len(raw.lstrip())

@@ -15,6 +15,7 @@ Segment = tuple[str, str, PathT]
 Problem = tuple[str, PathT, str, int | None]
 
 ROLES = ("system", "user", "assistant", "tool")
+_LETTERS = {"system": "S", "user": "U", "tool": "T"}
 
 
 class Message:
@@ -69,6 +70,7 @@ class Record:
     """
 
     __slots__ = (
+        "_pattern",
         "_text",
         "column",
         "data",
@@ -106,6 +108,7 @@ class Record:
         self.segments: list[Segment] = []
         self.problems: list[Problem] = []
         self._text: str | None = None
+        self._pattern: str | None = None
 
     def __repr__(self) -> str:
         return f"Record(index={self.index}, line={self.line}, format={self.format!r})"
@@ -125,6 +128,17 @@ class Record:
         if self._text is None:
             self._text = "\n".join(s[1] for s in self.segments)
         return self._text
+
+    @property
+    def pattern(self) -> str:
+        """The turns as one letter each: S system, U user, A assistant, C assistant with tool
+        calls, T tool, ? unrecognised. Lets rules test role order with fast string operations."""
+        if self._pattern is None:
+            self._pattern = "".join(
+                ("C" if m.tool_calls else "A") if m.role == "assistant" else _LETTERS.get(m.role, "?")
+                for m in self.messages
+            )
+        return self._pattern
 
     def prompt_messages(self) -> list[Message]:
         """The turns before the first assistant reply."""

@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ftdata
 from ftdata import io
@@ -122,3 +124,40 @@ def test_atomic_write_leaves_the_old_file_on_error(tmp_path: Path) -> None:
         interrupted()
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+_texts = st.text(alphabet=st.sampled_from(["a", '"', "\\", ":", " ", "é", "\n", "}"]), max_size=6)
+
+
+@st.composite
+def _objects(draw: st.DrawFn, depth: int = 0) -> str:
+    """JSON object text, possibly with duplicate keys, written tight or loose."""
+    keys = draw(st.lists(st.sampled_from(["a", "b", 'c"', "d\\", "e:"]), max_size=4))
+    colon = draw(st.sampled_from([":", ": ", " :", " : "]))
+    comma = draw(st.sampled_from([",", ", "]))
+    members = []
+    for key in keys:
+        if depth < 2 and draw(st.booleans()):
+            value = draw(_objects(depth + 1))
+        else:
+            value = json.dumps(draw(_texts), ensure_ascii=draw(st.booleans()))
+        members.append(json.dumps(key) + colon + value)
+    return "{" + comma.join(members) + "}"
+
+
+def _has_duplicates(text: str) -> bool:
+    found = False
+
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        nonlocal found
+        found = found or len({k for k, _ in pairs}) != len(pairs)
+        return dict(pairs)
+
+    json.loads(text, object_pairs_hook=hook)
+    return found
+
+
+@given(_objects())
+def test_duplicate_keys_are_found_exactly(text: str) -> None:
+    _, problems = io.parse_record(text.encode())
+    assert any(kind == "duplicate-key" for kind, *_ in problems) == _has_duplicates(text)

@@ -253,7 +253,8 @@ def speaker_label(record: Record) -> list[Issue] | None:
     """
     out = None
     dialogue: bool | None = None
-    inner = _INNER_LABEL.search(record.text) is not None
+    joined = record.text
+    inner = ":" in joined and _INNER_LABEL.search(joined) is not None
     for role, text, path in record.segments:
         if role != "assistant":
             continue

@@ -331,14 +331,10 @@ def last_message_not_assistant(record: Record) -> list[Issue] | None:
     {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]}
     ```
     """
-    messages = record.messages
-    if not messages:
+    pattern = record.pattern
+    if not pattern or pattern[-1] not in "UST" or ("A" not in pattern and "C" not in pattern):
         return None
-    last = messages[-1]
-    if last.role == "assistant" or last.role not in ("user", "system", "tool"):
-        return None
-    if not any(m.role == "assistant" for m in messages):
-        return None
+    last = record.messages[-1]
     return [Issue(f"conversation ends with a {last.role} message, which is never trained on", path=last.path)]
 
 
@@ -357,6 +353,8 @@ def system_not_first(record: Record) -> list[Issue] | None:
     {"messages": [{"role": "user", "content": "Hi"}, {"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Hello"}]}
     ```
     """
+    if "S" not in record.pattern.lstrip("S"):
+        return None
     out = None
     seen_other = False
     for i, m in enumerate(record.messages):
@@ -386,6 +384,8 @@ def multiple_system_messages(record: Record) -> list[Issue] | None:
     ## Fix
     Merge the system messages into one.
     """
+    if record.pattern.count("S") < 2:
+        return None
     systems = [m for m in record.messages if m.role == "system"]
     if len(systems) < 2:
         return None
@@ -416,6 +416,15 @@ def consecutive_same_role(record: Record, *, strict_alternation: bool = False) -
     - `strict_alternation` (bool, default false): require user/assistant alternation
       starting with a user turn (the `together` profile sets it).
     """
+    pattern = record.pattern
+    if (
+        not strict_alternation
+        and "UU" not in pattern
+        and "AA" not in pattern
+        and "AC" not in pattern
+        and "S" not in pattern[1:]
+    ):
+        return None
     out = None
     turns = [m for m in record.messages if m.role != "system"]
     if strict_alternation:
@@ -452,13 +461,11 @@ def assistant_before_user(record: Record) -> list[Issue] | None:
     {"messages": [{"role": "assistant", "content": "How can I help?"}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
     ```
     """
-    for m in record.messages:
-        if m.role == "system":
-            continue
-        if m.role == "assistant":
-            return [Issue("the assistant speaks before any user turn", path=m.path)]
+    first = record.pattern.lstrip("S")[:1]
+    if first != "A" and first != "C":
         return None
-    return None
+    m = next(m for m in record.messages if m.role == "assistant")
+    return [Issue("the assistant speaks before any user turn", path=m.path)]
 
 
 @rule("FT117", "invalid-weight", severity=ERROR)

@@ -54,9 +54,10 @@ def malformed_tool_call(record: Record, *, arguments: str = "string", require_id
         return None
     if arguments not in _ARGUMENT_KINDS:
         raise ValueError(f"option 'arguments' must be one of {', '.join(_ARGUMENT_KINDS)}")
-    messages = record.messages
-    if not any(m.tool_calls or m.role == "tool" for m in messages):
+    pattern = record.pattern
+    if "C" not in pattern and "T" not in pattern:
         return None
+    messages = record.messages
     out: list[Issue] = []
     declared = _declared_tools(record.data.get("tools"))
     open_calls: dict[str, str] = {}
@@ -193,9 +194,10 @@ def _declared_tools(tools: Any) -> set[str] | None:
 
 
 def _sharegpt_calls(record: Record) -> list[Issue] | None:
-    messages = record.messages
-    if not any(m.tool_calls or m.role == "tool" for m in messages):
+    pattern = record.pattern
+    if "C" not in pattern and "T" not in pattern:
         return None
+    messages = record.messages
     out: list[Issue] = []
     declared = _declared_tools(record.data.get("tools"))
     for i, m in enumerate(messages):

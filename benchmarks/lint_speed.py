@@ -1,0 +1,214 @@
+"""Lint throughput against the floor (orjson parsing alone) and the usual validators
+(pydantic ``validate_json`` and jsonschema on the same schema), cold start, and peak memory.
+
+    python benchmarks/lint_speed.py                 # 100k records (about 190 MB)
+    python benchmarks/lint_speed.py --large         # also 1M records, for memory
+    python benchmarks/lint_speed.py --markdown docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import DATA, machine, measure, python, replace_section, table
+from corpus import write
+
+ORJSON = """
+import orjson, sys
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        orjson.loads(line)
+"""
+
+PYDANTIC = """
+import sys
+from typing import Literal, Union
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+class Function(BaseModel):
+    name: str
+    arguments: str
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: Function
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: Union[str, list[TextPart], None] = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    weight: Literal[0, 1] | None = None
+
+class Record(BaseModel):
+    messages: list[Message]
+    tools: list[dict] | None = None
+
+adapter = TypeAdapter(Record)
+limit = int(sys.argv[2]) if len(sys.argv) > 2 else None
+with open(sys.argv[1], "rb") as f:
+    for i, line in enumerate(f):
+        if limit is not None and i >= limit:
+            break
+        adapter.validate_json(line)
+"""
+
+JSONSCHEMA = """
+import json, sys
+from jsonschema import Draft202012Validator
+tool_call = {"type": "object", "required": ["id", "type", "function"], "properties": {
+    "id": {"type": "string"}, "type": {"const": "function"},
+    "function": {"type": "object", "required": ["name", "arguments"], "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}}}}}
+message = {"type": "object", "required": ["role"], "additionalProperties": False, "properties": {
+    "role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
+    "content": {"anyOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"], "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]},
+    "name": {"type": "string"}, "tool_calls": {"type": "array", "items": tool_call}, "tool_call_id": {"type": "string"}, "weight": {"enum": [0, 1]}}}
+schema = {"type": "object", "required": ["messages"], "properties": {"messages": {"type": "array", "items": message}, "tools": {"type": "array"}}}
+validator = Draft202012Validator(schema)
+limit = int(sys.argv[2])
+with open(sys.argv[1], "rb") as f:
+    for i, line in enumerate(f):
+        if i >= limit:
+            break
+        for _ in validator.iter_errors(json.loads(line)):
+            pass
+"""
+
+
+def corpus(n: int) -> Path:
+    path = DATA / f"chat-{n // 1000}k.jsonl"
+    if not path.exists():
+        print(f"generating {path} ...", file=sys.stderr)
+        write(path, n)
+    return path
+
+
+def cold_start(runs: int = 15) -> float:
+    path = DATA / "chat-10-lines.jsonl"
+    if not path.exists():
+        write(path, 10)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ftdata", "lint", str(path)], stdout=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--large", action="store_true", help="also measure 1M records (about 1.9 GB)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--markdown", type=Path, help="write the results into this markdown file")
+    args = parser.parse_args()
+
+    path = corpus(args.records)
+    size_mb = path.stat().st_size / 1e6
+    lines = args.records
+    subset = min(lines, 10_000)
+    lint = [sys.executable, "-m", "ftdata", "lint", str(path), "--isolated", "--output-format", "json-lines"]
+    results = {
+        "orjson.loads (1 core)": (measure(python(ORJSON, str(path)), args.repeat), 1.0),
+        "pydantic validate_json (1 core)": (measure(python(PYDANTIC, str(path)), args.repeat), 1.0),
+        f"jsonschema (1 core, first {subset:,})": (
+            measure(python(JSONSCHEMA, str(path), str(subset)), 1),
+            subset / lines,
+        ),
+        "ftdata lint, --jobs 1": (measure([*lint, "--jobs", "1"], args.repeat), 1.0),
+        "ftdata lint, --jobs 2 (default here)": (measure([*lint, "--jobs", "2"], args.repeat), 1.0),
+    }
+    speeds = {name: size_mb * share / r["seconds"] for name, (r, share) in results.items()}
+    ft1, ft2 = speeds["ftdata lint, --jobs 1"], speeds["ftdata lint, --jobs 2 (default here)"]
+    rows = []
+    for name, (r, _) in results.items():
+        rows.append(
+            [
+                name,
+                f"{speeds[name]:.0f}",
+                f"{r['seconds']:.2f}",
+                f"{r['max_rss_mb']:.0f}",
+                f"{ft1 / speeds[name]:.2f}",
+                f"{ft2 / speeds[name]:.2f}",
+            ]
+        )
+    out = [
+        f"Corpus: {lines:,} chat records, {size_mb:.0f} MB (`benchmarks/corpus.py`). Machine: {machine()}.",
+        "Best of the runs; the jsonschema row is timed on a prefix and scaled.",
+        "",
+        table(["run", "MB/s", "seconds", "peak RSS MB", "ftdata jobs 1 ×", "ftdata jobs 2 ×"], rows),
+        "",
+        f"Cold start of `ftdata lint` on a 10-line file: median {cold_start():.3f} s over 15 runs.",
+    ]
+    if args.large:
+        big = corpus(1_000_000)
+        r1 = measure([*lint[:4], str(big), *lint[5:], "--jobs", "1"], 1)
+        r2 = measure([*lint[:4], str(big), *lint[5:], "--jobs", "2"], 1)
+        mb = big.stat().st_size / 1e6
+        out += [
+            "",
+            "Peak memory stays flat with file size (peak RSS of the largest process):",
+            "",
+            table(
+                ["records", "MB", "jobs", "seconds", "MB/s", "peak RSS MB"],
+                [
+                    [
+                        f"{lines:,}",
+                        f"{size_mb:.0f}",
+                        1,
+                        f"{results['ftdata lint, --jobs 1'][0]['seconds']:.1f}",
+                        f"{ft1:.0f}",
+                        f"{results['ftdata lint, --jobs 1'][0]['max_rss_mb']:.0f}",
+                    ],
+                    [
+                        f"{lines:,}",
+                        f"{size_mb:.0f}",
+                        2,
+                        f"{results['ftdata lint, --jobs 2 (default here)'][0]['seconds']:.1f}",
+                        f"{ft2:.0f}",
+                        f"{results['ftdata lint, --jobs 2 (default here)'][0]['max_rss_mb']:.0f}",
+                    ],
+                    [
+                        "1,000,000",
+                        f"{mb:.0f}",
+                        1,
+                        f"{r1['seconds']:.1f}",
+                        f"{mb / r1['seconds']:.0f}",
+                        f"{r1['max_rss_mb']:.0f}",
+                    ],
+                    [
+                        "1,000,000",
+                        f"{mb:.0f}",
+                        2,
+                        f"{r2['seconds']:.1f}",
+                        f"{mb / r2['seconds']:.0f}",
+                        f"{r2['max_rss_mb']:.0f}",
+                    ],
+                ],
+            ),
+        ]
+    text = "\n".join(out)
+    print(text)
+    if args.markdown:
+        command = "python benchmarks/lint_speed.py" + (" --large" if args.large else "")
+        replace_section(args.markdown, "lint", f"Command: `{command}`\n\n{text}")
+    print(json.dumps({k: round(v, 1) for k, v in speeds.items()}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
