@@ -45,8 +45,8 @@ def fix_bytes(
     if "crlf-line-ending" in enabled and b"\r\n" in data:
         applied["crlf-line-ending"] += data.count(b"\r\n")
         data = data.replace(b"\r\n", b"\n")
-    if container == "json-array":
-        return _fix_array(data, enabled, format, applied), applied
+    if container != "jsonl":
+        return _fix_document(data, container, enabled, format, applied), applied
     ends_with_newline = data.endswith(b"\n")
     pieces = data.split(b"\n")
     if ends_with_newline:
@@ -132,11 +132,14 @@ def _strip_roles(text: str, format: str | None, applied: Counter[str]) -> str:
     return text
 
 
-def _fix_array(data: bytes, enabled: frozenset[str], format: str | None, applied: Counter[str]) -> bytes:
+def _fix_document(
+    data: bytes, container: str, enabled: frozenset[str], format: str | None, applied: Counter[str]
+) -> bytes:
     if not ({"non-nfc-text", "role-whitespace"} & enabled) or not data.strip():
         return data
     edits: list[tuple[int, int, bytes]] = []
-    for item in io.array_items(data, io.ReadStats(), "<fix>"):
+    items = io.array_items if container == "json-array" else io.stream_items
+    for item in items(data, io.ReadStats(), "<fix>"):
         if type(item) is not Record or item.raw is None or item.offset is None:
             continue
         fixed = _fix_record_bytes(item.raw, enabled, format, applied)

@@ -56,6 +56,10 @@ _ESCAPED_KEY_END = re.compile(rb'\\"[ \t\r\n]*:')
 _MAX_SAFE = 9007199254740992
 _BIG_FLOAT = 9007199254740992.0
 _NO_PROBLEMS: list[Problem] = []
+# Strings, brackets and commas: enough to find value boundaries without parsing.
+_ARRAY_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
 
 
 @dataclass(slots=True)
@@ -180,16 +184,45 @@ _UNUSABLE = frozenset({"invalid-json", "invalid-utf8", "nesting-too-deep"})
 
 
 def container_of(path: Path) -> str:
-    """``"json-array"`` when the file holds a JSON array, else ``"jsonl"``."""
+    """How a file holds its records: ``"jsonl"`` (one a line), ``"json-array"`` (a ``.json``
+    file holding an array) or ``"json-stream"`` (a ``.json`` file holding one object, or
+    several, spread over many lines)."""
+    if path.suffix.lower() != ".json":
+        return "jsonl"
     with open(path, "rb") as f:
-        head = f.read(4096)
+        head = f.read(1 << 16)
         while head and not head.lstrip(b"\xef\xbb\xbf \t\r\n"):
-            more = f.read(65536)
+            more = f.read(1 << 16)
             if not more:
                 break
             head = more
-    head = head.removeprefix(BOM).lstrip()
-    return "json-array" if head.startswith(b"[") and path.suffix.lower() == ".json" else "jsonl"
+        if head.removeprefix(BOM).lstrip().startswith(b"["):
+            return "json-array"
+        f.seek(0)
+        first = f.readline(1 << 20).removeprefix(BOM).strip()
+        while not first:
+            line = f.readline(1 << 20)
+            if not line:
+                return "jsonl"
+            first = line.strip()
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        # Not one complete value on the first line: a multi-line document, unless the line
+        # is simply broken; a balanced first line means JSON Lines with an error in it.
+        return "jsonl" if _balanced(first) else "json-stream"
+    return "jsonl"
+
+
+def _balanced(line: bytes) -> bool:
+    depth = 0
+    for m in _ARRAY_TOKEN.finditer(line):
+        c = line[m.start()]
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+    return depth == 0
 
 
 def read_jsonl(
@@ -280,27 +313,89 @@ def _skip_line(f: IO[bytes]) -> int:
             return skipped
 
 
-_ARRAY_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
-_OPEN = frozenset(b"[{")
-_CLOSE = frozenset(b"]}")
-
-
-def read_json_array(
+def read_json_document(
     path: Path,
     stats: ReadStats,
     *,
     source: str,
+    container: str = "json-array",
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[Record | FileProblem]:
-    """Records of a ``.json`` file holding an array, each with its line and column."""
-    stats.container = "json-array"
+    """Records of a ``.json`` file holding an array (or a stream of pretty-printed
+    objects), each with its line and column; the file is memory-mapped, not loaded."""
+    items = array_items if container == "json-array" else stream_items
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
+            stats.container = container
             return
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            yield from array_items(buf, stats, source, max_depth=max_depth, max_record_bytes=max_line_bytes)
+            yield from items(buf, stats, source, max_depth=max_depth, max_record_bytes=max_line_bytes)
+
+
+class _Elements:
+    """Turns byte spans of a buffer into Records, keeping the running line count."""
+
+    def __init__(self, buf: bytes | mmap.mmap, source: str, max_depth: int, max_record_bytes: int) -> None:
+        self.buf = buf
+        self.source = source
+        self.max_depth = max_depth
+        self.max_record_bytes = max_record_bytes
+        self.line = 1
+        self.counted = 0
+        self.index = 0
+
+    def position(self, at: int) -> tuple[int, int]:
+        buf = self.buf
+        self.line += buf[self.counted : at].count(b"\n")
+        self.counted = at
+        line_start = buf.rfind(b"\n", 0, at) + 1
+        return self.line, len(buf[line_start:at].decode("utf-8", "replace")) + 1
+
+    def record(self, begin: int, stop: int, empty_message: str | None = None) -> Record | None:
+        """The record whose text is ``buf[begin:stop]`` (surrounding whitespace ignored).
+        An empty span is an invalid-json record with ``empty_message``, or nothing."""
+        chunk = self.buf[begin:stop]
+        body = chunk.strip()
+        at = begin + len(chunk) - len(chunk.lstrip())
+        line, column = self.position(at)
+        index = self.index
+        if not body:
+            if empty_message is None:
+                return None
+            self.index += 1
+            return _invalid_json_record(index, self.source, line, column, at, empty_message)
+        self.index += 1
+        if len(body) > self.max_record_bytes:
+            rec = Record(index, None, source=self.source, line=line, column=column, offset=at)
+            message = f"record of {len(body):,} bytes exceeds the limit of {self.max_record_bytes:,} bytes"
+            rec.problems.append(("line-too-long", (), message, 0))
+            return rec
+        data, problems = parse_record(body, max_depth=self.max_depth)
+        rec = Record(index, data, source=self.source, line=line, column=column, raw=body, offset=at)
+        rec.problems.extend(problems)
+        return rec
+
+    def problem(self, at: int, message: str) -> FileProblem:
+        line_no = 1 + self.buf[:at].count(b"\n")
+        col = at - (self.buf.rfind(b"\n", 0, at) + 1) + 1
+        return FileProblem("invalid-json", line_no, col, message)
+
+
+def _prologue(buf: bytes | mmap.mmap, stats: ReadStats) -> Iterator[FileProblem]:
+    if buf[:3] == BOM:
+        yield FileProblem("utf8-bom", 1, 1, "file starts with a UTF-8 byte order mark")
+    crlf = buf.find(b"\r\n")
+    if crlf != -1:
+        stats.first_crlf_line = buf[:crlf].count(b"\n") + 1
+        stats.crlf_lines = _count(buf, b"\r\n", len(buf))
+
+
+def _finish(buf: bytes | mmap.mmap, stats: ReadStats, elements: _Elements) -> None:
+    size = len(buf)
+    stats.records = elements.index
+    stats.lines = buf[:size].count(b"\n") + (0 if buf[size - 1 : size] == b"\n" else 1)
 
 
 def array_items(
@@ -312,59 +407,15 @@ def array_items(
     max_record_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[Record | FileProblem]:
     """Records of a JSON array held in ``buf`` (bytes or a memory map)."""
-    size = len(buf)
-    pos = 0
-    if buf[:3] == BOM:
-        yield FileProblem("utf8-bom", 1, 1, "file starts with a UTF-8 byte order mark")
-        pos = 3
-    crlf = buf.find(b"\r\n")
-    if crlf != -1:
-        stats.first_crlf_line = buf[:crlf].count(b"\n") + 1
-        stats.crlf_lines = _count(buf, b"\r\n", size)
-    pos = buf.find(b"[", pos)
+    stats.container = "json-array"
+    yield from _prologue(buf, stats)
+    elements = _Elements(buf, source, max_depth, max_record_bytes)
+    pos = buf.find(b"[", 3 if buf[:3] == BOM else 0)
     if pos == -1:
         yield FileProblem("invalid-json", 1, 1, "expected a JSON array of records")
         return
-    line = 1 + buf[:pos].count(b"\n")
-    counted = pos
     depth = 1
     elem_start = pos + 1
-    index = 0
-
-    def element(begin: int, stop: int, closing: bool) -> Iterator[Record | FileProblem]:
-        nonlocal line, counted, index
-        chunk = buf[begin:stop]
-        body = chunk.strip()
-        lead = len(chunk) - len(chunk.lstrip())
-        at = begin + lead
-        line += buf[counted:at].count(b"\n")
-        counted = at
-        line_start = buf.rfind(b"\n", 0, at) + 1
-        column = len(buf[line_start:at].decode("utf-8", "replace")) + 1
-        if not body:
-            if closing and index == 0:
-                return
-            message = "trailing comma before ']'" if closing else "missing value between commas"
-            yield _invalid_json_record(index, source, line, column, at, message)
-            index += 1
-            return
-        if len(body) > max_record_bytes:
-            rec = Record(index, None, source=source, line=line, column=column, offset=at)
-            rec.problems.append(
-                (
-                    "line-too-long",
-                    (),
-                    f"record of {len(body):,} bytes exceeds the limit of {max_record_bytes:,} bytes",
-                    0,
-                )
-            )
-        else:
-            data, problems = parse_record(body, max_depth=max_depth)
-            rec = Record(index, data, source=source, line=line, column=column, raw=body, offset=at)
-            rec.problems.extend(problems)
-        index += 1
-        yield rec
-
     closed_at = -1
     for m in _ARRAY_TOKEN.finditer(buf, pos + 1):
         c = buf[m.start()]
@@ -375,25 +426,76 @@ def array_items(
         elif c in _CLOSE:
             depth -= 1
             if depth == 0:
-                yield from element(elem_start, m.start(), True)
+                message = "trailing comma before ']'" if elements.index else None
+                rec = elements.record(elem_start, m.start(), message)
+                if rec is not None:
+                    yield rec
                 closed_at = m.end()
                 break
         elif depth == 1:  # a comma between elements
-            yield from element(elem_start, m.start(), False)
+            yield elements.record(elem_start, m.start(), "missing value between commas")  # type: ignore[misc]
             elem_start = m.end()
+    size = len(buf)
     if closed_at == -1:
-        yield from element(elem_start, size, False)
-        tail_line = 1 + buf[:size].count(b"\n")
-        yield FileProblem("invalid-json", tail_line, 1, "unexpected end of file: the JSON array is not closed")
+        rec = elements.record(elem_start, size)
+        if rec is not None:
+            yield rec
+        yield FileProblem(
+            "invalid-json", 1 + buf[:size].count(b"\n"), 1, "unexpected end of file: the JSON array is not closed"
+        )
     else:
         rest = buf[closed_at:size]
         if rest.strip():
-            at = closed_at + (len(rest) - len(rest.lstrip()))
-            line_no = 1 + buf[:at].count(b"\n")
-            col = at - (buf.rfind(b"\n", 0, at) + 1) + 1
-            yield FileProblem("invalid-json", line_no, col, "extra data after the JSON array")
-    stats.records = index
-    stats.lines = buf[:size].count(b"\n") + (0 if buf[size - 1 : size] == b"\n" else 1)
+            yield elements.problem(closed_at + len(rest) - len(rest.lstrip()), "extra data after the JSON array")
+    _finish(buf, stats, elements)
+
+
+def stream_items(
+    buf: bytes | mmap.mmap,
+    stats: ReadStats,
+    source: str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_record_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Record | FileProblem]:
+    """Records of a ``.json`` file holding one object, or several written one after another
+    and spread over many lines (a pretty-printed export)."""
+    stats.container = "json-stream"
+    yield from _prologue(buf, stats)
+    elements = _Elements(buf, source, max_depth, max_record_bytes)
+    depth = 0
+    start = end = 3 if buf[:3] == BOM else 0
+    for m in _ARRAY_TOKEN.finditer(buf, start):
+        c = buf[m.start()]
+        if depth == 0:
+            gap = buf[end : m.start()]
+            if gap.strip():
+                yield elements.problem(end + len(gap) - len(gap.lstrip()), "unexpected data between records")
+            start = m.start()
+            if c == 0x22:
+                yield elements.record(start, m.end())  # type: ignore[misc]
+                end = m.end()
+                continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                yield elements.record(start, m.end())  # type: ignore[misc]
+                end = m.end()
+            elif depth < 0:
+                yield elements.problem(m.start(), f"unexpected {chr(c)!r}")
+                depth = 0
+                end = m.end()
+    size = len(buf)
+    if depth > 0:
+        rec = elements.record(start, size)
+        if rec is not None:
+            yield rec
+    elif buf[end:size].strip():
+        rest = buf[end:size]
+        yield elements.problem(end + len(rest) - len(rest.lstrip()), "unexpected data after the last record")
+    _finish(buf, stats, elements)
 
 
 def _invalid_json_record(index: int, source: str, line: int, column: int, offset: int, message: str) -> Record:
@@ -420,8 +522,11 @@ def read(
 ) -> Iterator[Record | FileProblem]:
     """Records and file problems of a JSONL or JSON-array file."""
     name = source or str(path)
-    if container_of(path) == "json-array":
-        return read_json_array(path, stats, source=name, max_depth=max_depth, max_line_bytes=max_line_bytes)
+    container = container_of(path)
+    if container != "jsonl":
+        return read_json_document(
+            path, stats, source=name, container=container, max_depth=max_depth, max_line_bytes=max_line_bytes
+        )
     return read_jsonl(path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth)
 
 

@@ -281,7 +281,7 @@ def build() -> list[str]:
     )
     # Empty answer, placeholder answer, a conversation that ends with the user.
     add(chat(SYSTEM, ("user", "Do you support handwriting on tablets?"), ("assistant", "  ")), "editor")
-    add(chat(SYSTEM, ("user", "What is your phone support number?"), ("assistant", "N/A")), "account")
+    add(chat(SYSTEM, ("user", "What is your phone support number?"), ("assistant", "<nooutput>")), "account")
     add(
         chat(
             SYSTEM,

@@ -142,3 +142,48 @@ def test_files_and_memory_agree(tmp_path_factory, records: list, suffix: str) ->
     from_memory = ftdata.lint(records, select=["ALL"])
     key = lambda f: (f.code, f.index, f.path, f.message)  # noqa: E731
     assert sorted(map(key, from_file)) == sorted(map(key, from_memory))
+
+
+turn = st.dictionaries(
+    st.sampled_from(
+        [
+            "role",
+            "content",
+            "tool_calls",
+            "tool_call_id",
+            "weight",
+            "name",
+            "function_call",
+            "from",
+            "value",
+            "type",
+            "text",
+        ]
+    ),
+    json_values,
+    max_size=5,
+)
+shaped = st.one_of(
+    st.fixed_dictionaries({"messages": st.lists(turn, max_size=5)}, optional={"tools": json_values}),
+    st.fixed_dictionaries(
+        {"conversations": st.lists(turn, max_size=5)}, optional={"system": json_values, "tools": json_values}
+    ),
+    st.fixed_dictionaries(
+        {"instruction": json_values, "output": json_values},
+        optional={"input": json_values, "history": json_values, "system": json_values},
+    ),
+    st.fixed_dictionaries(
+        {"prompt": st.one_of(json_values, st.lists(turn)), "completion": st.one_of(json_values, st.lists(turn))}
+    ),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(shaped, min_size=1, max_size=5),
+    st.sampled_from([None, "messages", "sharegpt", "alpaca", "prompt-completion"]),
+)
+def test_no_rule_crashes_on_chat_shaped_records(records: list, forced: str | None) -> None:
+    for profile in (None, "trl", "together"):
+        report = ftdata.lint(records, select=["ALL"], format=forced, profile=profile)
+        assert not [f for f in report if f.code == "FT000"], [f.message for f in report if f.code == "FT000"]

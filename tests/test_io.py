@@ -161,3 +161,18 @@ def _has_duplicates(text: str) -> bool:
 def test_duplicate_keys_are_found_exactly(text: str) -> None:
     _, problems = io.parse_record(text.encode())
     assert any(kind == "duplicate-key" for kind, *_ in problems) == _has_duplicates(text)
+
+
+def test_pretty_printed_objects_in_a_json_file(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    one = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+    two = {"conversations": [{"from": "human", "value": "Bye"}, {"from": "Gpt", "value": "Bye!"}]}
+    path.write_text(json.dumps(one, indent=2) + "\n" + json.dumps(two, indent=2) + "\n")
+    records, problems, stats = _read(path)
+    assert stats.container == "json-stream"
+    assert [(r.line, r.data) for r in records] == [(1, one), (13, two)]
+    report = ftdata.lint(path, config=False, ignore=["FT200"])
+    assert [(f.code, f.line, f.column) for f in report] == [("FT109", 14, 20), ("FT107", 20, 15)]
+    path.write_text(json.dumps(one, indent=2) + "\nstray\n" + json.dumps(two, indent=2))
+    report = ftdata.lint(path, config=False, select=["FT001"])
+    assert [(f.line, f.message) for f in report] == [(13, "unexpected data between records")]

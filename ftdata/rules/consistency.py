@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ftdata.dataset import DatasetView
-from ftdata.findings import Issue, Severity
+from ftdata.findings import Issue, Severity, plural
 from ftdata.registry import Scope, rule
 
 
@@ -23,4 +23,4 @@ def dataset_too_small(dataset: DatasetView, *, min_records: int = 100) -> Iterat
     - `min_records` (int, default 100): the smallest dataset that is not reported.
     """
     if len(dataset) < min_records:
-        yield Issue(f"dataset has {len(dataset):,} records; at least {min_records:,} are recommended")
+        yield Issue(f"dataset has {plural(len(dataset), 'record')}; at least {min_records:,} are recommended")

@@ -92,49 +92,56 @@ def replacement_character(record: Record) -> list[Issue] | None:
     ] or None
 
 
-_PLACEHOLDERS = frozenset(
+# Stand-ins no writer means as text: what str() makes of missing values, and template
+# placeholders. Flagged in every turn.
+_ARTIFACTS = frozenset(
     {
-        "n/a",
-        "none",
-        "null",
         "nan",
+        "null",
         "undefined",
         "noinput",
         "<noinput>",
-        "no input",
         "<no input>",
         "[no input]",
-        "(no input)",
         "nooutput",
         "<nooutput>",
-        "no output",
         "<no output>",
         "[no output]",
-        "(no output)",
-        "tbd",
-        "todo",
-        "placeholder",
         "<placeholder>",
         "[placeholder]",
+        "todo",
+        "tbd",
     }
 )
+# Words that mark a missing value in an input but can be a real answer ("How many? None."):
+# flagged everywhere except in assistant turns.
+_MISSING_MARKERS = frozenset({"none", "n/a", "no input", "(no input)", "no output", "(no output)", "placeholder"})
 
 
-def placeholder(text: str) -> bool:
-    """True when ``text`` is a well-known stand-in for a missing value."""
-    return len(text) <= 24 and text.strip().lower().rstrip(".").strip() in _PLACEHOLDERS
+def _key(text: str) -> str:
+    return text.strip().lower().rstrip(".").strip()
+
+
+def placeholder(text: str, role: str = "user") -> bool:
+    """True when ``text`` is a well-known stand-in for a missing value in a ``role`` turn."""
+    if len(text) > 24:
+        return False
+    key = _key(text)
+    return key in _ARTIFACTS or (role != "assistant" and key in _MISSING_MARKERS)
 
 
 @rule("FT303", "placeholder-value", severity=WARNING)
 def placeholder_value(record: Record) -> list[Issue] | None:
     """## What it does
     Checks for turns (and Alpaca inputs) whose whole text is a stand-in for a missing
-    value: `N/A`, `None`, `null`, `nan`, `<noinput>`, `<nooutput>`, `TODO` and the like.
+    value: `nan`, `null`, `undefined`, `<noinput>`, `<nooutput>`, `TODO` and the like in any
+    turn, and `None`, `N/A` or `No input` in prompts and inputs (an assistant may really
+    answer "None").
 
     ## Why is this bad?
-    `None` and `nan` are what `str()` makes of a missing value in Python and pandas;
+    `nan` and `None` are what `str()` makes of a missing value in pandas and Python;
     `<noinput>`/`<nooutput>` are self-instruct placeholders (the original Alpaca data has
-    them). The model learns to answer "None", and an input of "N/A" is rendered into
+    them). The model learns to answer `<nooutput>`, and an input of "N/A" is rendered into
     every such prompt.
 
     ## Example
@@ -149,7 +156,7 @@ def placeholder_value(record: Record) -> list[Issue] | None:
     """
     out = None
     for role, text, path in record.segments:
-        if len(text) <= 24 and placeholder(text):
+        if len(text) <= 24 and placeholder(text, role):
             out = out or []
             out.append(Issue(f"{where(role, path)} is the placeholder {text.strip()!r}", path=path))
     return out
@@ -352,9 +359,11 @@ def _fences(text: str, marker: str) -> int:
     i = text.find(marker)
     while i != -1:
         start = text.rfind("\n", 0, i) + 1
-        if i - start <= 3 and not text[start:i].strip(" "):
-            count += 1
         end = text.find("\n", i)
+        # A fence line may not hold the marker again ("```code```" is inline code).
+        rest = text[i + len(marker) : end if end != -1 else len(text)].lstrip(marker[0])
+        if i - start <= 3 and not text[start:i].strip(" ") and marker not in rest:
+            count += 1
         if end == -1:
             break
         i = text.find(marker, end)
