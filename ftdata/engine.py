@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +22,7 @@ import orjson
 
 from ftdata import io, jsonstrict, registry
 from ftdata.config import ConfigError, Settings
-from ftdata.dataset import Dataset, DatasetView
+from ftdata.dataset import FORMAT_CODES, Dataset, DatasetView
 from ftdata.findings import Finding, Issue, PathT, Severity, SourceStats
 from ftdata.formats import normalise
 from ftdata.profiles import get_profile
@@ -117,11 +116,7 @@ class _State:
     source: str
     findings: list[Finding] = field(default_factory=list)
     errors: int = 0
-    formats: list[str | None] = field(default_factory=list)
-    lines: array = field(default_factory=lambda: array("q"))
-    offsets: array = field(default_factory=lambda: array("q"))
-    sizes: array = field(default_factory=lambda: array("q"))
-    columns: array = field(default_factory=lambda: array("l"))
+    formats: bytearray = field(default_factory=bytearray)
     collected: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
     stats: io.ReadStats = field(default_factory=io.ReadStats)
     truncated: bool = False
@@ -153,12 +148,7 @@ def check_record(rec: Record, plan: Plan, state: _State) -> None:
             value = collect(rec)
             if value is not None:
                 state.collected.setdefault(code, []).append((rec.index, value))
-    state.formats.append(rec.format)
-    if rec.line is not None:
-        state.lines.append(rec.line)
-        state.columns.append(rec.column)
-        state.offsets.append(rec.offset if rec.offset is not None else -1)
-        state.sizes.append(len(rec.raw) if rec.raw is not None else -1)
+    state.formats.append(FORMAT_CODES.get(rec.format, 0))
     if pending:
         for finding in stamp(rec, pending):
             state.findings.append(finding)
@@ -302,11 +292,7 @@ def _merge(parts: list[_State], source: str, max_errors: int | None) -> _State:
                 total.errors += 1
                 if max_errors is not None and total.errors >= max_errors:
                     total.truncated = True
-        total.formats.extend(part.formats)
-        total.lines.extend(x + line_shift for x in part.lines)
-        total.columns.extend(part.columns)
-        total.offsets.extend(part.offsets)
-        total.sizes.extend(part.sizes)
+        total.formats += part.formats
         for code, values in part.collected.items():
             total.collected.setdefault(code, []).extend((i + index_shift, v) for i, v in values)
         s = part.stats
@@ -373,9 +359,9 @@ def lint_file(
         if f:
             state.findings.append(f)
     if not state.truncated:
-        dataset = Dataset(name, formats=state.formats, lines=state.lines, reread=partial(_reread, path, plan, name))
-        state.findings.extend(_dataset_findings(plan, dataset, state, path))
-    formats = Counter(f for f in state.formats if f is not None)
+        dataset = Dataset(name, formats=state.formats, reread=partial(_reread, path, plan, name))
+        state.findings.extend(_dataset_findings(plan, dataset, state, partial(_raw_records, path, plan, name)))
+    formats = _format_counts(state.formats)
     return state.findings, SourceStats(
         name, stats.records, stats.lines, tuple(sorted(formats.items())), state.truncated
     )
@@ -388,6 +374,11 @@ def _mp_context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _format_counts(codes: bytearray) -> Counter[str]:
+    names = {code: name for name, code in FORMAT_CODES.items()}
+    return Counter({names[code]: codes.count(code) for code in set(codes) if names[code] is not None})
+
+
 def _reread(path: Path, plan: Plan, source: str) -> Iterator[Record]:
     stats = io.ReadStats()
     for item in io.read(path, stats, source=source, max_line_bytes=plan.max_line_bytes, max_depth=plan.max_depth):
@@ -396,43 +387,49 @@ def _reread(path: Path, plan: Plan, source: str) -> Iterator[Record]:
             yield item
 
 
-def _dataset_findings(plan: Plan, dataset: Dataset, state: _State, path: Path | None) -> Iterator[Finding]:
+def _raw_records(path: Path, plan: Plan, source: str, wanted: set[int]) -> dict[int, Record]:
+    """The records at the ``wanted`` indices, read again (raw bytes, line and column only)."""
+    found: dict[int, Record] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    for item in io.read(
+        path, io.ReadStats(), source=source, max_line_bytes=plan.max_line_bytes, max_depth=plan.max_depth
+    ):
+        if type(item) is Record:
+            if item.index in wanted:
+                found[item.index] = item
+            if item.index >= last:
+                break
+    return found
+
+
+def _dataset_findings(
+    plan: Plan,
+    dataset: Dataset,
+    state: _State,
+    fetch: Callable[[set[int]], dict[int, Record]] | None,
+) -> Iterator[Finding]:
+    """Run the dataset rules; records named by their issues are located in one more read."""
+    located: list[tuple[str, Severity, Issue]] = []
     for rule, sev, fn in plan.dataset_rules:
         view = DatasetView(dataset, state.collected.get(rule.code))
         try:
-            issues = list(fn(view) or ())
+            located.extend((rule.code, sev, issue) for issue in fn(view) or ())
         except Exception as e:
             if plan.rule_error is not None:
                 code, esev = plan.rule_error
-                yield Finding(
-                    code,
-                    esev,
-                    f"rule {rule.code} failed: {type(e).__name__}: {e}",
-                    state.source,
-                    1 if path else None,
-                    1 if path else None,
-                )
-            continue
-        for issue in issues:
-            yield _dataset_finding(rule.code, sev, issue, state, path)
-
-
-def _dataset_finding(code: str, sev: Severity, issue: Issue, state: _State, path: Path | None) -> Finding:
-    index = issue.index
-    line = column = None
-    digest = ""
-    if path is not None:
-        line, column = 1, 1
-        if index is not None and index < len(state.lines):
-            line, column = state.lines[index], state.columns[index]
-            offset, size = state.offsets[index], state.sizes[index]
-            if offset >= 0 and size >= 0:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    raw = f.read(size)
-                rec = Record(index, None, source=state.source, line=line, column=column, raw=raw)
-                return next(stamp(rec, [(code, sev, issue.message, issue.path, None, issue.key, issue.related)]))
-    return Finding(code, sev, issue.message, state.source, line, column, index, issue.path, issue.related, digest)
+                message = f"rule {rule.code} failed: {type(e).__name__}: {e}"
+                line = 1 if fetch is not None else None
+                yield Finding(code, esev, message, state.source, line, line)
+    records = fetch({i.index for _, _, i in located if i.index is not None}) if fetch is not None else {}
+    for code, sev, issue in located:
+        rec = records.get(issue.index) if issue.index is not None else None
+        if rec is not None:
+            yield next(stamp(rec, [(code, sev, issue.message, issue.path, None, issue.key, issue.related)]))
+        else:
+            line = 1 if fetch is not None else None
+            yield Finding(code, sev, issue.message, state.source, line, line, issue.index, issue.path, issue.related)
 
 
 def lint_records(
@@ -453,6 +450,7 @@ def lint_records(
             break
     if not state.truncated:
         dataset = Dataset(source, formats=state.formats, records=kept)
-        state.findings.extend(_dataset_findings(plan, dataset, state, None))
-    formats = Counter(f for f in state.formats if f is not None)
+        by_index = {r.index: r for r in kept}
+        state.findings.extend(_dataset_findings(plan, dataset, state, lambda wanted: {i: by_index[i] for i in wanted}))
+    formats = _format_counts(state.formats)
     return state.findings, SourceStats(source, len(kept), 0, tuple(sorted(formats.items())), state.truncated)

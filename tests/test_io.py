@@ -168,7 +168,7 @@ def test_pretty_printed_objects_in_a_json_file(tmp_path: Path) -> None:
     one = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
     two = {"conversations": [{"from": "human", "value": "Bye"}, {"from": "Gpt", "value": "Bye!"}]}
     path.write_text(json.dumps(one, indent=2) + "\n" + json.dumps(two, indent=2) + "\n")
-    records, problems, stats = _read(path)
+    records, _, stats = _read(path)
     assert stats.container == "json-stream"
     assert [(r.line, r.data) for r in records] == [(1, one), (13, two)]
     report = ftdata.lint(path, config=False, ignore=["FT200"])

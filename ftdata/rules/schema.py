@@ -3,7 +3,6 @@ normaliser (:mod:`ftdata.formats`); the rest are functions of the normalised rec
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 from ftdata.dataset import DatasetView
@@ -69,17 +68,14 @@ def mixed_formats(dataset: DatasetView) -> Iterator[Issue]:
     ## Fix
     Convert the minority records to the dominant format, or split the file.
     """
-    members: dict[str, list[int]] = {}
-    for index, fmt in enumerate(dataset.formats):
-        if fmt is not None:
-            members.setdefault(fmt, []).append(index)
-    if len(members) < 2:
+    counts = dataset.formats.counts()
+    if len(counts) < 2:
         return
-    counts = Counter({fmt: len(ix) for fmt, ix in members.items()})
     dominant, dominant_count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    for fmt, indices in sorted(members.items()):
+    for fmt in sorted(counts):
         if fmt == dominant:
             continue
+        indices = list(dataset.formats.indices(fmt))
         verb = "is" if len(indices) == 1 else "are"
         yield Issue(
             f"{plural(len(indices), 'record')} {verb} in the {fmt} format while {dominant_count:,} are {dominant}",
