@@ -248,7 +248,8 @@ def _prompt_completion(record: Record, data: dict[str, Any]) -> None:
             )
 
 
-def _alpaca(record: Record, data: dict[str, Any]) -> None:
+def _system_field(record: Record, data: dict[str, Any]) -> None:
+    """The optional top-level ``system`` string of Alpaca and ShareGPT records."""
     system = data.get("system")
     if type(system) is str and system:
         record.segments.append(("system", system, ("system",)))
@@ -257,6 +258,10 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
         record.problems.append(
             ("wrong-type", ("system",), f"'system' must be a string, got {_type_name(system)}", None)
         )
+
+
+def _alpaca(record: Record, data: dict[str, Any]) -> None:
+    _system_field(record, data)
     history = data.get("history")
     if history is not None:
         if type(history) is not list:
@@ -314,14 +319,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
 
 
 def _sharegpt(record: Record, data: dict[str, Any]) -> None:
-    system = data.get("system")
-    if type(system) is str and system:
-        record.segments.append(("system", system, ("system",)))
-        record.messages.append(Message("system", system, ("system",), system))
-    elif system is not None and type(system) is not str:
-        record.problems.append(
-            ("wrong-type", ("system",), f"'system' must be a string, got {_type_name(system)}", None)
-        )
+    _system_field(record, data)
     conversations = data.get("conversations")
     if type(conversations) is not list:
         if conversations is None:

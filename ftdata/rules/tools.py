@@ -48,14 +48,14 @@ def malformed_tool_call(record: Record, *, arguments: str = "string", require_id
     - `require_ids` (bool, default true): require `id` on calls and `tool_call_id` on
       results (OpenAI does; most open-model templates do not).
     """
-    if record.format == SHAREGPT:
-        return _sharegpt_calls(record)
-    if record.format not in (MESSAGES, PROMPT_COMPLETION):
-        return None
     if arguments not in _ARGUMENT_KINDS:
         raise ValueError(f"option 'arguments' must be one of {', '.join(_ARGUMENT_KINDS)}")
     pattern = record.pattern
-    if "C" not in pattern and "T" not in pattern:
+    if "C" not in pattern and "T" not in pattern:  # no tool call, no tool result
+        return None
+    if record.format == SHAREGPT:
+        return _sharegpt_calls(record)
+    if record.format not in (MESSAGES, PROMPT_COMPLETION):
         return None
     messages = record.messages
     out: list[Issue] = []
@@ -194,9 +194,6 @@ def _declared_tools(tools: Any) -> set[str] | None:
 
 
 def _sharegpt_calls(record: Record) -> list[Issue] | None:
-    pattern = record.pattern
-    if "C" not in pattern and "T" not in pattern:
-        return None
     messages = record.messages
     out: list[Issue] = []
     declared = _declared_tools(record.data.get("tools"))
