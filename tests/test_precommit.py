@@ -30,6 +30,18 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check)
 
 
+def _commit(project: Path, env: dict[str, str], message: str) -> subprocess.CompletedProcess[str]:
+    identity = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
+    return subprocess.run(
+        ["git", "commit", "-m", message], cwd=project, env={**env, **identity}, capture_output=True, text=True
+    )
+
+
 def _snapshot_of_this_checkout(dest: Path) -> str:
     """A git repository holding the working tree as it is now; returns its commit."""
     listed = subprocess.run(
@@ -65,38 +77,14 @@ def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> No
 
     (project / "data" / "train.jsonl").write_text(json.dumps(BAD) + "\n")
     _git(project, "add", "-A")
-    refused = subprocess.run(
-        ["git", "commit", "-m", "bad data"],
-        cwd=project,
-        env={
-            **env,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@e",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@e",
-        },
-        capture_output=True,
-        text=True,
-    )
+    refused = _commit(project, env, "bad data")
     assert refused.returncode != 0, refused.stdout + refused.stderr
     assert "data/train.jsonl:1:24: FT107 unrecognised role 'User'" in refused.stdout + refused.stderr
     assert _git(project, "rev-list", "--all", check=False).stdout == ""  # nothing was committed
 
     (project / "data" / "train.jsonl").write_text(json.dumps(GOOD) + "\n")
     _git(project, "add", "-A")
-    accepted = subprocess.run(
-        ["git", "commit", "-m", "good data"],
-        cwd=project,
-        env={
-            **env,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@e",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@e",
-        },
-        capture_output=True,
-        text=True,
-    )
+    accepted = _commit(project, env, "good data")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     output = accepted.stdout + accepted.stderr
     assert "ftdata lint" in output
