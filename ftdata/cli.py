@@ -76,6 +76,15 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--max-errors", type=click.IntRange(min=1), help="Stop reading a file after this many errors.")
 @click.option(
+    "--option",
+    "rule_options",
+    multiple=True,
+    metavar="RULE.NAME=VALUE",
+    help="Set a rule option, e.g. FT404.threshold=0.9 (repeatable).",
+)
+@click.option("--tokenizer", help="Tokenizer name or local path for the token rules (FT5xx).")
+@click.option("--max-length", type=click.IntRange(min=1), help="Training sequence length for the token rules (FT5xx).")
+@click.option(
     "--fix",
     is_flag=True,
     help="Apply safe fixes in place (BOM, CRLF, blank lines, final newline, NFC, role whitespace).",
@@ -112,6 +121,9 @@ def lint(
     fail_on: str | None,
     exit_zero: bool,
     max_errors: int | None,
+    rule_options: tuple[str, ...],
+    tokenizer: str | None,
+    max_length: int | None,
     fix: bool,
     diff: bool,
     baseline: Path | None,
@@ -127,12 +139,19 @@ def lint(
     Configuration comes from [tool.ftdata] in the nearest pyproject.toml or ftdata.toml.
     """
     import ftdata
-    from ftdata.config import ConfigError
+    from ftdata.config import ConfigError, parse_option
 
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UsageFailure(f"no such file or folder: {missing[0]}")
     config: Any = False if isolated else (config_file or True)
+    options: dict[str, dict[str, Any]] = {}
+    try:
+        for text in rule_options:
+            rule_key, name, value = parse_option(text)
+            options.setdefault(rule_key, {})[name] = value
+    except ConfigError as e:
+        raise UsageFailure(str(e)) from None
     kwargs: dict[str, Any] = {
         "select": _split(select),
         "ignore": _split(ignore),
@@ -140,6 +159,9 @@ def lint(
         "profile": profile,
         "format": input_format,
         "max_errors": max_errors,
+        "options": options or None,
+        "tokenizer": tokenizer,
+        "max_length": max_length,
         "config": config,
         "jobs": jobs,
     }

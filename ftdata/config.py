@@ -18,6 +18,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: Settings that fill the option of the same name of every rule that has one.
+SHARED_OPTIONS = ("tokenizer", "max_length")
+
+
 class ConfigError(Exception):
     """A configuration problem; the CLI reports it and exits with status 2."""
 
@@ -36,6 +40,8 @@ class Settings:
     fail_on: str = "error"
     max_errors: int | None = None
     baseline: str | None = None
+    tokenizer: str | None = None
+    max_length: int | None = None
     path: str | None = None  # the file these settings came from
 
     def override(self, **changes: Any) -> Settings:
@@ -71,6 +77,8 @@ _TOP_KEYS = {
     "fail-on": "fail_on",
     "max-errors": "max_errors",
     "baseline": "baseline",
+    "tokenizer": "tokenizer",
+    "max-length": "max_length",
 }
 
 
@@ -83,6 +91,20 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
     for v in value:
         out.extend(part.strip() for part in v.split(",") if part.strip())
     return tuple(out)
+
+
+def parse_option(text: str) -> tuple[str, str, Any]:
+    """``"FT501.max_length=4096"`` -> ``("FT501", "max_length", 4096)``; the value is read as
+    TOML (numbers, booleans, quoted strings, lists) and otherwise taken as a string."""
+    target, sep, raw = text.partition("=")
+    rule_key, dot, name = target.strip().rpartition(".")
+    if not sep or not dot or not rule_key or not name:
+        raise ConfigError(f"--option expects RULE.NAME=VALUE, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return rule_key, name.replace("-", "_"), value
 
 
 def find_config(start: Path) -> Path | None:
@@ -136,18 +158,42 @@ def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", pa
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: {key!r} must be a table")
             value = dict(value)
-        elif attr == "max_errors":
+        elif attr in ("max_errors", "max_length"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{where}: 'max-errors' must be a positive integer")
+                raise ConfigError(f"{where}: {key!r} must be a positive integer")
         elif not isinstance(value, str):
             raise ConfigError(f"{where}: {key!r} must be a string")
         values[attr] = value
+    if path is not None:
+        values = _relative_to(values, Path(path).resolve().parent)
     settings = Settings(**values)
     try:
         validate(settings)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     return settings
+
+
+def _relative_to(values: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Option values written as relative paths (``./x``, ``../x``) are relative to the
+    configuration file, not to wherever ftdata runs."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(("./", "../")):
+            return str((folder / value).resolve())
+        return value
+
+    out = dict(values)
+    if "tokenizer" in out:
+        out["tokenizer"] = fix(out["tokenizer"])
+    if "baseline" in out:
+        out["baseline"] = fix(out["baseline"])
+    if "options" in out:
+        out["options"] = {
+            rule: ({k: fix(v) for k, v in opts.items()} if isinstance(opts, Mapping) else opts)
+            for rule, opts in out["options"].items()
+        }
+    return out
 
 
 def validate(settings: Settings) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
 from ftdata.records import Record
@@ -48,9 +49,38 @@ class Formats(Sequence[str | None]):
             i = codes.find(code, i + 1)
 
 
+class Column:
+    """What one rule's ``collect`` function gathered during the pass: a value per record
+    (records for which it returned None are left out), with the record's index."""
+
+    __slots__ = ("indices", "values")
+
+    def __init__(self) -> None:
+        self.indices = array("q")
+        self.values: list[Any] = []
+
+    def append(self, index: int, value: Any) -> None:
+        self.indices.append(index)
+        self.values.append(value)
+
+    def extend(self, other: Column, shift: int = 0) -> None:
+        self.indices.extend(i + shift for i in other.indices) if shift else self.indices.extend(other.indices)
+        self.values.extend(other.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        return zip(self.indices, self.values, strict=True)
+
+
+Fetch = Callable[[Iterable[int]], dict[int, Record]]
+
+
 class Dataset:
-    """What the pass keeps for dataset rules: one byte per record (its format) and a way to
-    iterate the records again. Memory stays flat however large the file."""
+    """What the pass keeps for dataset rules: one byte per record (its format), and ways to
+    read records again: all of them (``records``), some by index (``fetch``), or only their
+    line numbers (``line_of``). Memory stays flat however large the file."""
 
     def __init__(
         self,
@@ -59,11 +89,23 @@ class Dataset:
         formats: bytearray | None = None,
         reread: Callable[[], Iterator[Record]] | None = None,
         records: Sequence[Record] | None = None,
+        fetch: Fetch | None = None,
+        lines: Callable[[], Sequence[int]] | None = None,
     ) -> None:
         self.source = source
         self.formats = Formats(formats if formats is not None else bytearray())
         self._reread = reread
         self._records = records
+        self._fetch = fetch
+        self._lines_factory = lines
+        self._lines: Sequence[int] | None = None
+        self._memo: dict[Any, Any] = {}
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per dataset and key, shared by the rules of one run."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def __len__(self) -> int:
         return len(self.formats)
@@ -76,14 +118,33 @@ class Dataset:
             return iter(())
         return (r for r in self._reread() if r.valid)
 
+    def fetch(self, indices: Iterable[int]) -> dict[int, Record]:
+        """The records at ``indices``, normalised (one more read of the file)."""
+        wanted = set(indices)
+        if not wanted:
+            return {}
+        if self._records is not None:
+            return {r.index: r for r in self._records if r.index in wanted}
+        if self._fetch is None:
+            return {}
+        return self._fetch(wanted)
+
+    def line_of(self, index: int) -> int | None:
+        """The line where record ``index`` starts (None for in-memory data)."""
+        if self._lines is None:
+            if self._lines_factory is None:
+                return None
+            self._lines = self._lines_factory()
+        return self._lines[index] if 0 <= index < len(self._lines) else None
+
 
 class DatasetView:
-    """A dataset as one rule sees it: the shared dataset plus what this rule's
-    ``collect`` function gathered during the pass, as ``(index, value)`` pairs."""
+    """A dataset as one rule sees it: the shared dataset plus the Column its ``collect``
+    function filled during the pass."""
 
-    def __init__(self, dataset: Dataset, collected: list[tuple[int, Any]] | None = None) -> None:
+    def __init__(self, dataset: Dataset, collected: Column | None = None) -> None:
         self._dataset = dataset
-        self.collected: list[tuple[int, Any]] = collected or []
+        self.collected: Column = collected if collected is not None else Column()
 
     @property
     def source(self) -> str:
@@ -98,3 +159,17 @@ class DatasetView:
 
     def records(self) -> Iterator[Record]:
         return self._dataset.records()
+
+    def fetch(self, indices: Iterable[int]) -> dict[int, Record]:
+        return self._dataset.fetch(indices)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        return self._dataset.memo(key, compute)
+
+    def line_of(self, index: int) -> int | None:
+        return self._dataset.line_of(index)
+
+    def where(self, index: int) -> str:
+        """``"the record on line 12"`` for a file, ``"record 11"`` (its 0-based index) in memory."""
+        line = self.line_of(index)
+        return f"the record on line {line}" if line is not None else f"record {index}"

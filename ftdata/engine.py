@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import inspect
 import os
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,8 +23,8 @@ from typing import Any
 import orjson
 
 from ftdata import io, jsonstrict, registry
-from ftdata.config import ConfigError, Settings
-from ftdata.dataset import FORMAT_CODES, Dataset, DatasetView
+from ftdata.config import SHARED_OPTIONS, ConfigError, Settings
+from ftdata.dataset import FORMAT_CODES, Column, Dataset, DatasetView
 from ftdata.findings import Finding, Issue, PathT, Severity, SourceStats
 from ftdata.formats import normalise
 from ftdata.profiles import get_profile
@@ -44,6 +46,7 @@ class Plan:
     record_rules: list[tuple[str, Severity, Callable[[Record], Any]]]
     dataset_rules: list[tuple[registry.Rule, Severity, Callable[[DatasetView], Any]]]
     collectors: list[tuple[str, Callable[[Record], Any]]]
+    files_rules: list[tuple[registry.Rule, Severity, Callable[..., Any]]]
     rule_error: tuple[str, Severity] | None
     max_line_bytes: int = io.DEFAULT_MAX_LINE_BYTES
     max_depth: int = io.DEFAULT_MAX_DEPTH
@@ -70,11 +73,15 @@ def compile_plan(settings: Settings) -> Plan:
             severity[_code(key)] = Severity.parse(level)
         for key, opts in opt_layer.items():
             options.setdefault(_code(key), {}).update(opts)
-    plan = Plan(settings, {}, [], [], [], None)
+    plan = Plan(settings, {}, [], [], [], [], None)
+    shared = {name: getattr(settings, name) for name in SHARED_OPTIONS if getattr(settings, name) is not None}
     for rule in rules:
         sev = severity.get(rule.code, rule.severity)
+        given = options.get(rule.code, {})
+        known = rule.options
+        given = {**{k: v for k, v in shared.items() if k in known}, **given}
         try:
-            opts = rule.check_options(options.get(rule.code, {}))
+            opts = rule.check_options(given)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if rule.scope is registry.Scope.SOURCE:
@@ -88,9 +95,15 @@ def compile_plan(settings: Settings) -> Plan:
         elif rule.scope is registry.Scope.RECORD:
             plan.record_rules.append((rule.code, sev, partial(rule.func, **opts) if opts else rule.func))
         else:
-            plan.dataset_rules.append((rule, sev, partial(rule.func, **opts) if opts else rule.func))
+            bound = partial(rule.func, **opts) if opts else rule.func
+            if rule.scope is registry.Scope.FILES:
+                plan.files_rules.append((rule, sev, bound))
+            else:
+                plan.dataset_rules.append((rule, sev, bound))
             if rule.collect is not None:
-                plan.collectors.append((rule.code, rule.collect))
+                accepted = inspect.signature(rule.collect).parameters
+                shared = {k: v for k, v in opts.items() if k in accepted}
+                plan.collectors.append((rule.code, partial(rule.collect, **shared) if shared else rule.collect))
     # Options of reader rules apply even when the rule itself is not selected.
     for name, attr, key in (
         ("line-too-long", "max_line_bytes", "max_bytes"),
@@ -117,7 +130,7 @@ class _State:
     findings: list[Finding] = field(default_factory=list)
     errors: int = 0
     formats: bytearray = field(default_factory=bytearray)
-    collected: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    collected: dict[str, Column] = field(default_factory=dict)
     stats: io.ReadStats = field(default_factory=io.ReadStats)
     truncated: bool = False
 
@@ -147,7 +160,10 @@ def check_record(rec: Record, plan: Plan, state: _State) -> None:
         for code, collect in plan.collectors:
             value = collect(rec)
             if value is not None:
-                state.collected.setdefault(code, []).append((rec.index, value))
+                column = state.collected.get(code)
+                if column is None:
+                    column = state.collected[code] = Column()
+                column.append(rec.index, value)
     state.formats.append(FORMAT_CODES.get(rec.format, 0))
     if pending:
         for finding in stamp(rec, pending):
@@ -293,8 +309,8 @@ def _merge(parts: list[_State], source: str, max_errors: int | None) -> _State:
                 if max_errors is not None and total.errors >= max_errors:
                     total.truncated = True
         total.formats += part.formats
-        for code, values in part.collected.items():
-            total.collected.setdefault(code, []).extend((i + index_shift, v) for i, v in values)
+        for code, column in part.collected.items():
+            total.collected.setdefault(code, Column()).extend(column, index_shift)
         s = part.stats
         if s.crlf_lines and not total.stats.crlf_lines:
             total.stats.first_crlf_line = s.first_crlf_line + line_shift
@@ -324,9 +340,11 @@ def lint_file(
     source: str | None = None,
     jobs: int | None = None,
     parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    views: dict[str, DatasetView] | None = None,
 ) -> tuple[list[Finding], SourceStats]:
     """Lint one JSONL or JSON-array file. JSONL files of at least ``parallel_min_bytes``
-    are checked in ``jobs`` processes (default: the CPUs available)."""
+    are checked in ``jobs`` processes (default: the CPUs available). When ``views`` is
+    given, it receives the file's view for each cross-file (FILES) rule."""
     plan = compile_plan(settings)
     name = source or str(path)
     container = io.container_of(path)
@@ -359,8 +377,17 @@ def lint_file(
         if f:
             state.findings.append(f)
     if not state.truncated:
-        dataset = Dataset(name, formats=state.formats, reread=partial(_reread, path, plan, name))
+        dataset = Dataset(
+            name,
+            formats=state.formats,
+            reread=partial(_reread, path, plan, name),
+            fetch=partial(_fetch_records, path, plan, name),
+            lines=partial(_record_lines, path, plan, name),
+        )
         state.findings.extend(_dataset_findings(plan, dataset, state, partial(_raw_records, path, plan, name)))
+        if views is not None:
+            for rule, _, _ in plan.files_rules:
+                views[rule.code] = DatasetView(dataset, state.collected.get(rule.code))
     formats = _format_counts(state.formats)
     return state.findings, SourceStats(
         name, stats.records, stats.lines, tuple(sorted(formats.items())), state.truncated
@@ -385,6 +412,31 @@ def _reread(path: Path, plan: Plan, source: str) -> Iterator[Record]:
         if type(item) is Record and type(item.data) is dict:
             normalise(item, plan.format)
             yield item
+
+
+def _fetch_records(path: Path, plan: Plan, source: str, wanted: set[int]) -> dict[int, Record]:
+    found = _raw_records(path, plan, source, wanted)
+    for rec in found.values():
+        if type(rec.data) is dict:
+            normalise(rec, plan.format)
+    return found
+
+
+def _record_lines(path: Path, plan: Plan, source: str) -> array:
+    """The line of every record, from a light pass (JSON Lines) or a full read."""
+    lines = array("l")
+    if io.container_of(path) == "jsonl":
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if raw.strip():
+                    lines.append(number)
+        return lines
+    for item in io.read(
+        path, io.ReadStats(), source=source, max_line_bytes=plan.max_line_bytes, max_depth=plan.max_depth
+    ):
+        if type(item) is Record:
+            lines.append(item.line or 0)
+    return lines
 
 
 def _raw_records(path: Path, plan: Plan, source: str, wanted: set[int]) -> dict[int, Record]:
@@ -430,6 +482,21 @@ def _dataset_findings(
         else:
             line = 1 if fetch is not None else None
             yield Finding(code, sev, issue.message, state.source, line, line, issue.index, issue.path, issue.related)
+
+
+def files_findings(plan: Plan, group: list[tuple[str, dict[str, DatasetView]]]) -> Iterator[Finding]:
+    """Run the cross-file rules over the files of one dataset: (source, views) pairs."""
+    for rule, sev, fn in plan.files_rules:
+        views = [v[rule.code] for _, v in group if rule.code in v]
+        if len(views) < 2:
+            continue
+        sources = [name for name, v in group if rule.code in v]
+        for position, issue in fn(views) or ():
+            view = views[position]
+            line = view.line_of(issue.index) if issue.index is not None else 1
+            yield Finding(
+                rule.code, sev, issue.message, sources[position], line or 1, 1, issue.index, issue.path, issue.related
+            )
 
 
 def lint_records(

@@ -70,6 +70,7 @@ class Record:
     """
 
     __slots__ = (
+        "_memo",
         "_pattern",
         "_text",
         "column",
@@ -109,6 +110,7 @@ class Record:
         self.problems: list[Problem] = []
         self._text: str | None = None
         self._pattern: str | None = None
+        self._memo: dict[Any, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Record(index={self.index}, line={self.line}, format={self.format!r})"
@@ -139,6 +141,16 @@ class Record:
                 for m in self.messages
             )
         return self._pattern
+
+    def memo(self, key: Any, compute: Any) -> Any:
+        """``compute()`` once per record and key: lets rules share derived values (the
+        normalised prompt, a hash) computed during the same pass."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def prompt_messages(self) -> list[Message]:
         """The turns before the first assistant reply."""

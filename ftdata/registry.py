@@ -24,12 +24,15 @@ class Scope(enum.Enum):
 
     SOURCE rules are checked by the reader and the format normaliser themselves (invalid
     JSON, a missing key): the rule entry carries their code, severity, options and docs.
-    RECORD rules are functions of one record; DATASET rules see the whole dataset once.
+    RECORD rules are functions of one record; DATASET rules see the whole dataset once;
+    FILES rules see the files of one dataset together (train.jsonl beside eval.jsonl) and
+    yield ``(position of the file, Issue)`` pairs.
     """
 
     SOURCE = "source"
     RECORD = "record"
     DATASET = "dataset"
+    FILES = "files"
 
 
 @dataclass(frozen=True)

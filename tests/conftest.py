@@ -44,3 +44,55 @@ def run_cli(
 @pytest.fixture
 def sample() -> Path:
     return ROOT / "ftdata" / "samples" / "support_chat.jsonl"
+
+
+TOKENIZER_DIR = TESTS / ".cache" / "tiny-tokenizer"
+PLAIN_TOKENIZER_DIR = TESTS / ".cache" / "tiny-tokenizer-plain"
+
+# A ChatML-like template that marks assistant text for assistant-only loss and refuses
+# roles it does not know, as many real templates do.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] not in ['system', 'user', 'assistant'] %}{{ raise_exception('unsupported role ' + m['role']) }}{% endif %}"
+    "<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>{% endgeneration %}"
+    "{% else %}{{ m['content'] }}<|im_end|>{% endif %}\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_tokenizer(target: Path, *, generation: bool = True) -> Path:
+    """Train a small byte-level BPE tokenizer on the bundled sample data and save it with a
+    chat template (with or without generation markers)."""
+    if (target / "tokenizer.json").exists():
+        return target
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    texts = (ROOT / "ftdata" / "samples" / "support_chat.jsonl").read_text(encoding="utf-8").splitlines()
+    model = Tokenizer(models.BPE(unk_token="<unk>"))
+    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    model.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    model.train_from_iterator(texts, trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=model, bos_token="<s>", eos_token="<|im_end|>", unk_token="<unk>", pad_token="<pad>"
+    )
+    template = CHAT_TEMPLATE
+    if not generation:
+        template = template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    tok.chat_template = template
+    target.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(str(target))
+    return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_tokenizers() -> tuple[Path, Path]:
+    """Both tiny tokenizers, built once (the token rules' fixtures refer to them)."""
+    return build_tiny_tokenizer(TOKENIZER_DIR), build_tiny_tokenizer(PLAIN_TOKENIZER_DIR, generation=False)

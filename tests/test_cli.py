@@ -55,8 +55,11 @@ def test_sarif_is_valid_against_the_basic_shape(workdir: Path) -> None:
 
 def test_exit_codes(tmp_path: Path) -> None:
     clean = tmp_path / "clean.jsonl"
-    record = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
-    clean.write_text("\n".join(json.dumps(record) for _ in range(3)) + "\n")
+    records = [
+        {"messages": [{"role": "user", "content": f"Hi {i}"}, {"role": "assistant", "content": f"Hello {i}"}]}
+        for i in range(3)
+    ]
+    clean.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     # Only a warning (dataset-too-small): exit 0 by default, 1 with --fail-on warning.
     assert run_cli("lint", clean).returncode == 0
     assert run_cli("lint", clean, "--fail-on", "warning").returncode == 1

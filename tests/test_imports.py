@@ -20,13 +20,11 @@ HEAVY = (
 )
 
 
-def test_cli_and_a_lint_run_import_nothing_heavy(tmp_path) -> None:
+def test_cli_and_a_default_lint_run_import_nothing_heavy(tmp_path) -> None:
     data = tmp_path / "data.jsonl"
     data.write_text(json.dumps({"prompt": "a", "completion": "b"}) + "\n")
     code = (
-        "import sys, ftdata.cli, ftdata\n"
-        f"ftdata.lint({str(data)!r}, select=['ALL'])\n"
-        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+        f"import sys, ftdata.cli, ftdata\nftdata.lint({str(data)!r})\nprint([m for m in {HEAVY!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

@@ -16,6 +16,9 @@ CHECKED = [r for r in registry.all_rules() if r.code != "FT000"]  # FT000 report
 
 
 def _fixture(code: str, kind: str) -> str:
+    """``CODE/bad.jsonl`` (or ``.json``), or the folder ``CODE/bad/`` for cross-file rules."""
+    if (RULES_DIR / code / kind).is_dir():
+        return str(Path(code) / kind)
     found = sorted((RULES_DIR / code).glob(f"{kind}.json*"))
     assert found, f"rule {code} has no {kind} fixture in {RULES_DIR / code}"
     return str(Path(code) / found[0].name)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import functools
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 from ftdata.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
+from ftdata.records import Record
 from ftdata.registry import Scope, rule
 
 
@@ -24,3 +33,426 @@ def dataset_too_small(dataset: DatasetView, *, min_records: int = 100) -> Iterat
     """
     if len(dataset) < min_records:
         yield Issue(f"dataset has {plural(len(dataset), 'record')}; at least {min_records:,} are recommended")
+
+
+_INTERNED: dict[str, str] = {}
+
+
+def intern(text: str) -> str:
+    """One shared copy of a repeated string (system prompts repeat in every record)."""
+    if len(_INTERNED) > 200_000:
+        _INTERNED.clear()
+    return _INTERNED.setdefault(text, text)
+
+
+def _system_prompt(record: Record) -> str | None:
+    """The record's system prompt ("" when it has none); None when it has no turns."""
+    messages = record.messages
+    if not messages:
+        return None
+    first = messages[0]
+    if first.role == "system":
+        return intern(first.text or "")
+    return ""
+
+
+_DIFF_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def diff_excerpt(expected: str, found: str, context: int = 24) -> str:
+    """Where ``found`` first differs from ``expected`` (compared word by word), with a
+    little context on each side: ``…for Acme ['Notes' → 'notes']. Answer…``."""
+    a, b = _DIFF_TOKEN.findall(expected), _DIFF_TOKEN.findall(found)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        start = sum(len(t) for t in a[:i1])
+        end = start + sum(len(t) for t in a[i1:i2])
+        before = expected[max(0, start - context) : start]
+        after = expected[end : end + context]
+        lead = "…" if start > context else ""
+        tail = "…" if end + context < len(expected) else ""
+        return f"{lead}{before}[{''.join(a[i1:i2])!r} → {''.join(b[j1:j2])!r}]{after}{tail}"
+    return ""
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@rule("FT201", "missing-system-prompt", scope=Scope.DATASET, severity=Severity.WARNING, collect=_system_prompt)
+def missing_system_prompt(dataset: DatasetView, *, min_share: float = 0.5) -> Iterator[Issue]:
+    """## What it does
+    Checks for records without a system prompt when most records (at least `min_share`)
+    have one. Reported once, at the first such record, with the others as related records.
+
+    ## Why is this bad?
+    The model learns two behaviours: one with the system prompt and one without, and at
+    inference it gets only one of them. Usually a conversion step dropped the prompt.
+
+    ## Options
+    - `min_share` (float, default 0.5): the share of records with a system prompt from
+      which the others are reported.
+    """
+    without = [index for index, text in dataset.collected if text == ""]
+    total = len(dataset.collected)
+    if not without or total == 0 or (total - len(without)) / total < min_share:
+        return
+    yield Issue(
+        f"{plural(len(without), 'record')} of {total:,} {'has' if len(without) == 1 else 'have'} no system prompt "
+        "while the others do",
+        index=without[0],
+        path=(),
+        related=tuple(without[1:]),
+    )
+
+
+def _distinct_prompts(dataset: DatasetView) -> tuple[Counter[str], dict[str, list[int]]]:
+    counts: Counter[str] = Counter()
+    members: dict[str, list[int]] = {}
+    for index, text in dataset.collected:
+        if text:
+            counts[text] += 1
+            members.setdefault(text, []).append(index)
+    return counts, members
+
+
+@rule("FT202", "system-prompt-variant", scope=Scope.DATASET, severity=Severity.WARNING, collect=_system_prompt)
+def system_prompt_variant(dataset: DatasetView, *, similarity: float = 0.8) -> Iterator[Issue]:
+    """## What it does
+    Checks for system prompts that are almost, but not exactly, the most common one: a
+    typo, an older version, trailing whitespace. Each variant is reported once, at its
+    first record, with a diff excerpt against the dominant prompt and its other records.
+    Prompts far from the dominant one (another persona) are not variants.
+
+    ## Why is this bad?
+    The variants are noise the model has to learn around, and at inference the prompt you
+    use matches only part of the training data.
+
+    ## Example
+    `You are the support assistant for Acme Notes.` in 800 records and
+    `You are the support assistant for Acme notes. ` in 12.
+
+    ## Options
+    - `similarity` (float, default 0.8): how similar (difflib ratio) a prompt must be to
+      the dominant one to count as a variant of it.
+    """
+    counts, members = _distinct_prompts(dataset)
+    if len(counts) < 2:
+        return
+    dominant, dominant_count = counts.most_common(1)[0]
+    for text, count in counts.most_common(5000)[1:]:
+        matcher = difflib.SequenceMatcher(None, dominant, text, autojunk=False)
+        if matcher.real_quick_ratio() < similarity or matcher.quick_ratio() < similarity:
+            continue
+        ratio = matcher.ratio()
+        if ratio < similarity:
+            continue
+        indices = members[text]
+        yield Issue(
+            f"system prompt is a variant of the one in {plural(dominant_count, 'record')} "
+            f"(similarity {ratio:.2f}; {plural(count, 'record')} {'uses' if count == 1 else 'use'} it): "
+            f"{diff_excerpt(dominant, text)}",
+            index=indices[0],
+            path=("messages", 0, "content") if dataset.formats[indices[0]] == "messages" else (),
+            related=tuple(indices[1:]),
+        )
+
+
+@rule("FT204", "system-prompt-mismatch", scope=Scope.FILES, severity=Severity.WARNING, collect=_system_prompt)
+def system_prompt_mismatch(files: Sequence[DatasetView]) -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Compares the files of one dataset linted together (`train.jsonl` beside `eval.jsonl`
+    or `test.jsonl`, `x_train.jsonl` beside `x_eval.jsonl`): the most common system prompt
+    of each file must be the one of the train file.
+
+    ## Why is this bad?
+    Evaluating with another system prompt than the one trained on measures something else
+    than the fine-tune: scores drop or rise for reasons that have nothing to do with the
+    model.
+
+    ## Fix
+    Regenerate the evaluation split from the same source, or fix the prompt in one place.
+    """
+    dominant = []
+    for view in files:
+        counts, members = _distinct_prompts(view)
+        text = counts.most_common(1)[0][0] if counts else ""
+        dominant.append((text, members.get(text, [None])[0]))
+    reference = dominant[0][0]
+    for position, (text, first) in enumerate(dominant[1:], start=1):
+        if text == reference:
+            continue
+        if not reference or not text:
+            what = "has no system prompt" if not text else "has a system prompt"
+            yield position, Issue(f"this file {what}, unlike {files[0].source}", index=first)
+            continue
+        ratio = difflib.SequenceMatcher(None, reference, text, autojunk=False).ratio()
+        yield (
+            position,
+            Issue(
+                f"the most common system prompt differs from the one of {files[0].source} "
+                f"(similarity {ratio:.2f}): {diff_excerpt(reference, text)}",
+                index=first,
+            ),
+        )
+
+
+@rule("FT203", "many-system-prompts", scope=Scope.DATASET, severity=Severity.WARNING, collect=_system_prompt)
+def many_system_prompts(dataset: DatasetView, *, max_distinct: int = 10) -> Iterator[Issue]:
+    """## What it does
+    Checks that a dataset uses at most `max_distinct` distinct system prompts, and names
+    the most common ones when it uses more.
+
+    ## Why is this bad?
+    Fine-tuning works best with one consistent system prompt (or a few personas). Hundreds
+    of distinct prompts usually mean something varying was templated into it (a date, a
+    user name, retrieved context) and the model cannot learn what the prompt means.
+
+    ## Options
+    - `max_distinct` (int, default 10): the most distinct system prompts not reported.
+    """
+    counts, members = _distinct_prompts(dataset)
+    if len(counts) <= max_distinct:
+        return
+    top = "; ".join(f"{_shorten(text)!r} ({n:,})" for text, n in counts.most_common(3))
+    first = min(members[text][0] for text in counts)
+    yield Issue(f"{len(counts):,} distinct system prompts; the most common: {top}", index=first)
+
+
+def _shape(record: Record) -> str | None:
+    """The structure of the record's last assistant reply (JSON keys, table, headings...)."""
+    last = None
+    for m in reversed(record.messages):
+        if m.role == "assistant":
+            last = m.text
+            break
+    if last is None:
+        return None
+    return intern(output_shape(last))
+
+
+def output_shape(text: str) -> str:
+    """``json-object:key1,key2``, ``json-array``, ``json-invalid``, ``table``,
+    ``headings:a|b``, ``code`` or ``text``."""
+    t = text.strip()
+    if t[:1] in ("{", "[") and t[-1:] in ("}", "]"):
+        try:
+            value = orjson.loads(t)
+        except orjson.JSONDecodeError:
+            return "json-invalid"
+        if type(value) is dict:
+            return "json-object:" + ",".join(sorted(value))[:300]
+        return "json-array" if type(value) is list else "json"
+    if t.startswith("```") and t.endswith("```"):
+        return "code"
+    if "\n|" in t or t.startswith("|"):
+        rows = [line for line in t.split("\n") if line.lstrip().startswith("|")]
+        if len(rows) >= 2:
+            return "table"
+    if "#" in t:
+        headings = [line.strip("# ").lower() for line in t.split("\n") if line.startswith("#")]
+        if headings:
+            return "headings:" + "|".join(headings[:12])[:300]
+    return "text"
+
+
+def _describe(shape: str) -> str:
+    kind, _, detail = shape.partition(":")
+    if kind == "json-object":
+        keys = ", ".join(repr(k) for k in detail.split(",") if k) or "no keys"
+        return f"a JSON object with keys {keys}"
+    if kind == "headings":
+        return "markdown with the headings " + ", ".join(repr(h) for h in detail.split("|"))
+    return {
+        "json-array": "a JSON array",
+        "json": "a JSON value",
+        "json-invalid": "JSON that does not parse",
+        "table": "a markdown table",
+        "code": "a code block",
+        "text": "plain text",
+    }.get(kind, kind)
+
+
+@rule("FT205", "inconsistent-output-format", scope=Scope.DATASET, severity=Severity.WARNING, collect=_shape)
+def inconsistent_output_format(dataset: DatasetView, *, min_share: float = 0.8) -> Iterator[Issue]:
+    """## What it does
+    When at least `min_share` of the final assistant replies share one structure (a JSON
+    object with the same keys, a JSON array, a markdown table, the same markdown
+    headings), reports the replies that do not. Plain-text datasets are left alone.
+
+    ## Why is this bad?
+    A structured-output fine-tune is only as reliable as its least consistent examples:
+    a few replies with a missing key or prose around the JSON teach the model that the
+    format is optional, and the parser downstream fails in production.
+
+    ## Example
+    950 replies `{"label": ..., "confidence": ...}` and 12 replies `{"label": ...}`.
+
+    ## Options
+    - `min_share` (float, default 0.8): the share of replies with one structure from
+      which the others are reported.
+    """
+    counts: Counter[str] = Counter(shape for _, shape in dataset.collected)
+    total = sum(counts.values())
+    if total < 2:
+        return
+    dominant, dominant_count = counts.most_common(1)[0]
+    if dominant == "text" or dominant_count / total < min_share or dominant_count == total:
+        return
+    expected = _describe(dominant)
+    share = f"{dominant_count:,} of {total:,}"
+    wanted_keys = set(dominant.partition(":")[2].split(",")) if dominant.startswith("json-object:") else None
+    for index, shape in dataset.collected:
+        if shape == dominant:
+            continue
+        detail = ""
+        if wanted_keys is not None and shape.startswith("json-object:"):
+            keys = set(shape.partition(":")[2].split(",")) - {""}
+            missing, extra = sorted(wanted_keys - keys - {""}), sorted(keys - wanted_keys)
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(repr(k) for k in missing))
+            if extra:
+                parts.append("extra " + ", ".join(repr(k) for k in extra))
+            detail = f" ({'; '.join(parts)})"
+        yield Issue(f"final reply is {_describe(shape)}{detail} while {share} are {expected}", index=index)
+
+
+@functools.lru_cache(maxsize=8)
+def _validator(schema: str) -> Any:
+    import jsonschema
+
+    text = schema.strip()
+    if not text.startswith("{"):
+        text = Path(text).expanduser().read_text(encoding="utf-8")
+    document = orjson.loads(text)
+    cls = jsonschema.validators.validator_for(document)
+    cls.check_schema(document)
+    return cls(document)
+
+
+@rule("FT206", "output-schema", severity=Severity.ERROR, default=False)
+def output_schema(record: Record, *, schema: str = "") -> list[Issue] | None:
+    """## What it does
+    Checks that the final assistant reply is JSON valid against a JSON Schema (the
+    structured-output use case). Opt-in: select it and set `schema`.
+
+    ## Why is this bad?
+    Every example that breaks the schema teaches the model that the schema is optional;
+    the application parsing its output then fails on exactly those cases.
+
+    ## Options
+    - `schema` (str, default ""): a JSON Schema, inline (starting with `{`) or the path of
+      a file holding one.
+    """
+    if not schema:
+        return None
+    reply = None
+    for m in reversed(record.messages):
+        if m.role == "assistant":
+            reply = m
+            break
+    if reply is None or reply.text is None:
+        return None
+    path = (*reply.path, "content") if record.format == "messages" else reply.path
+    try:
+        value = orjson.loads(reply.text)
+    except orjson.JSONDecodeError as e:
+        return [Issue(f"final reply is not valid JSON: {e}", path=path)]
+    errors = sorted(_validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    return [
+        Issue(f"final reply does not match the schema at {_pointer(e.absolute_path)}: {e.message}", path=path)
+        for e in errors[:5]
+    ] or None
+
+
+def _pointer(parts: Any) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _field(record: Record, *, field: str = "") -> str | None:
+    value: Any = record.data
+    for part in field.split(".") if field else ():
+        if type(value) is dict and part in value:
+            value = value[part]
+        elif type(value) is list and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return "" if field else None
+    if value is None or value is record.data:
+        return "" if field else None
+    return intern(value if isinstance(value, str) else orjson.dumps(value).decode())
+
+
+@rule("FT207", "label-imbalance", scope=Scope.DATASET, severity=Severity.WARNING, default=False, collect=_field)
+def label_imbalance(dataset: DatasetView, *, field: str = "", max_ratio: float = 10.0) -> Iterator[Issue]:
+    """## What it does
+    Checks the distribution of a label or metadata field (a dotted path such as
+    `metadata.category`): every value with more than `max_ratio` times fewer records than
+    the most common one is reported, and so are records without the field. Opt-in:
+    select it and set `field`.
+
+    ## Why is this bad?
+    The model sees the rare classes too seldom to learn them and leans toward the common
+    one; a split stratified on the field also needs every class present.
+
+    ## Options
+    - `field` (str, default ""): the dotted path of the field, e.g. `metadata.category`.
+    - `max_ratio` (float, default 10.0): the largest ratio between the most common value and
+      another allowed.
+    """
+    if not field:
+        return
+    members: dict[str, list[int]] = {}
+    for index, value in dataset.collected:
+        members.setdefault(value, []).append(index)
+    missing = members.pop("", [])
+    if missing:
+        verb = "has" if len(missing) == 1 else "have"
+        yield Issue(
+            f"{plural(len(missing), 'record')} {verb} no {field!r}", index=missing[0], related=tuple(missing[1:])
+        )
+    if len(members) < 2:
+        return
+    top, top_members = max(members.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    for value, indices in sorted(members.items(), key=lambda kv: (len(kv[1]), kv[0])):
+        if len(indices) * max_ratio < len(top_members):
+            yield Issue(
+                f"{field} = {value!r} has {plural(len(indices), 'record')}, "
+                f"{len(top_members) / len(indices):.0f}x fewer than {top!r} ({len(top_members):,})",
+                index=indices[0],
+                related=tuple(indices[1:]),
+            )
+
+
+@rule("FT208", "low-diversity", scope=Scope.DATASET, severity=Severity.WARNING, default=False)
+def low_diversity(
+    dataset: DatasetView, *, scope: str = "prompt", n: int = 2, min_ratio: float = 0.1
+) -> Iterator[Issue]:
+    """## What it does
+    Measures how varied the texts are: the distinct word n-gram ratio (distinct n-grams
+    over all n-grams) of the prompts (or `scope`), and reports it when it is below
+    `min_ratio`. Opt-in: select it.
+
+    ## Why is this bad?
+    A dataset built from a few templates teaches the templates, not the task: the model
+    breaks on the first input phrased otherwise.
+
+    ## Options
+    - `scope` (str, default "prompt"): `prompt`, `answer` or `conversation`.
+    - `n` (int, default 2): the n of the n-grams.
+    - `min_ratio` (float, default 0.1): the lowest distinct-n ratio not reported.
+    """
+    from ftdata.similarity.text import scope_text
+    from ftdata.stats import distinct_ngram_ratio
+
+    texts = [scope_text(r, scope, casefold=True) for r in dataset.records() if r.messages]
+    ratio = distinct_ngram_ratio(texts, n=n)
+    if texts and ratio < min_ratio:
+        yield Issue(
+            f"distinct {n}-gram ratio of the {scope}s is {ratio:.3f} (below {min_ratio}): "
+            "the texts repeat a few templates"
+        )

@@ -1,0 +1,335 @@
+"""FT4xx: duplicates, repeated prompts, conflicting answers and near duplicates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from ftdata.dataset import DatasetView
+from ftdata.findings import Issue, Severity, plural
+from ftdata.records import Record
+from ftdata.registry import Scope, rule
+from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
+from ftdata.similarity.text import digest, normalise_text, scope_text
+
+WARNING = Severity.WARNING
+
+
+def _key(record: Record, scope: str, casefold: bool) -> int:
+    return record.memo(
+        ("digest", scope, casefold), lambda: digest(scope_text(record, scope, casefold=casefold, roles=True))
+    )
+
+
+def _conversation_key(record: Record, *, casefold: bool = False) -> int | None:
+    return _key(record, "conversation", casefold) if record.messages else None
+
+
+def _related(cluster: Cluster, member: int) -> tuple[int, ...]:
+    return tuple(m for m in cluster.members if m != member)
+
+
+def _cluster_issues(dataset: DatasetView, clusters: Sequence[Cluster], what: str) -> Iterator[Issue]:
+    for cluster in clusters:
+        rep = cluster.representative
+        for member in cluster.dropped:
+            sim = cluster.similarity_of(member)
+            how = "" if sim >= 1.0 else f" (similarity {sim:.2f})"
+            yield Issue(
+                f"{what} of {dataset.where(rep)}{how}; {plural(len(cluster), 'copy', 'copies')} in this group",
+                index=member,
+                related=_related(cluster, member),
+            )
+
+
+@rule("FT401", "duplicate-record", scope=Scope.DATASET, severity=WARNING, collect=_conversation_key)
+def duplicate_record(dataset: DatasetView, *, casefold: bool = False) -> Iterator[Issue]:
+    """## What it does
+    Checks for records whose whole conversation is the same as another's after Unicode
+    NFC normalisation and whitespace collapsing (and case-folding, with `casefold`). Each
+    copy after the first is reported, with the other members of its group.
+
+    ## Why is this bad?
+    Duplicates weigh some examples several times over, which the model memorises, and
+    they leak between train and eval when the data is split.
+
+    ## Fix
+    `ftdata dedup IN -o OUT` keeps one record of each group.
+
+    ## Options
+    - `casefold` (bool, default false): treat text that differs only in case as equal.
+    """
+    keys: list[int | None] = [None] * len(dataset)
+    for index, key in dataset.collected:
+        keys[index] = key
+    yield from _cluster_issues(dataset, exact_clusters(keys), "duplicate")
+
+
+def _first_reply(record: Record) -> str | None:
+    for m in record.messages:
+        if m.role == "assistant":
+            return m.text or ""
+    return None
+
+
+def _prompt_answer(record: Record, *, min_prompt_words: int = 3) -> tuple[int, int] | None:
+    """(prompt key, first reply key): the prompt is every turn before the first reply."""
+    reply = _first_reply(record)
+    if reply is None:
+        return None
+    prompt = scope_text(record, "prompt", roles=True)
+    if len(prompt.split()) < min_prompt_words:  # "hi", "thanks": openers answered many ways
+        return None
+    return (_key(record, "prompt", False), digest(normalise_text(reply)))
+
+
+_WORD = re.compile(r"\w+")
+_YES = frozenset({"yes", "yeah", "yep", "sure", "correct", "true", "right", "absolutely", "definitely"})
+_NO = frozenset({"no", "nope", "false", "incorrect", "wrong", "never"})
+_NEGATIONS = frozenset({"not", "no", "never", "cannot", "nothing", "none", "neither", "nor"})
+
+
+class _Answer:
+    """What the comparison of two answers needs: words, leading yes/no, negation, numbers."""
+
+    __slots__ = ("negated", "numbers", "polarity", "words")
+
+    def __init__(self, text: str) -> None:
+        tokens = _WORD.findall(normalise_text(text, casefold=True).replace("n't", " not"))
+        self.words = frozenset(tokens)
+        first = tokens[0] if tokens else ""
+        self.polarity = "yes" if first in _YES else "no" if first in _NO else None
+        self.negated = not self.words.isdisjoint(_NEGATIONS)
+        self.numbers = frozenset(t for t in tokens if t.isdigit())
+
+
+def _agreement(a: _Answer, b: _Answer) -> tuple[float, str]:
+    """Word overlap of two answers and how it was judged; 0.0 when they visibly disagree
+    (opposite yes/no, one negated and not the other, different numbers)."""
+    if a.polarity and b.polarity and a.polarity != b.polarity:
+        return 0.0, "one says yes, the other no"
+    if a.negated != b.negated:
+        return 0.0, "one is negated, the other not"
+    if a.numbers and b.numbers and a.numbers != b.numbers:
+        return 0.0, "they give different numbers"
+    if not a.words and not b.words:
+        return 1.0, "word overlap 1.00"
+    overlap = len(a.words & b.words) / len(a.words | b.words)
+    return overlap, f"word overlap {overlap:.2f}"
+
+
+def _prompt_groups(dataset: DatasetView) -> Iterator[tuple[list[int], dict[int, list[int]], dict[int, _Answer]]]:
+    """Groups of records sharing a prompt but not the same answer: (members, answer key ->
+    members, answer key -> answer words)."""
+    by_prompt: dict[int, list[tuple[int, int]]] = {}
+    for index, (prompt, answer) in dataset.collected:
+        by_prompt.setdefault(prompt, []).append((index, answer))
+    groups = [g for g in by_prompt.values() if len({a for _, a in g}) > 1]
+    if not groups:
+        return
+    wanted = {g[0][0] for g in groups}
+    for g in groups:
+        seen = set()
+        for index, answer in g:
+            if answer not in seen:
+                seen.add(answer)
+                wanted.add(index)
+    records = dataset.fetch(wanted)
+    for g in groups:
+        answers: dict[int, list[int]] = {}
+        for index, answer in g:
+            answers.setdefault(answer, []).append(index)
+        words = {}
+        for answer, members in answers.items():
+            rec = records.get(members[0])
+            words[answer] = _Answer((_first_reply(rec) or "") if rec is not None else "")
+        yield [i for i, _ in g], answers, words
+
+
+def _least_agreement(answers: dict[int, _Answer]) -> tuple[float, str]:
+    found = list(answers.values())
+    pairs = [_agreement(found[x], found[y]) for x in range(len(found)) for y in range(x + 1, len(found))]
+    return min(pairs, default=(1.0, "word overlap 1.00"))
+
+
+@rule("FT402", "duplicate-prompt", scope=Scope.DATASET, severity=WARNING, collect=_prompt_answer)
+def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3) -> Iterator[Issue]:
+    """## What it does
+    Checks for the same prompt (every turn before the first assistant reply; for Alpaca
+    the instruction and input) answered several times with first replies that say much
+    the same thing in other words (word overlap of at least `paraphrase`). Prompts
+    answered differently are reported by FT403 instead; identical records by FT401.
+    Conversations that share a prompt and its reply and go on differently are not
+    reported, nor prompts shorter than `min_prompt_words` words ("hi", "thanks").
+
+    ## Why is this bad?
+    The prompt weighs several times in training for no new information, and the copies
+    leak between train and eval when the data is split.
+
+    ## Fix
+    Keep the best answer, or vary the prompts.
+
+    ## Options
+    - `paraphrase` (float, default 0.5): the word-overlap (Jaccard) similarity from which
+      two answers count as saying the same thing.
+    - `min_prompt_words` (int, default 3): shorter prompts are not compared.
+    """
+    for members, _, words in _prompt_groups(dataset):
+        low, how = _least_agreement(words)
+        if low < paraphrase:
+            continue
+        first = members[0]
+        yield Issue(
+            f"the same prompt is answered {len(members)} times with similar answers (lowest {how})",
+            index=first,
+            related=tuple(members[1:]),
+        )
+
+
+@rule("FT403", "conflicting-answers", scope=Scope.DATASET, severity=WARNING, collect=_prompt_answer)
+def conflicting_answers(dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3) -> Iterator[Issue]:
+    """## What it does
+    Checks for the same prompt (every turn before the first assistant reply) answered
+    differently. Two first replies conflict when their word overlap is below
+    `paraphrase`, or when they visibly disagree however many words they share: one starts
+    with yes and the other with no, one is negated and the other not, or they give
+    different numbers. Each group is reported at its first record, with the records of
+    every distinct answer. Prompts shorter than `min_prompt_words` words are skipped.
+
+    ## Why is this bad?
+    The model is trained toward both answers at once: it learns to hedge, to pick one at
+    random, or to average them into something wrong. Contradictions usually come from
+    labelling disagreements or from data merged from several sources.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Can I export to PDF?"}, {"role": "assistant", "content": "Yes, from Share > Export."}]}
+    {"messages": [{"role": "user", "content": "Can I export to PDF?"}, {"role": "assistant", "content": "No, that is not available."}]}
+    ```
+
+    ## Fix
+    Decide which answer is right and keep that one. Creative tasks (write a poem) may
+    have several good answers: ignore the rule for them.
+
+    ## Options
+    - `paraphrase` (float, default 0.5): the word-overlap (Jaccard) similarity from which
+      two answers count as saying the same thing.
+    - `min_prompt_words` (int, default 3): shorter prompts are not compared.
+    """
+    for members, answers, words in _prompt_groups(dataset):
+        low, how = _least_agreement(words)
+        if low >= paraphrase:
+            continue
+        variants = "; ".join(
+            f"answer {k + 1} in {plural(len(ix), 'record')} (first: {dataset.where(ix[0])})"
+            for k, ix in enumerate(sorted(answers.values(), key=lambda ix: ix[0]))
+        )
+        yield Issue(
+            f"the same prompt has {len(answers)} conflicting answers ({how}): {variants}",
+            index=members[0],
+            related=tuple(members[1:]),
+        )
+
+
+def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]]:
+    indices, texts = [], []
+    for rec in dataset.records():
+        if rec.messages:
+            indices.append(rec.index)
+            texts.append(scope_text(rec, scope, casefold=True))
+    return indices, texts
+
+
+@rule("FT404", "near-duplicate", scope=Scope.DATASET, severity=WARNING, default=False)
+def near_duplicate(
+    dataset: DatasetView,
+    *,
+    scope: str = "conversation",
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    bands: int = 0,
+    shingle: str = "word",
+    n: int = 5,
+    seed: int = 0,
+    keep: str = "first",
+) -> Iterator[Issue]:
+    """## What it does
+    Finds records whose text is nearly the same as another's with MinHash and LSH
+    banding: Jaccard similarity of word (or character) n-gram shingles of at least
+    `threshold`. Every candidate pair is checked against the exact Jaccard similarity, so
+    nothing below the threshold is reported; pairs are joined into groups, and each record
+    after the group's representative is reported with its similarity. Opt-in: select it.
+
+    ## Why is this bad?
+    Near duplicates (templated generations, the same answer with a changed name) weigh a
+    few patterns many times, reduce diversity, and leak between train and eval splits
+    where exact matching does not see them.
+
+    ## Fix
+    `ftdata dedup IN -o OUT --method minhash` keeps one record per group.
+
+    ## Options
+    - `scope` (str, default "conversation"): compare the `prompt`, the `answer` or the
+      whole `conversation`.
+    - `threshold` (float, default 0.8): the smallest Jaccard similarity reported.
+    - `num_perm` (int, default 128): MinHash permutations.
+    - `bands` (int, default 0): LSH bands; 0 picks them so that a pair at the threshold is
+      found with probability 0.97 or more.
+    - `shingle` (str, default "word"): `word` or `char` n-grams.
+    - `n` (int, default 5): the n of the n-grams.
+    - `seed` (int, default 0): the seed of the hash functions.
+    - `keep` (str, default "first"): the representative of a group: `first` or `longest`.
+    """
+    from ftdata.similarity.minhash import near_duplicate_pairs
+
+    indices, texts = _scope_texts(dataset, scope)
+    pairs = near_duplicate_pairs(
+        texts, threshold=threshold, num_perm=num_perm, bands=bands or None, shingle=shingle, n=n, seed=seed
+    )
+    lengths = [len(t) for t in texts]
+    clusters = build_clusters(len(texts), pairs, keep=keep, lengths=lengths)
+    yield from _cluster_issues(dataset, _reindex(clusters, indices), "near duplicate")
+
+
+def _reindex(clusters: Sequence[Cluster], indices: Sequence[int]) -> list[Cluster]:
+    """Clusters over positions in a list of texts, renumbered as record indices."""
+    return [Cluster(indices[c.representative], tuple(indices[m] for m in c.members), c.similarity) for c in clusters]
+
+
+@rule("FT405", "semantic-duplicate", scope=Scope.DATASET, severity=WARNING, default=False)
+def semantic_duplicate(
+    dataset: DatasetView,
+    *,
+    scope: str = "conversation",
+    threshold: float = 0.95,
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    batch_size: int = 64,
+    keep: str = "first",
+) -> Iterator[Issue]:
+    """## What it does
+    Finds records that mean nearly the same thing with sentence embeddings: cosine
+    similarity of at least `threshold`. Needs the `embed` extra; the model is any
+    sentence-transformers name or local path. Opt-in: select it.
+
+    ## Why is this bad?
+    Paraphrased duplicates escape exact and MinHash matching but still over-weigh one
+    example and leak between train and eval.
+
+    ## Fix
+    `ftdata dedup IN -o OUT --method semantic` keeps one record per group.
+
+    ## Options
+    - `scope` (str, default "conversation"): `prompt`, `answer` or `conversation`.
+    - `threshold` (float, default 0.95): the smallest cosine similarity reported.
+    - `model` (str, default "sentence-transformers/all-MiniLM-L6-v2"): the embedding model.
+    - `batch_size` (int, default 64): texts encoded at once.
+    - `keep` (str, default "first"): the representative of a group: `first` or `longest`.
+    """
+    from ftdata.similarity.embeddings import encode, neighbour_pairs
+
+    indices, texts = _scope_texts(dataset, scope)
+    vectors = encode(texts, model=model, batch_size=batch_size)
+    clusters = build_clusters(
+        len(texts), neighbour_pairs(vectors, threshold), keep=keep, lengths=[len(t) for t in texts]
+    )
+    yield from _cluster_issues(dataset, _reindex(clusters, indices), "semantic duplicate")

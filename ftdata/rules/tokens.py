@@ -1,0 +1,123 @@
+"""FT5xx: token lengths with a real tokenizer and chat template (or a labelled estimate)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ftdata.dataset import DatasetView
+from ftdata.findings import Issue, Severity
+from ftdata.registry import Scope, rule
+from ftdata.tokens import CHARS_PER_TOKEN, TokenCount, count_tokens, has_generation_markers, load_tokenizer
+
+
+def _counts(dataset: DatasetView, tokenizer: str, chars_per_token: float) -> list[TokenCount]:
+    return dataset.memo(
+        ("tokens", tokenizer, chars_per_token),
+        lambda: list(count_tokens(dataset.records(), tokenizer=tokenizer, chars_per_token=chars_per_token)),
+    )
+
+
+def _how(count: TokenCount, chars_per_token: float) -> str:
+    if count.estimated:
+        return f" (estimated at {chars_per_token:g} characters a token: set `tokenizer` for exact counts)"
+    return ""
+
+
+@rule("FT501", "too-many-tokens", scope=Scope.DATASET, severity=Severity.WARNING, default=False)
+def too_many_tokens(
+    dataset: DatasetView, *, tokenizer: str = "", max_length: int = 2048, chars_per_token: float = CHARS_PER_TOKEN
+) -> Iterator[Issue]:
+    """## What it does
+    Counts each record's tokens after the chat template, with `tokenizer` (a name or local
+    path), and reports records longer than `max_length`. Without a tokenizer the count is
+    an estimate from characters, and the message says so. Opt-in: select it.
+
+    ## Why is this bad?
+    Trainers truncate silently at `max_length`: the end of the conversation, usually the
+    answer being taught, is cut off, and packing hides it further.
+
+    ## Options
+    - `tokenizer` (str, default ""): a tokenizer name or local path; empty for an estimate.
+    - `max_length` (int, default 2048): the training sequence length.
+    - `chars_per_token` (float, default 4.0): characters per token for the estimate.
+    """
+    for count in _counts(dataset, tokenizer, chars_per_token):
+        if count.error is None and count.total > max_length:
+            yield Issue(
+                f"{'~' if count.estimated else ''}{count.total:,} tokens after the chat template, "
+                f"over max_length {max_length:,}{_how(count, chars_per_token)}",
+                index=count.index,
+            )
+
+
+@rule("FT502", "no-trainable-tokens", scope=Scope.DATASET, severity=Severity.ERROR, default=False)
+def no_trainable_tokens(
+    dataset: DatasetView, *, tokenizer: str = "", max_length: int = 2048, chars_per_token: float = CHARS_PER_TOKEN
+) -> Iterator[Issue]:
+    """## What it does
+    Reports records whose first assistant reply starts at or beyond `max_length` tokens:
+    after truncation no assistant token is left, so with assistant-only loss the example
+    trains on nothing (a loss of 0, or NaN when a whole batch is like that).
+
+    ## Why is this bad?
+    The record costs compute and teaches nothing; a batch made only of such records
+    produces a NaN loss that can derail the run.
+
+    ## Options
+    - `tokenizer` (str, default ""): a tokenizer name or local path; empty for an estimate.
+    - `max_length` (int, default 2048): the training sequence length.
+    - `chars_per_token` (float, default 4.0): characters per token for the estimate.
+    """
+    for count in _counts(dataset, tokenizer, chars_per_token):
+        if count.error is None and count.reply_start is not None and count.reply_start >= max_length:
+            yield Issue(
+                f"the first assistant reply starts at token {count.reply_start:,}, beyond max_length "
+                f"{max_length:,}: nothing is left to train on{_how(count, chars_per_token)}",
+                index=count.index,
+            )
+
+
+@rule("FT503", "chat-template-error", scope=Scope.DATASET, severity=Severity.ERROR, default=False)
+def chat_template_error(dataset: DatasetView, *, tokenizer: str = "") -> Iterator[Issue]:
+    """## What it does
+    Renders every record with the tokenizer's chat template and reports those it refuses
+    (a template that raises "roles must alternate", rejects a system message or a tool
+    turn). Needs `tokenizer`. Opt-in: select it.
+
+    ## Why is this bad?
+    The trainer renders the same template: the run crashes on the record, or the loader
+    drops it.
+
+    ## Options
+    - `tokenizer` (str, default ""): a tokenizer name or local path.
+    """
+    if not tokenizer:
+        return
+    for count in _counts(dataset, tokenizer, CHARS_PER_TOKEN):
+        if count.error is not None:
+            yield Issue(f"the chat template fails on this record: {count.error}", index=count.index)
+
+
+@rule("FT504", "template-lacks-generation", scope=Scope.DATASET, severity=Severity.WARNING, default=False)
+def template_lacks_generation(dataset: DatasetView, *, tokenizer: str = "") -> Iterator[Issue]:
+    """## What it does
+    Checks that the tokenizer's chat template marks assistant text with
+    `{% generation %}` ... `{% endgeneration %}`. Needs `tokenizer`. Opt-in: select it.
+
+    ## Why is this bad?
+    Assistant-only loss (TRL's `assistant_only_loss=True`, transformers'
+    `return_assistant_tokens_mask`) needs the markers to know which tokens to train on;
+    without them training fails, or silently trains on the prompts as well.
+
+    ## Fix
+    Use a template with the markers, or train on completions only with another method.
+
+    ## Options
+    - `tokenizer` (str, default ""): a tokenizer name or local path.
+    """
+    if not tokenizer or len(dataset) == 0:
+        return
+    if not has_generation_markers(load_tokenizer(tokenizer)):
+        name = Path(tokenizer).name if Path(tokenizer).exists() else tokenizer
+        yield Issue(f"the chat template of {name!r} has no {{% generation %}} markers for assistant-only loss")
