@@ -6,8 +6,11 @@ I/O error.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -268,6 +271,145 @@ def _print_diff(result: Any) -> None:
     name = str(result.path)
     for line in difflib.unified_diff(old, new, fromfile=f"a/{name}", tofile=f"b/{name}"):
         sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the kept records (same container as the input).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["exact", "minhash", "semantic"]),
+    default="exact",
+    show_default=True,
+    help="How records are compared.",
+)
+@click.option(
+    "--keep",
+    type=click.Choice(["first", "longest"]),
+    default="first",
+    show_default=True,
+    help="Which record of a cluster to keep.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Similarity from which records are duplicates (minhash: Jaccard, default 0.8; semantic: cosine, default 0.95).",
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["conversation", "prompt", "answer"]),
+    default="conversation",
+    show_default=True,
+    help="What to compare.",
+)
+@click.option("--casefold", is_flag=True, help="exact: treat text that differs only in case as equal.")
+@click.option(
+    "--shingle",
+    type=click.Choice(["word", "char"]),
+    default="word",
+    show_default=True,
+    help="minhash: word or character n-grams.",
+)
+@click.option(
+    "-n", "--ngram", type=click.IntRange(1, 64), default=5, show_default=True, help="minhash: the n of the n-grams."
+)
+@click.option(
+    "--num-perm", type=click.IntRange(8, 1024), default=128, show_default=True, help="minhash: number of permutations."
+)
+@click.option(
+    "--model",
+    default="sentence-transformers/all-MiniLM-L6-v2",
+    show_default=True,
+    help="semantic: sentence-transformers model name or path.",
+)
+@click.option(
+    "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def dedup(
+    source: Path,
+    output: Path,
+    method: str,
+    keep: str,
+    threshold: float | None,
+    scope: str,
+    casefold: bool,
+    shingle: str,
+    ngram: int,
+    num_perm: int,
+    model: str,
+    input_format: str | None,
+    quiet: bool,
+) -> None:
+    """Keep one record per cluster of duplicates.
+
+    Kept records go to OUTPUT byte for byte; the others go to OUTPUT's name with
+    .rejected.jsonl (with their cluster, representative and similarity, or why they
+    could not be read) and the clusters to .clusters.json. Nothing is lost.
+    """
+    from ftdata.dedup import dedup as run
+    from ftdata.findings import plural
+
+    if output.resolve() == source.resolve():
+        raise UsageFailure("the output must not be the input file")
+    with _progress(quiet) as progress:
+        try:
+            result = run(
+                source,
+                output,
+                method=method,
+                keep=keep,
+                threshold=threshold,
+                scope=scope,
+                casefold=casefold,
+                shingle=shingle,
+                n=ngram,
+                num_perm=num_perm,
+                model=model,
+                format=input_format,
+                progress=progress,
+            )
+        except (OSError, ValueError, ImportError) as e:
+            raise UsageFailure(str(e)) from None
+    if not quiet:
+        click.echo(
+            f"Kept {len(result.kept):,} of {plural(result.records, 'record')} in {output}; "
+            f"{plural(result.duplicates, 'duplicate')} in {plural(len(result.clusters), 'cluster')} and "
+            f"{plural(result.invalid, 'unreadable record')} in {result.outputs['rejected']}; "
+            f"clusters in {result.outputs['clusters']}.",
+            err=True,
+        )
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on a terminal; nothing under pre-commit, CI or a pipe."""
+    if quiet or not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
 @main.command("rule")

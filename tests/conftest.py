@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
+GOLDEN_DIR = TESTS / "golden"
 UPDATE_GOLDEN = os.environ.get("FTDATA_UPDATE_GOLDEN") == "1"
 
 

@@ -1,0 +1,122 @@
+"""dedup: a partition of the input (kept + rejected = input), one record kept per cluster,
+outputs byte for byte in the input's container, and the CLI's files as golden files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ftdata.dedup as dd
+from ftdata.similarity.text import normalise_text
+from tests.conftest import GOLDEN_DIR, TESTS, check_golden, run_cli
+
+POOL = [
+    ("How do I reset my password?", "Open Settings and choose Reset."),
+    ("How do I  reset my password? ", "Open Settings and choose Reset."),
+    ("Is there a dark mode?", "Yes, in Settings > Appearance."),
+    ("Can I export to PDF?", "Yes, from Share > Export."),
+    ("Café?", "Coffee."),
+    ("Cafe\u0301?", "Coffee."),
+]
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> list[bytes]:
+    lines = []
+    for _ in range(draw(st.integers(1, 25))):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(b'{"messages": [broken]}')  # balanced, so a JSON array still has its elements
+            continue
+        q, a = draw(st.sampled_from(POOL))
+        record = {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+        lines.append(json.dumps(record, ensure_ascii=draw(st.booleans())).encode())
+    return lines
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("method", ["exact", "minhash"])
+@SETTINGS
+@given(lines=datasets(), suffix=st.sampled_from([".jsonl", ".json"]))
+def test_dedup_partitions_the_input(
+    tmp_path_factory: pytest.TempPathFactory, method: str, lines: list[bytes], suffix: str
+) -> None:
+    folder = tmp_path_factory.mktemp("dedup")
+    source = folder / f"in{suffix}"
+    if suffix == ".json":
+        source.write_bytes(b"[\n" + b",\n".join(lines) + b"\n]\n")
+    else:
+        source.write_bytes(b"\n".join(lines) + b"\n")
+    result = dd.dedup(source, folder / f"out{suffix}", method=method, threshold=0.9 if method == "minhash" else None)
+    n = len(lines)
+    rejected = [r.index for r in result.rejected]
+    assert sorted(result.kept + rejected) == list(range(n))
+    assert not set(result.kept) & set(rejected)
+    for cluster in result.clusters:
+        assert sum(1 for m in cluster.members if m in result.kept) == 1
+        assert cluster.representative in result.kept
+    kept_out = result.outputs["kept"].read_bytes()
+    if suffix == ".json":
+        kept_raw = [json.dumps(x) for x in json.loads(kept_out)]
+        assert len(kept_raw) == len(result.kept)
+    else:
+        assert kept_out.split(b"\n")[:-1] == [lines[i] for i in result.kept]
+    rejections = [json.loads(x) for x in result.outputs["rejected"].read_bytes().splitlines()]
+    assert [r["index"] for r in rejections] == rejected
+    for r in rejections:
+        original = lines[r["index"]]
+        if "record" in r:
+            assert r["record"] == json.loads(original)
+        else:
+            assert r["raw"].encode() == original
+    if method == "exact":
+        keys = Counter(
+            tuple(normalise_text(m["content"]) for m in json.loads(lines[i])["messages"]) for i in result.kept
+        )
+        assert max(keys.values(), default=1) == 1
+
+
+def test_json_array_output_keeps_element_bytes(tmp_path: Path) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(
+        '[\n  {"prompt": "a",   "completion": "b"},\n  {"prompt": "a", "completion": "b"},\n  {"prompt": "c", "completion": "d"}\n]\n'
+    )
+    result = dd.dedup(source, tmp_path / "out.json")
+    assert result.kept == [0, 2]
+    assert (
+        tmp_path / "out.json"
+    ).read_text() == '[\n{"prompt": "a",   "completion": "b"},\n{"prompt": "c", "completion": "d"}\n]\n'
+
+
+def test_in_memory_records_without_output() -> None:
+    records = [{"prompt": "a", "completion": "b"}, {"prompt": "a ", "completion": "b"}, {"nope": 1}]
+    result = dd.dedup(records)
+    assert (result.kept, [(r.index, r.reason) for r in result.rejected]) == ([0], [(1, "duplicate"), (2, "invalid")])
+    with pytest.raises(ValueError, match="needs a file"):
+        dd.dedup(records, "out.jsonl")
+
+
+@pytest.mark.parametrize("method", ["exact", "minhash", "semantic"])
+def test_cli_outputs_golden(tmp_path: Path, method: str) -> None:
+    shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
+    extra = ["--threshold", "0.9"] if method == "semantic" else []
+    result = run_cli("dedup", "dups.jsonl", "-o", "out/dedup.jsonl", "--method", method, *extra, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "Kept" in result.stderr
+    for name in ("dedup.jsonl", "dedup.rejected.jsonl", "dedup.clusters.json"):
+        check_golden(GOLDEN_DIR / f"dedup-{method}" / name, (tmp_path / "out" / name).read_text())
+
+
+def test_cli_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
+    shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
+    result = run_cli("dedup", "dups.jsonl", "-o", "dups.jsonl", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "must not be the input" in result.stderr
