@@ -208,3 +208,53 @@ def write(path: Path, n: int, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     write(Path(sys.argv[2]), int(sys.argv[1]))
+
+
+def _mutate(rng: random.Random, text: str, changes: int) -> str:
+    words = text.split(" ")
+    for i in rng.sample(range(len(words)), min(changes, len(words))):
+        words[i] = "zq" + str(rng.randrange(10**9))
+    return " ".join(words)
+
+
+def write_planted(path: Path, n: int, seed: int = 0) -> dict:
+    """A corpus of ``n`` records with planted exact duplicates (2%), near duplicates of the
+    answer at a spread of similarities (5%) and conflicting answers to a repeated prompt
+    (1%). Returns the ground truth (pairs by record index) and writes it beside ``path``."""
+    rng = random.Random(seed)
+    records: list[dict] = []
+    truth: dict[str, list] = {"exact": [], "near": [], "conflict": []}
+    while len(records) < n:
+        i = len(records)
+        roll = rng.random()
+        if roll < 0.02 and records:
+            j = rng.randrange(len(records))
+            copy = json.loads(json.dumps(records[j]))
+            if rng.random() < 0.5:  # same after whitespace normalisation
+                copy["messages"][-1]["content"] = "  " + copy["messages"][-1]["content"].replace(" ", "  ", 3)
+            records.append(copy)
+            truth["exact"].append([j, i])
+        elif roll < 0.07 and records:
+            j = rng.randrange(len(records))
+            copy = json.loads(json.dumps(records[j]))
+            last = copy["messages"][-1]
+            last["content"] = _mutate(rng, last["content"], rng.choice([1, 1, 2, 3, 4, 6, 8, 10]))
+            records.append(copy)
+            truth["near"].append([j, i])
+        elif roll < 0.08 and records:
+            j = rng.randrange(len(records))
+            copy = json.loads(json.dumps(records[j]))
+            copy["messages"] = copy["messages"][
+                : next(k for k, m in enumerate(copy["messages"]) if m["role"] == "assistant") + 1
+            ]
+            copy["messages"][-1]["content"] = _answer(rng, 0.0)
+            records.append(copy)
+            truth["conflict"].append([j, i])
+        else:
+            records.append(record(rng, i))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    path.with_suffix(".truth.json").write_text(json.dumps(truth))
+    return truth

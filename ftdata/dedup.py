@@ -21,7 +21,7 @@ from ftdata import io
 from ftdata.formats import normalise
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
-from ftdata.similarity.text import digest, scope_text
+from ftdata.similarity.text import digest_bytes, scope_text
 
 METHODS = ("exact", "minhash", "semantic")
 DEFAULT_THRESHOLDS = {"exact": 1.0, "minhash": 0.8, "semantic": 0.95}
@@ -99,7 +99,8 @@ def dedup(
     texts = [scope_text(r, scope, casefold=casefold or method != "exact", roles=method == "exact") for r in valid]
     lengths = [len(t) for t in texts]
     if method == "exact":
-        local = exact_clusters([digest(t) for t in texts], keep=keep, lengths=lengths)
+        keys = [digest_bytes(t.encode("utf-8", "surrogatepass")) for t in texts]
+        local = exact_clusters(keys, keep=keep, lengths=lengths)
     elif method == "minhash":
         from ftdata.similarity.minhash import near_duplicate_pairs
 

@@ -178,3 +178,16 @@ def test_the_bundled_minilm_finds_paraphrases_offline() -> None:
     assert vectors.shape == (4, 384)
     pairs = {(i, j) for i, j, _ in neighbour_pairs(vectors, 0.8)}
     assert pairs == {(0, 1)}
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("ab É\t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u3000\u2028e\u0301ßǅ")), max_size=30
+    ),
+    st.booleans(),
+)
+def test_normalisation_matches_its_definition(text: str, casefold: bool) -> None:
+    import unicodedata
+
+    expected = " ".join(unicodedata.normalize("NFC", text).split())
+    assert normalise_text(text, casefold=casefold) == (expected.casefold() if casefold else expected)

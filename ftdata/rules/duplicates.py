@@ -10,19 +10,17 @@ from ftdata.findings import Issue, Severity, plural
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
-from ftdata.similarity.text import digest, normalise_text, scope_text
+from ftdata.similarity.text import digest_bytes, normalise_text, scope_text, turn_key
 
 WARNING = Severity.WARNING
 
 
-def _key(record: Record, scope: str, casefold: bool) -> int:
-    return record.memo(
-        ("digest", scope, casefold), lambda: digest(scope_text(record, scope, casefold=casefold, roles=True))
-    )
-
-
 def _conversation_key(record: Record, *, casefold: bool = False) -> int | None:
-    return _key(record, "conversation", casefold) if record.messages else None
+    if not record.messages:
+        return None
+    return record.memo(
+        ("conversation-key", casefold), lambda: digest_bytes(b"\x1e".join(turn_key(record, casefold=casefold)))
+    )
 
 
 def _related(cluster: Cluster, member: int) -> tuple[int, ...]:
@@ -74,13 +72,18 @@ def _first_reply(record: Record) -> str | None:
 
 def _prompt_answer(record: Record, *, min_prompt_words: int = 3) -> tuple[int, int] | None:
     """(prompt key, first reply key): the prompt is every turn before the first reply."""
-    reply = _first_reply(record)
-    if reply is None:
+    return record.memo(("prompt-answer", min_prompt_words), lambda: _compute_prompt_answer(record, min_prompt_words))
+
+
+def _compute_prompt_answer(record: Record, min_prompt_words: int) -> tuple[int, int] | None:
+    messages = record.messages
+    first = next((k for k, m in enumerate(messages) if m.role == "assistant"), None)
+    if first is None or first == 0:
         return None
-    prompt = scope_text(record, "prompt", roles=True)
-    if len(prompt.split()) < min_prompt_words:  # "hi", "thanks": openers answered many ways
+    turns = turn_key(record)
+    if sum(turns[k].count(b" ") + 1 for k in range(first)) < min_prompt_words:  # "hi", "thanks": openers
         return None
-    return (_key(record, "prompt", False), digest(normalise_text(reply)))
+    return (digest_bytes(b"\x1e".join(turns[:first])), digest_bytes(turns[first].partition(b"\x1f")[2]))
 
 
 _WORD = re.compile(r"\w+")
@@ -89,13 +92,18 @@ _NO = frozenset({"no", "nope", "false", "incorrect", "wrong", "never"})
 _NEGATIONS = frozenset({"not", "no", "never", "cannot", "nothing", "none", "neither", "nor"})
 
 
+#: Answers up to this many words are short: a yes/no, a negation or a number decides them.
+SHORT_ANSWER_WORDS = 40
+
+
 class _Answer:
     """What the comparison of two answers needs: words, leading yes/no, negation, numbers."""
 
-    __slots__ = ("negated", "numbers", "polarity", "words")
+    __slots__ = ("negated", "numbers", "polarity", "short", "words")
 
     def __init__(self, text: str) -> None:
         tokens = _WORD.findall(normalise_text(text, casefold=True).replace("n't", " not"))
+        self.short = len(tokens) <= SHORT_ANSWER_WORDS
         self.words = frozenset(tokens)
         first = tokens[0] if tokens else ""
         self.polarity = "yes" if first in _YES else "no" if first in _NO else None
@@ -105,13 +113,15 @@ class _Answer:
 
 def _agreement(a: _Answer, b: _Answer) -> tuple[float, str]:
     """Word overlap of two answers and how it was judged; 0.0 when they visibly disagree
-    (opposite yes/no, one negated and not the other, different numbers)."""
+    (opposite yes/no, one negated and not the other, different numbers). Those signals
+    only decide short answers: in a long one a changed number or a "not" is detail."""
     if a.polarity and b.polarity and a.polarity != b.polarity:
         return 0.0, "one says yes, the other no"
-    if a.negated != b.negated:
-        return 0.0, "one is negated, the other not"
-    if a.numbers and b.numbers and a.numbers != b.numbers:
-        return 0.0, "they give different numbers"
+    if a.short and b.short:
+        if a.negated != b.negated:
+            return 0.0, "one is negated, the other not"
+        if a.numbers and b.numbers and a.numbers != b.numbers:
+            return 0.0, "they give different numbers"
     if not a.words and not b.words:
         return 1.0, "word overlap 1.00"
     overlap = len(a.words & b.words) / len(a.words | b.words)
@@ -192,8 +202,8 @@ def conflicting_answers(dataset: DatasetView, *, paraphrase: float = 0.5, min_pr
     Checks for the same prompt (every turn before the first assistant reply) answered
     differently. Two first replies conflict when their word overlap is below
     `paraphrase`, or when they visibly disagree however many words they share: one starts
-    with yes and the other with no, one is negated and the other not, or they give
-    different numbers. Each group is reported at its first record, with the records of
+    with yes and the other with no, or, for short answers (40 words or fewer), one is
+    negated and the other not, or they give different numbers. Each group is reported at its first record, with the records of
     every distinct answer. Prompts shorter than `min_prompt_words` words are skipped.
 
     ## Why is this bad?

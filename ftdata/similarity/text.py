@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 
 from ftdata.records import Record
@@ -12,10 +13,14 @@ SCOPES = ("prompt", "answer", "conversation")
 
 def normalise_text(text: str, *, casefold: bool = False) -> str:
     """Unicode NFC, runs of whitespace collapsed to one space, optionally case-folded."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text)
-    text = " ".join(text.split())
-    return text.casefold() if casefold else text
+    return canonical_bytes(text, casefold=casefold).decode("utf-8", "surrogatepass")
+
+
+def normalised_turns(record: Record, *, casefold: bool = False) -> list[str]:
+    """Every turn's text, normalised once per record and shared by the rules that need it."""
+    return record.memo(
+        ("turns", casefold), lambda: [normalise_text(m.text or "", casefold=casefold) for m in record.messages]
+    )
 
 
 def scope_text(record: Record, scope: str = "conversation", *, casefold: bool = False, roles: bool = False) -> str:
@@ -23,19 +28,62 @@ def scope_text(record: Record, scope: str = "conversation", *, casefold: bool = 
     assistant reply, system included; for Alpaca the instruction and input), ``answer``
     (the assistant turns) or ``conversation`` (all turns). With ``roles`` each turn is
     prefixed by its role, so that the same words said by another speaker differ."""
-    parts = []
+    texts = normalised_turns(record, casefold=casefold)
+    messages = record.messages
     if scope == "prompt":
-        turns = [(m.role, m.text) for m in record.prompt_messages()]
+        end = next((k for k, m in enumerate(messages) if m.role == "assistant"), len(messages))
+        chosen = range(end)
     elif scope == "answer":
-        turns = [(m.role, m.text) for m in record.messages if m.role == "assistant"]
+        chosen = [k for k, m in enumerate(messages) if m.role == "assistant"]
     elif scope == "conversation":
-        turns = [(m.role, m.text) for m in record.messages]
+        chosen = range(len(messages))
     else:
         raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
-    for role, text in turns:
-        text = normalise_text(text or "", casefold=casefold)
-        parts.append(f"{role}\x1f{text}" if roles else text)
-    return ("\x1e" if roles else "\n").join(parts)
+    if roles:
+        return "\x1e".join(f"{messages[k].role}\x1f{texts[k]}" for k in chosen)
+    return "\n".join(texts[k] for k in chosen)
+
+
+_WS_BYTES = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b"         ")
+# UTF-8 of the whitespace str.split() knows beyond ASCII: U+0085, U+00A0, U+1680,
+# U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+_UNICODE_SPACE = re.compile(rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
+
+
+def canonical_bytes(text: str, *, casefold: bool = False) -> bytes:
+    """The UTF-8 bytes of the normalised text: NFC, whitespace runs (as ``str.split`` knows
+    whitespace) collapsed to one space, stripped, optionally case-folded. Computed on
+    bytes, without splitting the text into words, since exact-duplicate keys need only
+    the bytes."""
+    if text.isascii():
+        data = text.encode("ascii")
+    else:
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if casefold:
+            text = text.casefold()
+            casefold = False
+        data = text.encode("utf-8", "surrogatepass")
+        if _UNICODE_SPACE.search(data):  # whitespace beyond ASCII: let str.split find it all
+            return " ".join(text.split()).encode("utf-8", "surrogatepass")
+    data = data.translate(_WS_BYTES)
+    while b"  " in data:
+        data = data.replace(b"  ", b" ")
+    data = data.strip(b" ")
+    return data.lower() if casefold else data
+
+
+def turn_key(record: Record, *, casefold: bool = False) -> list[bytes]:
+    """Each turn as role + canonical text bytes, computed once per record."""
+    return record.memo(
+        ("turn-bytes", casefold),
+        lambda: [m.role.encode() + b"\x1f" + canonical_bytes(m.text or "", casefold=casefold) for m in record.messages],
+    )
+
+
+def digest_bytes(data: bytes) -> int:
+    """A stable 63-bit hash of ``data``."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") >> 1
 
 
 def digest(text: str) -> int:
