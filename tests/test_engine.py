@@ -153,3 +153,30 @@ def test_profiles() -> None:
     extra = [{"messages": turns, "id": 1}]
     assert not ftdata.lint(extra, select=["FT106"], ignore=["FT106"], profile="together").findings
     assert ftdata.lint(extra, profile="together").failed()
+
+
+def test_conflicts_between_near_identical_prompts_need_the_near_option() -> None:
+    records = [
+        {
+            "messages": [
+                {"role": "user", "content": "Can I export my notes to PDF files?"},
+                {"role": "assistant", "content": "Yes, use Share > Export."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Can I export my notes to PDF files please?"},
+                {"role": "assistant", "content": "No, it is not possible."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "What is the capital of France today?"},
+                {"role": "assistant", "content": "Paris."},
+            ]
+        },
+    ]
+    assert not ftdata.lint(records, select=["FT403"]).findings
+    near = ftdata.lint(records, select=["FT403"], options={"FT403": {"near": 0.5}})
+    assert [(f.index, f.related) for f in near] == [(0, (1,))]
+    assert near.findings[0].message.startswith("the same or a near-identical prompt has 2 conflicting answers")

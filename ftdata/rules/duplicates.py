@@ -128,12 +128,17 @@ def _agreement(a: _Answer, b: _Answer) -> tuple[float, str]:
     return overlap, f"word overlap {overlap:.2f}"
 
 
-def _prompt_groups(dataset: DatasetView) -> Iterator[tuple[list[int], dict[int, list[int]], dict[int, _Answer]]]:
+def _prompt_groups(
+    dataset: DatasetView, near: float = 0.0
+) -> Iterator[tuple[list[int], dict[int, list[int]], dict[int, _Answer]]]:
     """Groups of records sharing a prompt but not the same answer: (members, answer key ->
-    members, answer key -> answer words)."""
+    members, answer key -> answer words). With ``near``, prompts whose MinHash-verified
+    Jaccard similarity reaches it count as the same prompt."""
     by_prompt: dict[int, list[tuple[int, int]]] = {}
     for index, (prompt, answer) in dataset.collected:
         by_prompt.setdefault(prompt, []).append((index, answer))
+    if near > 0:
+        by_prompt = _merge_near_prompts(dataset, by_prompt, near)
     groups = [g for g in by_prompt.values() if len({a for _, a in g}) > 1]
     if not groups:
         return
@@ -154,6 +159,30 @@ def _prompt_groups(dataset: DatasetView) -> Iterator[tuple[list[int], dict[int, 
             rec = records.get(members[0])
             words[answer] = _Answer((_first_reply(rec) or "") if rec is not None else "")
         yield [i for i, _ in g], answers, words
+
+
+def _merge_near_prompts(
+    dataset: DatasetView, by_prompt: dict[int, list[tuple[int, int]]], near: float
+) -> dict[int, list[tuple[int, int]]]:
+    """Merge the groups of prompts that are near duplicates of each other."""
+    from ftdata.similarity.clusters import UnionFind
+    from ftdata.similarity.minhash import near_duplicate_pairs
+
+    keys = list(by_prompt)
+    first = {by_prompt[k][0][0]: k for k in keys}
+    texts: dict[int, str] = {}
+    for rec in dataset.records():
+        if rec.index in first:
+            texts[rec.index] = scope_text(rec, "prompt", casefold=True)
+    order = sorted(texts)
+    uf = UnionFind(len(order))
+    for i, j, _ in near_duplicate_pairs([texts[k] for k in order], threshold=near, n=3):
+        uf.union(i, j)
+    merged: dict[int, list[tuple[int, int]]] = {}
+    for pos, index in enumerate(order):
+        root = first[order[uf.find(pos)]]
+        merged.setdefault(root, []).extend(by_prompt[first[index]])
+    return merged
 
 
 def _least_agreement(answers: dict[int, _Answer]) -> tuple[float, str]:
@@ -197,7 +226,9 @@ def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_promp
 
 
 @rule("FT403", "conflicting-answers", scope=Scope.DATASET, severity=WARNING, collect=_prompt_answer)
-def conflicting_answers(dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3) -> Iterator[Issue]:
+def conflicting_answers(
+    dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3, near: float = 0.0
+) -> Iterator[Issue]:
     """## What it does
     Checks for the same prompt (every turn before the first assistant reply) answered
     differently. Two first replies conflict when their word overlap is below
@@ -225,8 +256,11 @@ def conflicting_answers(dataset: DatasetView, *, paraphrase: float = 0.5, min_pr
     - `paraphrase` (float, default 0.5): the word-overlap (Jaccard) similarity from which
       two answers count as saying the same thing.
     - `min_prompt_words` (int, default 3): shorter prompts are not compared.
+    - `near` (float, default 0.0): when above 0, prompts whose Jaccard similarity (word
+      3-grams, MinHash-LSH, verified exactly) reaches it count as the same prompt, so
+      rephrased questions with contradicting answers are found too (one more read).
     """
-    for members, answers, words in _prompt_groups(dataset):
+    for members, answers, words in _prompt_groups(dataset, near):
         low, how = _least_agreement(words)
         if low >= paraphrase:
             continue
@@ -235,7 +269,8 @@ def conflicting_answers(dataset: DatasetView, *, paraphrase: float = 0.5, min_pr
             for k, ix in enumerate(sorted(answers.values(), key=lambda ix: ix[0]))
         )
         yield Issue(
-            f"the same prompt has {len(answers)} conflicting answers ({how}): {variants}",
+            f"{'the same prompt' if near <= 0 else 'the same or a near-identical prompt'} has "
+            f"{len(answers)} conflicting answers ({how}): {variants}",
             index=members[0],
             related=tuple(members[1:]),
         )
