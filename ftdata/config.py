@@ -42,6 +42,7 @@ class Settings:
     baseline: str | None = None
     tokenizer: str | None = None
     max_length: int | None = None
+    splits: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = None  # the file these settings came from
 
     def override(self, **changes: Any) -> Settings:
@@ -79,6 +80,28 @@ _TOP_KEYS = {
     "baseline": "baseline",
     "tokenizer": "tokenizer",
     "max-length": "max_length",
+    "splits": "splits",
+}
+
+#: ``[tool.ftdata.splits]``: the dataset's split files and how to audit them for leaks.
+SPLIT_KEYS = {
+    "files": list,
+    "scope": str,
+    "methods": list,
+    "threshold": float,
+    "semantic-threshold": float,
+    "model": str,
+    "stratify-by": str,
+    "min-eval": int,
+}
+#: Which rule option each ``[tool.ftdata.splits]`` key fills.
+SPLIT_OPTIONS = {
+    "scope": [("FT601", "scope"), ("FT602", "scope"), ("FT603", "scope")],
+    "threshold": [("FT602", "threshold")],
+    "semantic-threshold": [("FT603", "threshold")],
+    "model": [("FT603", "model")],
+    "stratify-by": [("FT606", "field")],
+    "min-eval": [("FT605", "min_records")],
 }
 
 
@@ -154,6 +177,8 @@ def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", pa
         attr = _TOP_KEYS[key]
         if attr in ("select", "ignore", "extend_select"):
             value = _strings(value, key)
+        elif attr == "splits":
+            value = _check_splits(value, where)
         elif attr in ("severity", "options"):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: {key!r} must be a table")
@@ -174,6 +199,33 @@ def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", pa
     return settings
 
 
+def _check_splits(table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: 'splits' must be a table")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in SPLIT_KEYS:
+            close = difflib.get_close_matches(key, list(SPLIT_KEYS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r} in [splits]{hint}")
+        kind = SPLIT_KEYS[key]
+        ok = (
+            isinstance(value, int | float) and not isinstance(value, bool) if kind is float else isinstance(value, kind)
+        )
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok:
+            raise ConfigError(f"{where}: [splits] {key!r} must be a {kind.__name__}")
+        if kind is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: [splits] {key!r} must be a list of strings")
+        out[key] = value
+    if "scope" in out and out["scope"] not in ("prompt", "answer", "conversation"):
+        raise ConfigError(f"{where}: [splits] scope must be prompt, answer or conversation")
+    if "methods" in out and not set(out["methods"]) <= {"exact", "minhash", "semantic"}:
+        raise ConfigError(f"{where}: [splits] methods are exact, minhash and semantic")
+    return out
+
+
 def _relative_to(values: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Option values written as relative paths (``./x``, ``../x``) are relative to the
     configuration file, not to wherever ftdata runs."""
@@ -188,6 +240,8 @@ def _relative_to(values: dict[str, Any], folder: Path) -> dict[str, Any]:
         out["tokenizer"] = fix(out["tokenizer"])
     if "baseline" in out:
         out["baseline"] = fix(out["baseline"])
+    if "splits" in out and "files" in out["splits"]:
+        out["splits"] = {**out["splits"], "files": [str((folder / f).resolve()) for f in out["splits"]["files"]]}
     if "options" in out:
         out["options"] = {
             rule: ({k: fix(v) for k, v in opts.items()} if isinstance(opts, Mapping) else opts)

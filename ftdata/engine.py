@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from ftdata import io, jsonstrict, registry
-from ftdata.config import SHARED_OPTIONS, ConfigError, Settings
+from ftdata.config import SHARED_OPTIONS, SPLIT_OPTIONS, ConfigError, Settings
 from ftdata.dataset import FORMAT_CODES, Column, Dataset, DatasetView
 from ftdata.findings import Finding, Issue, PathT, Severity, SourceStats
 from ftdata.formats import normalise
@@ -75,11 +75,15 @@ def compile_plan(settings: Settings) -> Plan:
             options.setdefault(_code(key), {}).update(opts)
     plan = Plan(settings, {}, [], [], [], [], None)
     shared = {name: getattr(settings, name) for name in SHARED_OPTIONS if getattr(settings, name) is not None}
+    from_splits: dict[str, dict[str, Any]] = {}
+    for key, value in settings.splits.items():
+        for code, option in SPLIT_OPTIONS.get(key, ()):
+            from_splits.setdefault(code, {})[option] = value
     for rule in rules:
         sev = severity.get(rule.code, rule.severity)
         given = options.get(rule.code, {})
         known = rule.options
-        given = {**{k: v for k, v in shared.items() if k in known}, **given}
+        given = {**{k: v for k, v in shared.items() if k in known}, **from_splits.get(rule.code, {}), **given}
         try:
             opts = rule.check_options(given)
         except ValueError as e:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ftdata.dedup as dd
+import ftdata.deduplicate as dd
 from ftdata.similarity.text import normalise_text
 from tests.conftest import GOLDEN_DIR, TESTS, check_golden, run_cli
 

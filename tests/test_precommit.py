@@ -89,3 +89,45 @@ def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> No
     output = accepted.stdout + accepted.stderr
     assert "ftdata lint" in output
     assert "Passed" in output
+
+
+def test_leak_hook_refuses_an_eval_file_that_repeats_train(tmp_path: Path) -> None:
+    hook_repo = tmp_path / "ftdata"
+    hook_repo.mkdir()
+    rev = _snapshot_of_this_checkout(hook_repo)
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    _git(project, "init", "-q")
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: ftdata-leak\n"
+    )
+    (project / "pyproject.toml").write_text('[tool.ftdata.splits]\nfiles = ["data/train.jsonl", "data/eval.jsonl"]\n')
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-cache")}
+    subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=project, env=env, check=True, capture_output=True
+    )
+    train = [
+        {
+            "messages": [
+                {"role": "user", "content": f"How do I set up feature {k}?"},
+                {"role": "assistant", "content": f"Enable {k} in Settings."},
+            ]
+        }
+        for k in ("alpha", "beta", "gamma")
+    ]
+    (project / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    (project / "data" / "eval.jsonl").write_text(json.dumps(train[1]) + "\n")
+    _git(project, "add", "-A")
+    refused = _commit(project, env, "leaky eval")
+    assert refused.returncode != 0
+    assert "data/eval.jsonl:1: exact 1.00 data/train.jsonl:2" in refused.stdout + refused.stderr
+    other = {
+        "messages": [
+            {"role": "user", "content": "What is the refund window?"},
+            {"role": "assistant", "content": "14 days."},
+        ]
+    }
+    (project / "data" / "eval.jsonl").write_text(json.dumps(other) + "\n")
+    _git(project, "add", "-A")
+    accepted = _commit(project, env, "clean eval")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr

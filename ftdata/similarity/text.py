@@ -23,16 +23,24 @@ def normalised_turns(record: Record, *, casefold: bool = False) -> list[str]:
     )
 
 
+def prompt_turns(record: Record) -> list[int]:
+    """Positions of the prompt's turns: before the first assistant reply, system excluded
+    (all turns when there is no reply)."""
+    messages = record.messages
+    end = next((k for k, m in enumerate(messages) if m.role == "assistant"), len(messages))
+    return [k for k in range(end) if messages[k].role != "system"]
+
+
 def scope_text(record: Record, scope: str = "conversation", *, casefold: bool = False, roles: bool = False) -> str:
-    """The text of ``record`` for ``scope``: ``prompt`` (every turn before the first
-    assistant reply, system included; for Alpaca the instruction and input), ``answer``
-    (the assistant turns) or ``conversation`` (all turns). With ``roles`` each turn is
+    """The text of ``record`` for ``scope``: ``prompt`` (the turns before the first assistant
+    reply, without the system prompt, which is shared by design; for Alpaca the
+    instruction and input), ``answer`` (the assistant turns) or ``conversation`` (all
+    turns). With ``roles`` each turn is
     prefixed by its role, so that the same words said by another speaker differ."""
     texts = normalised_turns(record, casefold=casefold)
     messages = record.messages
     if scope == "prompt":
-        end = next((k for k, m in enumerate(messages) if m.role == "assistant"), len(messages))
-        chosen = range(end)
+        chosen = prompt_turns(record)
     elif scope == "answer":
         chosen = [k for k, m in enumerate(messages) if m.role == "assistant"]
     elif scope == "conversation":

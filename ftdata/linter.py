@@ -100,6 +100,12 @@ def lint(
 _SPLIT = re.compile(r"(?:^|[-_.])(train|training|eval|evaluation|valid|validation|val|dev|test|testing)$", re.I)
 
 
+def split_word(path: str | os.PathLike[str]) -> str:
+    """The split a file's name says it holds (``"train"``, ``"eval"``...), or ``""``."""
+    m = _SPLIT.search(Path(path).stem)
+    return m.group(1).lower() if m else ""
+
+
 def dataset_groups(paths: Iterable[Path]) -> list[list[Path]]:
     """Files that look like splits of one dataset: same folder, same name but for a split
     word (``train.jsonl``/``eval.jsonl``, ``support_train.jsonl``/``support_test.jsonl``).

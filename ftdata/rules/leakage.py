@@ -1,0 +1,209 @@
+"""FT6xx: the files of one dataset linted together (``train.jsonl`` beside ``eval.jsonl``):
+leaks between them, and the field's guidance on held-out sets. Defaults come from
+``[tool.ftdata.splits]``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+from ftdata.dataset import DatasetView
+from ftdata.findings import Issue, Severity, plural
+from ftdata.leaks import exact_key
+from ftdata.records import Record
+from ftdata.registry import Scope, rule
+from ftdata.rules.consistency import _field
+from ftdata.similarity.text import scope_text
+
+
+def _prompt_key(record: Record, *, scope: str = "prompt") -> int | None:
+    return exact_key(record, scope) if record.messages else None
+
+
+def _describe(view: DatasetView, index: int) -> str:
+    line = view.line_of(index)
+    return f"{view.source}:{line}" if line is not None else f"{view.source} record {index}"
+
+
+@rule("FT601", "leaked-record", scope=Scope.FILES, severity=Severity.ERROR, collect=_prompt_key)
+def leaked_record(files: Sequence[DatasetView], *, scope: str = "prompt") -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Checks that no record of a held-out file (eval, test) has the same normalised prompt
+    (or `scope`) as a record of an earlier file of the dataset (train first). Files are
+    taken as one dataset when they are linted together and named as splits of it.
+
+    ## Why is this bad?
+    An eval question the model was trained on measures memory, not skill: the eval score
+    goes up while the model gets no better.
+
+    ## Fix
+    Split with `ftdata split`, which keeps identical and near-identical prompts on one side.
+
+    ## Options
+    - `scope` (str, default "prompt"): compare the `prompt`, the `answer` or the whole
+      `conversation` (default from `[tool.ftdata.splits] scope`).
+    """
+    seen: dict[int, tuple[int, int]] = {}
+    for position, view in enumerate(files):
+        for index, key in view.collected:
+            earlier = seen.get(key)
+            if earlier is not None and earlier[0] != position:
+                other, other_index = earlier
+                yield (
+                    position,
+                    Issue(
+                        f"the same {scope} as the record at {_describe(files[other], other_index)}",
+                        index=index,
+                    ),
+                )
+            elif earlier is None:
+                seen[key] = (position, index)
+
+
+def _texts(files: Sequence[DatasetView], scope: str) -> tuple[list[tuple[int, int]], list[str]]:
+    owners, texts = [], []
+    for position, view in enumerate(files):
+        for rec in view.records():
+            if rec.messages:
+                owners.append((position, rec.index))
+                texts.append(scope_text(rec, scope, casefold=True))
+    return owners, texts
+
+
+def _cross(
+    files: Sequence[DatasetView],
+    owners: list[tuple[int, int]],
+    pairs: Iterator[tuple[int, int, float]] | list,
+    what: str,
+) -> Iterator[tuple[int, Issue]]:
+    reported = set()
+    for x, y, sim in pairs:
+        (pa, ia), (pb, ib) = sorted((owners[x], owners[y]))
+        if pa == pb or (pb, ib) in reported:
+            continue
+        reported.add((pb, ib))
+        yield pb, Issue(f"{what} (similarity {sim:.2f}) of {_describe(files[pa], ia)}", index=ib)
+
+
+@rule("FT602", "near-duplicate-leak", scope=Scope.FILES, severity=Severity.ERROR, default=False)
+def near_duplicate_leak(
+    files: Sequence[DatasetView], *, scope: str = "prompt", threshold: float = 0.8
+) -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Like FT601, with near duplicates: MinHash-LSH over word 5-grams, each pair verified
+    against the exact Jaccard similarity (at least `threshold`). Opt-in: select it.
+
+    ## Why is this bad?
+    A lightly edited copy of a training example in eval leaks the answer just as well.
+
+    ## Options
+    - `scope` (str, default "prompt"): `prompt`, `answer` or `conversation`.
+    - `threshold` (float, default 0.8): the smallest Jaccard similarity reported.
+    """
+    from ftdata.similarity.minhash import near_duplicate_pairs
+
+    owners, texts = _texts(files, scope)
+    yield from _cross(files, owners, near_duplicate_pairs(texts, threshold=threshold), f"a near duplicate {scope}")
+
+
+@rule("FT603", "semantic-leak", scope=Scope.FILES, severity=Severity.ERROR, default=False)
+def semantic_leak(
+    files: Sequence[DatasetView],
+    *,
+    scope: str = "prompt",
+    threshold: float = 0.9,
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
+) -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Like FT601, with sentence embeddings: pairs whose cosine similarity reaches
+    `threshold`. Needs the `embed` extra. Opt-in: select it.
+
+    ## Why is this bad?
+    A paraphrased eval question tests recall of a training answer.
+
+    ## Options
+    - `scope` (str, default "prompt"): `prompt`, `answer` or `conversation`.
+    - `threshold` (float, default 0.9): the smallest cosine similarity reported.
+    - `model` (str, default "sentence-transformers/all-MiniLM-L6-v2"): the embedding model.
+    """
+    from ftdata.similarity.embeddings import encode, neighbour_pairs
+
+    owners, texts = _texts(files, scope)
+    yield from _cross(files, owners, neighbour_pairs(encode(texts, model=model), threshold), f"a paraphrased {scope}")
+
+
+_HELD_OUT = ("eval", "evaluation", "valid", "validation", "val", "dev")
+
+
+def _split_name(view: DatasetView) -> str:
+    from ftdata.linter import split_word
+
+    return split_word(view.source)
+
+
+@rule("FT604", "eval-share", scope=Scope.FILES, severity=Severity.WARNING)
+def eval_share(files: Sequence[DatasetView], *, low: float = 0.1, high: float = 0.2) -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Checks that the evaluation file holds between `low` and `high` of the dataset's records
+    (the files linted together as splits of one dataset).
+
+    ## Why is this bad?
+    Below 10% the evaluation is too small to measure a difference; above 20% training data
+    is wasted. The usual advice is a 10-20% hold-out.
+
+    ## Options
+    - `low` (float, default 0.1): the smallest share not reported.
+    - `high` (float, default 0.2): the largest share not reported.
+    """
+    total = sum(len(v) for v in files)
+    for position, view in enumerate(files):
+        if _split_name(view) in _HELD_OUT and total:
+            share = len(view) / total
+            if not low <= share <= high:
+                yield (
+                    position,
+                    Issue(
+                        f"this evaluation file holds {share:.1%} of the {total:,} records; {low:.0%}-{high:.0%} is the usual advice"
+                    ),
+                )
+
+
+@rule("FT605", "small-eval-set", scope=Scope.FILES, severity=Severity.WARNING)
+def small_eval_set(files: Sequence[DatasetView], *, min_records: int = 100) -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Checks that each held-out file (eval, test) has at least `min_records` records.
+
+    ## Why is this bad?
+    With a few dozen examples one answer moves the metric by several points: the
+    evaluation cannot tell a better model from noise.
+
+    ## Options
+    - `min_records` (int, default 100): the smallest held-out file not reported.
+    """
+    for position, view in enumerate(files):
+        if position > 0 and len(view) < min_records:
+            yield position, Issue(f"this held-out file has {plural(len(view), 'record')}, fewer than {min_records}")
+
+
+@rule("FT606", "stratum-missing-from-eval", scope=Scope.FILES, severity=Severity.WARNING, default=False, collect=_field)
+def stratum_missing_from_eval(files: Sequence[DatasetView], *, field: str = "") -> Iterator[tuple[int, Issue]]:
+    """## What it does
+    Checks that every value of `field` (a label or category, such as `metadata.task`)
+    present in the train file also appears in each held-out file. Opt-in: set `field`
+    (default from `[tool.ftdata.splits] stratify-by`).
+
+    ## Why is this bad?
+    Whatever the model does on the missing category goes unmeasured.
+
+    ## Options
+    - `field` (str, default ""): the dotted path of the field.
+    """
+    if not field or len(files) < 2:
+        return
+    train = Counter(v for _, v in files[0].collected if v)
+    for position, view in enumerate(files[1:], start=1):
+        present = {v for _, v in view.collected}
+        missing = sorted(set(train) - present)
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10])
+            yield position, Issue(f"{field} values in {files[0].source} but not in this file: {shown}")

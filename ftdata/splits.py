@@ -1,0 +1,534 @@
+"""Deterministic, stratified, leakage-free train/eval(/test) splits.
+
+Records are gathered into groups that must not straddle splits (a field such as a
+conversation id, identical prompts, exact duplicates, MinHash or embedding near
+duplicates, or precomputed labels), groups are placed stratum by stratum so that each
+split gets its share of records (not of groups), and the order of placement comes from a
+seeded hash of the records' content: the same input, options and seed give the same
+bytes on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ftdata import io
+from ftdata._version import __version__
+from ftdata.formats import normalise
+from ftdata.records import Record
+from ftdata.similarity.clusters import UnionFind
+from ftdata.similarity.text import digest_bytes, prompt_turns, scope_text, turn_key
+
+GROUPINGS = ("prompt", "duplicates", "near-duplicates", "semantic")
+DEFAULT_SIZES = {"train": 0.85, "eval": 0.15}
+
+Key = Callable[[Record], Hashable]
+
+
+@dataclass
+class SplitResult:
+    """Where every record went. ``assignment[i]`` is the split of record ``i`` or None
+    when it could not be read (see ``rejected``)."""
+
+    names: list[str]
+    assignment: list[str | None]
+    targets: dict[str, float]
+    strata: dict[str, dict[str, int]]
+    rejected: dict[int, str]
+    warnings: list[str]
+    options: dict[str, Any]
+    groups: int
+    source: Path | None = None
+    lines: list[int | None] = field(default_factory=list)
+    records: list[Any] | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(a for a in self.assignment if a is not None)
+        return {name: c.get(name, 0) for name in self.names}
+
+    def indices(self, name: str) -> list[int]:
+        return [i for i, a in enumerate(self.assignment) if a == name]
+
+    def report(self) -> dict[str, Any]:
+        """Achieved against target, per split and per stratum, with the warnings."""
+        total = sum(self.counts.values())
+        return {
+            "records": len(self.assignment),
+            "rejected": len(self.rejected),
+            "groups": self.groups,
+            "splits": {
+                name: {
+                    "records": n,
+                    "share": round(n / total, 6) if total else 0.0,
+                    "target": self.targets[name],
+                }
+                for name, n in self.counts.items()
+            },
+            "strata": self.strata,
+            "warnings": self.warnings,
+        }
+
+    def to_datasets(self) -> Any:
+        """The splits as a ``datasets.DatasetDict`` of the original records."""
+        from datasets import Dataset, DatasetDict
+
+        rows = self.records if self.records is not None else _load_rows(self)
+        return DatasetDict({name: Dataset.from_list([rows[i] for i in self.indices(name)]) for name in self.names})
+
+
+def _load_rows(result: SplitResult) -> list[Any]:
+    rows: list[Any] = []
+    assert result.source is not None
+    for item in io.read(result.source, io.ReadStats()):
+        if isinstance(item, Record):
+            rows.append(item.data)
+    return rows
+
+
+def _sizes(sizes: Mapping[str, float]) -> dict[str, float]:
+    clean = {str(k): float(v) for k, v in sizes.items() if float(v) > 0}
+    if not clean:
+        raise ValueError("sizes must name at least one split with a positive share")
+    total = sum(clean.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"split sizes must add up to 1, not {total:g}")
+    return clean
+
+
+def _field_getter(path: str) -> Key:
+    parts = path.split(".")
+
+    def get(rec: Record) -> Hashable:
+        value: Any = rec.data
+        for part in parts:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None
+        if isinstance(value, dict | list):
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return value
+
+    return get
+
+
+def _stratum_key(stratify_by: str | Key | None) -> Key | None:
+    if stratify_by is None:
+        return None
+    if callable(stratify_by):
+        return stratify_by
+    if stratify_by == "system":
+        return lambda r: next((m.text for m in r.messages if m.role == "system"), None)
+    if stratify_by == "format":
+        return lambda r: r.format
+    return _field_getter(stratify_by)
+
+
+def _bin_numbers(values: list[Hashable], bins: int) -> list[Hashable]:
+    """Numbers become quantile bins ("q1".."qN"), so that a numeric field can stratify."""
+    numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not numeric or len(numeric) < len([v for v in values if v is not None]):
+        return values
+    ordered = sorted(numeric)
+    edges = [ordered[min(len(ordered) - 1, (k * len(ordered)) // bins)] for k in range(1, bins)]
+    out: list[Hashable] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        rank = sum(1 for e in edges if v >= e)
+        out.append(f"q{rank + 1}")
+    return out
+
+
+def _read(source: Any, format: str | None) -> tuple[list[Record], Path | None, list[Any] | None]:
+    """Records of a path, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame."""
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        out = []
+        for item in io.read(path, io.ReadStats()):
+            if isinstance(item, Record):
+                if type(item.data) is dict:
+                    normalise(item, format)
+                out.append(item)
+        return out, path, None
+    rows = _rows(source)
+    records = []
+    for i, data in enumerate(rows):
+        rec = Record(i, data)
+        if type(data) is dict:
+            normalise(rec, format)
+        records.append(rec)
+    return records, None, rows
+
+
+def _rows(source: Any) -> list[Any]:
+    kind = type(source).__module__.split(".")[0]
+    if kind == "pandas":
+        return [_plain(r) for r in source.to_dict(orient="records")]
+    if kind == "datasets":
+        if hasattr(source, "keys") and not hasattr(source, "column_names"):
+            raise ValueError("pass one split of a DatasetDict (for example dataset['train'])")
+        return [dict(r) for r in source]
+    return list(source)
+
+
+def _plain(value: Any) -> Any:
+    """pandas/numpy values (arrays, NaN, numpy scalars) as plain JSON-able Python."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _plain(value.tolist())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _content_hash(rec: Record, seed: int) -> bytes:
+    payload = rec.raw if rec.raw is not None else orjson.dumps(rec.data, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(payload, digest_size=8, key=seed.to_bytes(8, "big", signed=True)).digest()
+
+
+def _group_labels(
+    records: list[Record],
+    usable: list[int],
+    group_by: Any,
+    threshold: float,
+    model: str,
+    scope: str = "prompt",
+) -> UnionFind:
+    """Union-find over record positions joined by every requested grouping."""
+    uf = UnionFind(len(records))
+    groupings: list[Any]
+    if group_by is None:
+        groupings = []
+    elif isinstance(group_by, str) or callable(group_by):
+        groupings = [group_by]
+    elif (
+        isinstance(group_by, Sequence)
+        and group_by
+        and not isinstance(group_by[0], str)
+        and len(group_by) == len(records)
+    ):
+        groupings = [list(group_by)]  # precomputed labels, one per record
+    else:
+        groupings = list(group_by)
+    for grouping in groupings:
+        if isinstance(grouping, list):
+            _join_equal(uf, usable, lambda i, labels=grouping: labels[i])
+        elif callable(grouping):
+            _join_equal(uf, usable, lambda i, fn=grouping: fn(records[i]))
+        elif grouping == "prompt":
+            _join_equal(uf, usable, lambda i: digest_bytes(b"\x1e".join(_prompt_turns(records[i]))))
+        elif grouping == "duplicates":
+            _join_equal(uf, usable, lambda i: digest_bytes(b"\x1e".join(turn_key(records[i]))))
+        elif grouping in ("near-duplicates", "semantic"):
+            texts = [scope_text(records[i], scope, casefold=True) for i in usable]
+            if grouping == "near-duplicates":
+                from ftdata.similarity.minhash import near_duplicate_pairs
+
+                pairs = near_duplicate_pairs(texts, threshold=threshold)
+            else:
+                from ftdata.similarity.embeddings import encode, neighbour_pairs
+
+                pairs = list(neighbour_pairs(encode(texts, model=model), threshold))
+            for a, b, _ in pairs:
+                uf.union(usable[a], usable[b])
+        else:
+            _join_equal(uf, usable, _by_field(records, grouping))
+    return uf
+
+
+def _by_field(records: list[Record], path: str) -> Callable[[int], Hashable]:
+    get = _field_getter(path)
+    return lambda i: get(records[i])
+
+
+def _prompt_turns(rec: Record) -> list[bytes]:
+    turns = turn_key(rec)
+    return [turns[k] for k in prompt_turns(rec)] or turns
+
+
+def _join_equal(uf: UnionFind, usable: list[int], key: Callable[[int], Hashable]) -> None:
+    first: dict[Hashable, int] = {}
+    for i in usable:
+        k = key(i)
+        if k is None:
+            continue
+        j = first.setdefault(k, i)
+        if j != i:
+            uf.union(j, i)
+
+
+def split(
+    source: Any,
+    *,
+    sizes: Mapping[str, float] = DEFAULT_SIZES,
+    seed: int = 0,
+    stratify_by: str | Key | None = None,
+    group_by: Any = None,
+    min_per_stratum: int | None = None,
+    bins: int = 5,
+    threshold: float | None = None,
+    scope: str = "prompt",
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    format: str | None = None,
+    min_eval: int = 100,
+) -> SplitResult:
+    """Split ``source`` (a path, a list of dicts, a ``datasets.Dataset`` or a DataFrame).
+
+    ``sizes`` maps split names to shares adding up to 1 (the first split gets rare strata).
+    ``stratify_by`` is a dotted field path (``metadata.task``), ``"system"``, ``"format"`` or
+    a callable of a Record; numbers are cut into ``bins`` quantile bins. ``group_by`` is a
+    field path, ``"prompt"``, ``"duplicates"``, ``"near-duplicates"`` (MinHash, Jaccard >=
+    ``threshold``, default 0.8), ``"semantic"`` (cosine >= ``threshold``, default 0.9), a
+    callable, a list of these, or precomputed labels (one per record): every group stays in
+    one split. Near and semantic duplicates compare ``scope`` (``prompt`` by default, as
+    the leakage audit does; or ``answer``, ``conversation``). A stratum with fewer than ``min_per_stratum`` records (default: one per
+    split) goes to the first split, with a warning.
+    """
+    targets = _sizes(sizes)
+    names = list(targets)
+    records, path, rows = _read(source, format)
+    n = len(records)
+    usable = [i for i, r in enumerate(records) if type(r.data) is dict]
+    rejected = {
+        i: next((m for _, _, m, _ in r.problems), "not a JSON object")
+        for i, r in enumerate(records)
+        if type(r.data) is not dict
+    }
+    limit = threshold if threshold is not None else (0.9 if group_by == "semantic" else 0.8)
+    uf = _group_labels(records, usable, group_by, limit, model, scope)
+
+    key = _stratum_key(stratify_by)
+    raw_strata: list[Hashable] = [key(records[i]) if key else None for i in range(n)]
+    if key is not None:
+        raw_strata = _bin_numbers(raw_strata, bins)
+    strata_of = ["(missing)" if s is None else str(s) for s in raw_strata] if key else ["(all)"] * n
+
+    groups: dict[int, list[int]] = {}
+    for i in usable:
+        groups.setdefault(uf.find(i), []).append(i)
+    hashes = {i: _content_hash(records[i], seed) for i in usable}
+    warnings: list[str] = []
+    by_stratum: dict[str, list[list[int]]] = {}
+    for members in groups.values():
+        votes = Counter(strata_of[i] for i in members)
+        stratum = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        by_stratum.setdefault(stratum, []).append(members)
+
+    assignment: list[str | None] = [None] * n
+    floor = len(names) if min_per_stratum is None else min_per_stratum
+    strata_report: dict[str, dict[str, int]] = {}
+    for stratum in sorted(by_stratum):
+        members_lists = by_stratum[stratum]
+        size = sum(len(g) for g in members_lists)
+        if size < floor:
+            for g in members_lists:
+                for i in g:
+                    assignment[i] = names[0]
+            warnings.append(
+                f"stratum {stratum!r} has {size} record(s), too few to split (minimum {floor}): all went to {names[0]}"
+            )
+        else:
+            _place(members_lists, names, targets, hashes, assignment)
+        placed = Counter(assignment[i] for g in members_lists for i in g)
+        strata_report[stratum] = {name: placed.get(name, 0) for name in names}
+    result = SplitResult(
+        names=names,
+        assignment=assignment,
+        targets=targets,
+        strata=strata_report if key is not None else {},
+        rejected=rejected,
+        warnings=warnings,
+        options={
+            "sizes": targets,
+            "seed": seed,
+            "stratify_by": stratify_by if isinstance(stratify_by, str | type(None)) else "<callable>",
+            "group_by": _describe_grouping(group_by),
+            "threshold": limit if group_by is not None else None,
+            "scope": scope,
+            "min_per_stratum": floor,
+            "bins": bins,
+        },
+        groups=len(groups),
+        source=path,
+        lines=[r.line for r in records],
+        records=rows,
+    )
+    result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval))
+    return result
+
+
+def _describe_grouping(group_by: Any) -> Any:
+    if group_by is None or isinstance(group_by, str):
+        return group_by
+    if callable(group_by):
+        return "<callable>"
+    if isinstance(group_by, Sequence) and group_by and not isinstance(group_by[0], str):
+        return "<precomputed labels>"
+    return [g if isinstance(g, str) else "<callable>" for g in group_by]
+
+
+def _place(
+    groups: list[list[int]],
+    names: list[str],
+    targets: dict[str, float],
+    hashes: Mapping[int, bytes],
+    assignment: list[str | None],
+) -> None:
+    """Give each group, largest first and then in seeded-hash order, to the split that is
+    furthest below its target: shares are met by records, within one group of target."""
+    total = sum(len(g) for g in groups)
+    want = {name: targets[name] * total for name in names}
+    have = dict.fromkeys(names, 0)
+    order = sorted(groups, key=lambda g: (-len(g), min(hashes[i] for i in g)))
+    for g in order:
+        best = max(names, key=lambda name: (want[name] - have[name], -names.index(name)))
+        have[best] += len(g)
+        for i in g:
+            assignment[i] = best
+
+
+def guidance(result: SplitResult, *, stratified: bool, min_eval: int) -> list[str]:
+    """The field's advice, checked: eval share between 10% and 20%, an eval set large
+    enough to measure anything, every stratum present in eval."""
+    out = []
+    counts = result.counts
+    total = sum(counts.values())
+    held_out = [name for name in result.names if name != result.names[0]]
+    for name in held_out:
+        share = counts[name] / total if total else 0.0
+        if name in ("eval", "validation", "valid", "dev") and not 0.1 <= share <= 0.2:
+            out.append(f"{name} holds {share:.1%} of the records; 10-20% is the usual advice")
+        if counts[name] < min_eval:
+            out.append(f"{name} has {counts[name]} records, fewer than {min_eval}: metrics on it will be noisy")
+    if stratified and held_out:
+        for stratum, placed in result.strata.items():
+            for name in held_out:
+                if placed.get(name, 0) == 0:
+                    out.append(f"stratum {stratum!r} is missing from {name}")
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_split(result: SplitResult, directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write each split (and ``rejected.jsonl``, and ``manifest.json``) into ``directory``.
+
+    Records are copied byte for byte, in input order, in the input's container. Every file
+    is written to a temporary name, fsynced and renamed into place at the end, the manifest
+    last."""
+    if result.source is None:
+        raise ValueError("writing splits needs a file as the source")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    container = io.container_of(result.source)
+    suffix = ".jsonl" if container == "jsonl" else ".json"
+    paths = {name: out / f"{name}{suffix}" for name in result.names}
+    paths["rejected"] = out / "rejected.jsonl"
+    with _AtomicSet(paths.values()) as files:
+        first = dict.fromkeys(result.names, True)
+        if container != "jsonl":
+            for name in result.names:
+                files[paths[name]].write(b"[\n")
+        for item in io.read(result.source, io.ReadStats()):
+            if not isinstance(item, Record):
+                continue
+            raw = item.raw or b""
+            name = result.assignment[item.index]
+            if name is None:
+                entry = {
+                    "index": item.index,
+                    "line": item.line,
+                    "reason": result.rejected.get(item.index, "unreadable"),
+                }
+                entry["raw" if _utf8(raw) else "raw_latin1"] = raw.decode("utf-8" if _utf8(raw) else "latin-1")
+                files[paths["rejected"]].write(orjson.dumps(entry) + b"\n")
+            elif container == "jsonl":
+                files[paths[name]].write(raw + b"\n")
+            else:
+                files[paths[name]].write((b"" if first[name] else b",\n") + raw)
+                first[name] = False
+        if container != "jsonl":
+            for name in result.names:
+                files[paths[name]].write(b"\n]\n")
+    manifest = {
+        "ftdata": __version__,
+        "input": {"path": str(result.source), "sha256": sha256_of(result.source), "records": len(result.assignment)},
+        "outputs": {
+            name: {"path": p.name, "sha256": sha256_of(p), "records": result.counts.get(name, len(result.rejected))}
+            for name, p in paths.items()
+        },
+        "options": result.options,
+        **result.report(),
+    }
+    manifest_path = out / "manifest.json"
+    with io.atomic_write(manifest_path) as f:
+        f.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    return {**paths, "manifest": manifest_path}
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _AtomicSet:
+    """Several atomic writes that are all renamed into place together, at the end."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.paths = list(paths)
+        self.managers: list[Any] = []
+        self.files: dict[Path, Any] = {}
+
+    def __enter__(self) -> dict[Path, Any]:
+        import tempfile
+
+        for path in self.paths:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            self.files[path] = os.fdopen(fd, "wb")
+            self.managers.append((path, tmp))
+        return self.files
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        for f in self.files.values():
+            if not f.closed:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+        if exc_type is not None:
+            for _, tmp in self.managers:
+                Path(tmp).unlink(missing_ok=True)
+            return
+        for path, tmp in self.managers:
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

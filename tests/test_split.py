@@ -1,0 +1,210 @@
+"""Splits: a partition of the input, deterministic, groups kept whole, sizes met by records,
+rare strata handled; the leakage audit; the CLI; interop with datasets and pandas."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ftdata
+from ftdata.splits import _AtomicSet, split, write_split
+from tests.conftest import GOLDEN_DIR, ROOT, check_golden, run_cli
+
+SAMPLE = ROOT / "ftdata" / "samples" / "support_chat.jsonl"
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _record(conversation: int, turn: int, category: str) -> dict:
+    return {
+        "messages": [
+            {"role": "user", "content": f"conversation {conversation} question {turn}"},
+            {"role": "assistant", "content": f"answer {turn} for conversation {conversation}"},
+        ],
+        "metadata": {"conversation": conversation, "category": category},
+    }
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> list[bytes]:
+    lines = []
+    for k in range(draw(st.integers(1, 80))):
+        if draw(st.integers(0, 20)) == 0:
+            lines.append(b'{"messages": [oops]}')
+            continue
+        conversation = draw(st.integers(0, 25))
+        category = draw(st.sampled_from(["a", "a", "a", "b", "b", "c"]))
+        lines.append(json.dumps(_record(conversation, k, category)).encode())
+    return lines
+
+
+@SETTINGS
+@given(lines=datasets(), seed=st.integers(0, 3), test=st.booleans())
+def test_a_split_is_a_deterministic_partition_that_keeps_groups_whole(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], seed: int, test: bool
+) -> None:
+    folder = tmp_path_factory.mktemp("split")
+    source = folder / "data.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    sizes = {"train": 0.7, "eval": 0.15, "test": 0.15} if test else {"train": 0.85, "eval": 0.15}
+    kwargs = {"sizes": sizes, "seed": seed, "stratify_by": "metadata.category", "group_by": "metadata.conversation"}
+    result = split(source, **kwargs)
+    paths = write_split(result, folder / "out")
+    # a partition: every record exactly once, in a split or in rejected.jsonl
+    outputs = {name: paths[name].read_bytes().split(b"\n")[:-1] for name in result.names}
+    rejected = [json.loads(x) for x in paths["rejected"].read_bytes().splitlines()]
+    placed = [line for name in result.names for line in outputs[name]] + [r["raw"].encode() for r in rejected]
+    assert Counter(placed) == Counter(lines)
+    # groups never straddle splits
+    where: dict[int, set[str]] = {}
+    for name in result.names:
+        for line in outputs[name]:
+            where.setdefault(json.loads(line)["metadata"]["conversation"], set()).add(name)
+    assert all(len(names) == 1 for names in where.values())
+    # deterministic: the same input, options and seed give the same bytes
+    again = write_split(split(source, **kwargs), folder / "again")
+    for name in [*result.names, "rejected", "manifest"]:
+        if name == "manifest":
+            continue
+        assert again[name].read_bytes() == paths[name].read_bytes()
+    # sizes within one group of target, per stratum
+    biggest = max(
+        Counter(json.loads(x)["metadata"]["conversation"] for x in lines if b"oops" not in x).values(), default=0
+    )
+    for stratum, placed_counts in result.strata.items():
+        n = sum(placed_counts.values())
+        if n >= len(result.names):
+            for name, share in sizes.items():
+                assert abs(placed_counts[name] - share * n) <= biggest + 1, (stratum, placed_counts)
+
+
+def test_rare_strata_go_to_train_with_a_warning() -> None:
+    records = [_record(i, i, "common") for i in range(40)] + [_record(100, 0, "rare")]
+    result = split(records, stratify_by="metadata.category")
+    rare = [i for i, r in enumerate(records) if r["metadata"]["category"] == "rare"]
+    assert [result.assignment[i] for i in rare] == ["train"]
+    assert any("'rare' has 1 record(s), too few to split" in w for w in result.warnings)
+    assert any("stratum 'rare' is missing from eval" in w for w in result.warnings)
+
+
+def test_numbers_are_binned_and_callables_stratify() -> None:
+    records = [{"prompt": f"q{i}", "completion": "x" * i, "score": i} for i in range(100)]
+    result = split(records, stratify_by="score", bins=4)
+    assert sorted(result.strata) == ["q1", "q2", "q3", "q4"]
+    assert all(counts["eval"] > 0 for counts in result.strata.values())
+    by_length = split(records, stratify_by=lambda r: len(r.data["completion"]) > 50)
+    assert sorted(by_length.strata) == ["False", "True"]
+
+
+def test_the_eval_share_and_small_eval_warnings() -> None:
+    records = [_record(i, i, "a") for i in range(50)]
+    result = split(records, sizes={"train": 0.5, "eval": 0.5})
+    assert any("eval holds 50.0% of the records" in w for w in result.warnings)
+    assert any("eval has 25 records, fewer than 100" in w for w in result.warnings)
+    with pytest.raises(ValueError, match="add up to 1"):
+        split(records, sizes={"train": 0.5, "eval": 0.2})
+
+
+def test_near_duplicate_groups_make_a_split_without_leaks(tmp_path: Path) -> None:
+    result = split(SAMPLE, stratify_by="metadata.category", group_by=["prompt", "near-duplicates"], seed=0)
+    paths = write_split(result, tmp_path)
+    report = ftdata.leakage([paths["train"], paths["eval"]])
+    assert not report.failed(), report.to_dicts()
+    random = split(SAMPLE, seed=0)
+    paths = write_split(random, tmp_path / "random")
+    assert ftdata.leakage([paths["train"], paths["eval"]]).failed()
+
+
+def test_manifest_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(SAMPLE, tmp_path / "support_chat.jsonl")
+    monkeypatch.chdir(tmp_path)
+    result = split(
+        "support_chat.jsonl",
+        sizes={"train": 0.8, "eval": 0.1, "test": 0.1},
+        stratify_by="metadata.category",
+        group_by="prompt",
+        seed=7,
+    )
+    paths = write_split(result, "out")
+    check_golden(GOLDEN_DIR / "split-manifest.json", paths["manifest"].read_text())
+
+
+def test_an_interrupted_write_leaves_no_partial_output(tmp_path: Path) -> None:
+    targets = [tmp_path / "train.jsonl", tmp_path / "eval.jsonl"]
+
+    def interrupted() -> None:
+        with _AtomicSet(targets) as files:
+            files[targets[0]].write(b"half written\n")
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        interrupted()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_split_and_leak(tmp_path: Path) -> None:
+    shutil.copy(SAMPLE, tmp_path / "data.jsonl")
+    made = run_cli(
+        "split",
+        "data.jsonl",
+        "-o",
+        "out",
+        "--eval-size",
+        "0.15",
+        "--test-size",
+        "0.1",
+        "--stratify-by",
+        "metadata.category",
+        "--group-by",
+        "prompt",
+        "--group-by",
+        "near-duplicates",
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "Split 109 records" in made.stderr
+    assert "warning: eval has" in made.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert set(manifest["outputs"]) == {"train", "eval", "test", "rejected"}
+    assert manifest["outputs"]["rejected"]["records"] == 1
+    clean = run_cli("leak", "out/train.jsonl", "out/eval.jsonl", "out/test.jsonl", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout
+    assert clean.stdout.strip() == "No leaks."
+    lines = (tmp_path / "data.jsonl").read_text().splitlines()
+    (tmp_path / "train.jsonl").write_text("\n".join(lines[:80]) + "\n")
+    (tmp_path / "eval.jsonl").write_text("\n".join(lines[80:] + lines[:3]) + "\n")
+    leaked = run_cli("leak", "train.jsonl", "eval.jsonl", "--output-format", "json", cwd=tmp_path)
+    assert leaked.returncode == 1
+    pairs = json.loads(leaked.stdout)["leaks"]
+    assert {(p["b"]["line"], p["a"]["line"], p["method"]) for p in pairs} >= {
+        (31, 1, "exact"),
+        (32, 2, "exact"),
+        (33, 3, "exact"),
+    }
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.ftdata.splits]\nfiles = ["train.jsonl", "eval.jsonl"]\nmethods = ["exact"]\n'
+    )
+    configured = run_cli("leak", cwd=tmp_path)
+    assert configured.returncode == 1
+    assert "exact" in configured.stdout
+
+
+def test_datasets_and_pandas_interop() -> None:
+    import pandas as pd
+    from datasets import Dataset
+
+    rows = [_record(i, i, "a" if i % 3 else "b") for i in range(60)]
+    frame = pd.DataFrame(rows)
+    from_pandas = split(frame, stratify_by="metadata.category")
+    from_datasets = split(Dataset.from_list(rows), stratify_by="metadata.category")
+    from_list = split(rows, stratify_by="metadata.category")
+    assert from_pandas.assignment == from_list.assignment == from_datasets.assignment
+    dd = from_list.to_datasets()
+    assert sorted(dd) == ["eval", "train"]
+    assert dd["train"].num_rows + dd["eval"].num_rows == 60
+    assert dd["eval"][0]["messages"][0]["role"] == "user"
