@@ -182,7 +182,9 @@ def write_outputs(
         first = True
         if container != "jsonl":
             kept_file.write(b"[\n")
-        for item in io.read(source, io.ReadStats()):
+        for item in io.read(
+            source, io.ReadStats()
+        ):  # strict: a rejected record is shown as parsed only when nothing was lost
             if not isinstance(item, Record):
                 continue
             raw = item.raw if item.raw is not None else b""

@@ -149,6 +149,29 @@ def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any
     return data, [("not-an-object", (), f"record is a JSON {json_kind(data)}, not an object", start)]
 
 
+def parse_record_fast(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
+    """Parse with orjson only, without looking for duplicate keys or unsafe integers (for
+    tools that only need the value); a line orjson refuses still gets the strict parser's
+    message."""
+    try:
+        data = _loads(raw)
+    except _JSONDecodeError:
+        return _strict(raw, max_depth)
+    if type(data) is dict:
+        return data, _NO_PROBLEMS
+    start = len(raw) - len(raw.lstrip())
+    return data, [("not-an-object", (), f"record is a JSON {json_kind(data)}, not an object", start)]
+
+
+def _unparsed(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
+    return None, _NO_PROBLEMS
+
+
+#: How readers parse each record: ``strict`` (every problem found), ``fast`` (orjson only)
+#: or ``none`` (bytes only, for copying records).
+PARSERS = {"strict": parse_record, "fast": parse_record_fast, "none": _unparsed}
+
+
 def json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"
@@ -234,9 +257,11 @@ def read_jsonl(
     end: int | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
     """Records of a JSON Lines file (or of the byte range ``[start, end)``, which must
     begin at a line start). Line numbers and indices count from the range's start."""
+    parse_one = PARSERS[parse]
     limit = max_line_bytes + 1
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
@@ -281,7 +306,7 @@ def read_jsonl(
                 yield FileProblem("blank-line", lineno, 1, "blank line")
                 offset += size
                 continue
-            data, problems = parse_record(body, max_depth=max_depth)
+            data, problems = parse_one(body, max_depth=max_depth)
             rec = Record(index, data, source=source, line=lineno, raw=body, offset=body_offset)
             if problems:
                 if lineno == 1 and body.lstrip().startswith(b"[") and data is None:
@@ -321,6 +346,7 @@ def read_json_document(
     container: str = "json-array",
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
     """Records of a ``.json`` file holding an array (or a stream of pretty-printed
     objects), each with its line and column; the file is memory-mapped, not loaded."""
@@ -331,13 +357,16 @@ def read_json_document(
             stats.container = container
             return
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            yield from items(buf, stats, source, max_depth=max_depth, max_record_bytes=max_line_bytes)
+            yield from items(buf, stats, source, max_depth=max_depth, max_record_bytes=max_line_bytes, parse=parse)
 
 
 class _Elements:
     """Turns byte spans of a buffer into Records, keeping the running line count."""
 
-    def __init__(self, buf: bytes | mmap.mmap, source: str, max_depth: int, max_record_bytes: int) -> None:
+    def __init__(
+        self, buf: bytes | mmap.mmap, source: str, max_depth: int, max_record_bytes: int, parse: str = "strict"
+    ) -> None:
+        self.parse_one = PARSERS[parse]
         self.buf = buf
         self.source = source
         self.max_depth = max_depth
@@ -372,7 +401,7 @@ class _Elements:
             message = f"record of {len(body):,} bytes exceeds the limit of {self.max_record_bytes:,} bytes"
             rec.problems.append(("line-too-long", (), message, 0))
             return rec
-        data, problems = parse_record(body, max_depth=self.max_depth)
+        data, problems = self.parse_one(body, max_depth=self.max_depth)
         rec = Record(index, data, source=self.source, line=line, column=column, raw=body, offset=at)
         rec.problems.extend(problems)
         return rec
@@ -405,11 +434,12 @@ def array_items(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_record_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
     """Records of a JSON array held in ``buf`` (bytes or a memory map)."""
     stats.container = "json-array"
     yield from _prologue(buf, stats)
-    elements = _Elements(buf, source, max_depth, max_record_bytes)
+    elements = _Elements(buf, source, max_depth, max_record_bytes, parse)
     pos = buf.find(b"[", 3 if buf[:3] == BOM else 0)
     if pos == -1:
         yield FileProblem("invalid-json", 1, 1, "expected a JSON array of records")
@@ -457,12 +487,13 @@ def stream_items(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_record_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
     """Records of a ``.json`` file holding one object, or several written one after another
     and spread over many lines (a pretty-printed export)."""
     stats.container = "json-stream"
     yield from _prologue(buf, stats)
-    elements = _Elements(buf, source, max_depth, max_record_bytes)
+    elements = _Elements(buf, source, max_depth, max_record_bytes, parse)
     depth = 0
     start = end = 3 if buf[:3] == BOM else 0
     for m in _ARRAY_TOKEN.finditer(buf, start):
@@ -519,15 +550,23 @@ def read(
     source: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
-    """Records and file problems of a JSONL or JSON-array file."""
+    """Records and file problems of a JSONL or JSON-array file. ``parse`` is ``strict``
+    (the linter's), ``fast`` (orjson only) or ``none`` (raw bytes only)."""
     name = source or str(path)
     container = container_of(path)
     if container != "jsonl":
         return read_json_document(
-            path, stats, source=name, container=container, max_depth=max_depth, max_line_bytes=max_line_bytes
+            path,
+            stats,
+            source=name,
+            container=container,
+            max_depth=max_depth,
+            max_line_bytes=max_line_bytes,
+            parse=parse,
         )
-    return read_jsonl(path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth)
+    return read_jsonl(path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth, parse=parse)
 
 
 def iter_data_files(paths: list[Path]) -> Iterator[Path]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,25 +152,39 @@ def _bin_numbers(values: list[Hashable], bins: int) -> list[Hashable]:
     return out
 
 
-def _read(source: Any, format: str | None) -> tuple[list[Record], Path | None, list[Any] | None]:
-    """Records of a path, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame."""
+def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Record], Path | None, list[Any] | None]:
+    """Records of a path, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame,
+    one at a time; normalised to the chat view only when ``chat`` (a grouping or a stratum
+    needs it). Files are parsed with orjson alone: a split needs values, not diagnostics."""
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        out = []
-        for item in io.read(path, io.ReadStats()):
-            if isinstance(item, Record):
-                if type(item.data) is dict:
-                    normalise(item, format)
-                out.append(item)
-        return out, path, None
+
+        def from_file() -> Iterator[Record]:
+            for item in io.read(path, io.ReadStats(), parse="fast"):
+                if isinstance(item, Record):
+                    if chat and type(item.data) is dict:
+                        normalise(item, format)
+                    yield item
+
+        return from_file(), path, None
     rows = _rows(source)
-    records = []
-    for i, data in enumerate(rows):
-        rec = Record(i, data)
-        if type(data) is dict:
-            normalise(rec, format)
-        records.append(rec)
-    return records, None, rows
+
+    def from_rows() -> Iterator[Record]:
+        for i, data in enumerate(rows):
+            rec = Record(i, data)
+            if chat and type(data) is dict:
+                normalise(rec, format)
+            yield rec
+
+    return from_rows(), None, rows
+
+
+def _needs_chat(stratify_by: Any, groupings: list[Any]) -> bool:
+    return (
+        callable(stratify_by)
+        or stratify_by in ("system", "format")
+        or any(callable(g) or g in GROUPINGS for g in groupings if not isinstance(g, list))
+    )
 
 
 def _rows(source: Any) -> list[Any]:
@@ -202,59 +216,29 @@ def _content_hash(rec: Record, seed: int) -> bytes:
     return hashlib.blake2b(payload, digest_size=8, key=seed.to_bytes(8, "big", signed=True)).digest()
 
 
-def _group_labels(
-    records: list[Record],
-    usable: list[int],
-    group_by: Any,
-    threshold: float,
-    model: str,
-    scope: str = "prompt",
-) -> UnionFind:
-    """Union-find over record positions joined by every requested grouping."""
-    uf = UnionFind(len(records))
-    groupings: list[Any]
+def _groupings(group_by: Any, n_hint: int | None) -> list[Any]:
+    """``group_by`` as a list of groupings; precomputed labels become one list entry."""
     if group_by is None:
-        groupings = []
-    elif isinstance(group_by, str) or callable(group_by):
-        groupings = [group_by]
-    elif (
-        isinstance(group_by, Sequence)
-        and group_by
-        and not isinstance(group_by[0], str)
-        and len(group_by) == len(records)
-    ):
-        groupings = [list(group_by)]  # precomputed labels, one per record
-    else:
-        groupings = list(group_by)
-    for grouping in groupings:
-        if isinstance(grouping, list):
-            _join_equal(uf, usable, lambda i, labels=grouping: labels[i])
-        elif callable(grouping):
-            _join_equal(uf, usable, lambda i, fn=grouping: fn(records[i]))
-        elif grouping == "prompt":
-            _join_equal(uf, usable, lambda i: digest_bytes(b"\x1e".join(_prompt_turns(records[i]))))
-        elif grouping == "duplicates":
-            _join_equal(uf, usable, lambda i: digest_bytes(b"\x1e".join(turn_key(records[i]))))
-        elif grouping in ("near-duplicates", "semantic"):
-            texts = [scope_text(records[i], scope, casefold=True) for i in usable]
-            if grouping == "near-duplicates":
-                from ftdata.similarity.minhash import near_duplicate_pairs
-
-                pairs = near_duplicate_pairs(texts, threshold=threshold)
-            else:
-                from ftdata.similarity.embeddings import encode, neighbour_pairs
-
-                pairs = list(neighbour_pairs(encode(texts, model=model), threshold))
-            for a, b, _ in pairs:
-                uf.union(usable[a], usable[b])
-        else:
-            _join_equal(uf, usable, _by_field(records, grouping))
-    return uf
+        return []
+    if isinstance(group_by, str) or callable(group_by):
+        return [group_by]
+    items = list(group_by)
+    if items and not isinstance(items[0], str) and not callable(items[0]):
+        return [items]  # precomputed labels, one per record
+    return items
 
 
-def _by_field(records: list[Record], path: str) -> Callable[[int], Hashable]:
-    get = _field_getter(path)
-    return lambda i: get(records[i])
+def _record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
+    """Per-record group key for groupings decided by equal keys; None for the others."""
+    if isinstance(grouping, list) or grouping in ("near-duplicates", "semantic"):
+        return None
+    if callable(grouping):
+        return grouping
+    if grouping == "prompt":
+        return lambda rec: digest_bytes(b"\x1e".join(_prompt_turns(rec))) if rec.messages else None
+    if grouping == "duplicates":
+        return lambda rec: digest_bytes(b"\x1e".join(turn_key(rec))) if rec.messages else None
+    return _field_getter(grouping)
 
 
 def _prompt_turns(rec: Record) -> list[bytes]:
@@ -262,10 +246,9 @@ def _prompt_turns(rec: Record) -> list[bytes]:
     return [turns[k] for k in prompt_turns(rec)] or turns
 
 
-def _join_equal(uf: UnionFind, usable: list[int], key: Callable[[int], Hashable]) -> None:
+def _join_equal(uf: UnionFind, keys: Iterable[tuple[int, Hashable]]) -> None:
     first: dict[Hashable, int] = {}
-    for i in usable:
-        k = key(i)
+    for i, k in keys:
         if k is None:
             continue
         j = first.setdefault(k, i)
@@ -302,19 +285,62 @@ def split(
     """
     targets = _sizes(sizes)
     names = list(targets)
-    records, path, rows = _read(source, format)
-    n = len(records)
-    usable = [i for i, r in enumerate(records) if type(r.data) is dict]
-    rejected = {
-        i: next((m for _, _, m, _ in r.problems), "not a JSON object")
-        for i, r in enumerate(records)
-        if type(r.data) is not dict
-    }
-    limit = threshold if threshold is not None else (0.9 if group_by == "semantic" else 0.8)
-    uf = _group_labels(records, usable, group_by, limit, model, scope)
-
+    groupings = _groupings(group_by, None)
+    records, path, rows = _iterate(source, format, _needs_chat(stratify_by, groupings))
+    limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
     key = _stratum_key(stratify_by)
-    raw_strata: list[Hashable] = [key(records[i]) if key else None for i in range(n)]
+    keyed = [(g, _record_key(g)) for g in groupings]
+    needs_texts = any(g in ("near-duplicates", "semantic") for g in groupings if isinstance(g, str))
+
+    # One pass: a few compact columns per record, never the records themselves.
+    lines: list[int | None] = []
+    usable: list[int] = []
+    rejected: dict[int, str] = {}
+    raw_strata: list[Hashable] = []
+    hashes: dict[int, bytes] = {}
+    group_keys: list[list[tuple[int, Hashable]]] = [[] for _ in keyed]
+    texts: list[str] = []
+    text_owner: list[int] = []
+    interned: dict[Hashable, Hashable] = {}
+    for rec in records:
+        i = rec.index
+        lines.append(rec.line)
+        if type(rec.data) is not dict:
+            rejected[i] = next((m for _, _, m, _ in rec.problems), "not a JSON object")
+            raw_strata.append(None)
+            continue
+        usable.append(i)
+        value = key(rec) if key else None
+        raw_strata.append(interned.setdefault(value, value) if isinstance(value, Hashable) else value)
+        hashes[i] = _content_hash(rec, seed)
+        for column, (_, get) in zip(group_keys, keyed, strict=True):
+            if get is not None:
+                column.append((i, get(rec)))
+        if needs_texts and rec.messages:
+            texts.append(scope_text(rec, scope, casefold=True))
+            text_owner.append(i)
+    n = len(lines)
+
+    uf = UnionFind(n)
+    for (grouping, get), column in zip(keyed, group_keys, strict=True):
+        if get is not None:
+            _join_equal(uf, column)
+        elif isinstance(grouping, list):
+            if len(grouping) != n:
+                raise ValueError(f"precomputed group labels: {len(grouping)} labels for {n} records")
+            _join_equal(uf, ((i, grouping[i]) for i in usable))
+        else:
+            if grouping == "near-duplicates":
+                from ftdata.similarity.minhash import near_duplicate_pairs
+
+                pairs = near_duplicate_pairs(texts, threshold=limit)
+            else:
+                from ftdata.similarity.embeddings import encode, neighbour_pairs
+
+                pairs = list(neighbour_pairs(encode(texts, model=model), limit))
+            for a, b, _ in pairs:
+                uf.union(text_owner[a], text_owner[b])
+
     if key is not None:
         raw_strata = _bin_numbers(raw_strata, bins)
     strata_of = ["(missing)" if s is None else str(s) for s in raw_strata] if key else ["(all)"] * n
@@ -322,12 +348,14 @@ def split(
     groups: dict[int, list[int]] = {}
     for i in usable:
         groups.setdefault(uf.find(i), []).append(i)
-    hashes = {i: _content_hash(records[i], seed) for i in usable}
     warnings: list[str] = []
     by_stratum: dict[str, list[list[int]]] = {}
     for members in groups.values():
-        votes = Counter(strata_of[i] for i in members)
-        stratum = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        if len(members) == 1:
+            stratum = strata_of[members[0]]
+        else:
+            votes = Counter(strata_of[i] for i in members)
+            stratum = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0]
         by_stratum.setdefault(stratum, []).append(members)
 
     assignment: list[str | None] = [None] * n
@@ -366,7 +394,7 @@ def split(
         },
         groups=len(groups),
         source=path,
-        lines=[r.line for r in records],
+        lines=lines,
         records=rows,
     )
     result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval))
@@ -446,12 +474,13 @@ def write_split(result: SplitResult, directory: str | os.PathLike[str]) -> dict[
     suffix = ".jsonl" if container == "jsonl" else ".json"
     paths = {name: out / f"{name}{suffix}" for name in result.names}
     paths["rejected"] = out / "rejected.jsonl"
-    with _AtomicSet(paths.values()) as files:
+    atomic = _AtomicSet(paths.values())
+    with atomic as files:
         first = dict.fromkeys(result.names, True)
         if container != "jsonl":
             for name in result.names:
                 files[paths[name]].write(b"[\n")
-        for item in io.read(result.source, io.ReadStats()):
+        for item in io.read(result.source, io.ReadStats(), parse="none"):
             if not isinstance(item, Record):
                 continue
             raw = item.raw or b""
@@ -476,7 +505,11 @@ def write_split(result: SplitResult, directory: str | os.PathLike[str]) -> dict[
         "ftdata": __version__,
         "input": {"path": str(result.source), "sha256": sha256_of(result.source), "records": len(result.assignment)},
         "outputs": {
-            name: {"path": p.name, "sha256": sha256_of(p), "records": result.counts.get(name, len(result.rejected))}
+            name: {
+                "path": p.name,
+                "sha256": atomic.digests[p],
+                "records": result.counts.get(name, len(result.rejected)),
+            }
             for name, p in paths.items()
         },
         "options": result.options,
@@ -496,29 +529,44 @@ def _utf8(raw: bytes) -> bool:
     return True
 
 
+class _HashingFile:
+    """A binary file that keeps the sha256 of what is written to it."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.raw.write(data)
+
+
 class _AtomicSet:
-    """Several atomic writes that are all renamed into place together, at the end."""
+    """Several atomic writes that are all renamed into place together, at the end; each
+    file's sha256 is kept in ``digests``."""
 
     def __init__(self, paths: Iterable[Path]) -> None:
         self.paths = list(paths)
         self.managers: list[Any] = []
         self.files: dict[Path, Any] = {}
+        self.digests: dict[Path, str] = {}
 
     def __enter__(self) -> dict[Path, Any]:
         import tempfile
 
         for path in self.paths:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            self.files[path] = os.fdopen(fd, "wb")
+            self.files[path] = _HashingFile(os.fdopen(fd, "wb"))
             self.managers.append((path, tmp))
         return self.files
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        for f in self.files.values():
-            if not f.closed:
-                f.flush()
-                os.fsync(f.fileno())
-                f.close()
+        for path, f in self.files.items():
+            if not f.raw.closed:
+                f.raw.flush()
+                os.fsync(f.raw.fileno())
+                f.raw.close()
+            self.digests[path] = f.sha256.hexdigest()
         if exc_type is not None:
             for _, tmp in self.managers:
                 Path(tmp).unlink(missing_ok=True)
