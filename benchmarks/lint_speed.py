@@ -122,8 +122,20 @@ def main() -> None:
     size_mb = path.stat().st_size / 1e6
     lines = args.records
     subset = min(lines, 10_000)
-    lint = [sys.executable, "-m", "ftdata", "lint", str(path), "--isolated", "--output-format", "json-lines",
-            "--select", "FT0,FT1,FT3", "--ignore", "FT101,FT106"]
+    lint = [
+        sys.executable,
+        "-m",
+        "ftdata",
+        "lint",
+        str(path),
+        "--isolated",
+        "--output-format",
+        "json-lines",
+        "--select",
+        "FT0,FT1,FT3",
+        "--ignore",
+        "FT101,FT106",
+    ]
     default = [sys.executable, "-m", "ftdata", "lint", str(path), "--isolated", "--output-format", "json-lines"]
     results = {
         "orjson.loads (1 core)": (measure(python(ORJSON, str(path)), args.repeat), 1.0),
@@ -134,7 +146,10 @@ def main() -> None:
         ),
         "ftdata lint, --jobs 1": (measure([*lint, "--jobs", "1"], args.repeat), 1.0),
         "ftdata lint, --jobs 2 (default here)": (measure([*lint, "--jobs", "2"], args.repeat), 1.0),
-        "ftdata lint, default rules incl. dataset rules, --jobs 2": (measure([*default, "--jobs", "2"], args.repeat), 1.0),
+        "ftdata lint, default rules incl. dataset rules, --jobs 2": (
+            measure([*default, "--jobs", "2"], args.repeat),
+            1.0,
+        ),
     }
     speeds = {name: size_mb * share / r["seconds"] for name, (r, share) in results.items()}
     ft1, ft2 = speeds["ftdata lint, --jobs 1"], speeds["ftdata lint, --jobs 2 (default here)"]

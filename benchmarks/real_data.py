@@ -87,7 +87,7 @@ def main() -> None:
         shown = ", ".join(f"{code}×{n}" for code, n in sorted(counts.items())) or "clean"
         fmt = ", ".join(f for f, _ in report.sources[0].formats) or "-"
         rows.append(
-            [f"{path.parent.relative_to(DATA / 'real').parts[0]}/{path.name}", fmt, f"{report.records:,}", shown]
+            [f"{path.parent.relative_to(DATA / 'real').parts[0]}/{path.name}", fmt, f"{report.total_records:,}", shown]
         )
     text = table(["file", "format", "records", "findings (all rules but FT106, FT200)"], rows)
     print(text)

@@ -148,7 +148,7 @@ class Report:
         return f"<Report {len(self.findings)} findings ({parts or 'clean'}) in {len(self.sources)} sources>"
 
     @property
-    def records(self) -> int:
+    def total_records(self) -> int:
         """Records read across all sources."""
         return sum(s.records for s in self.sources)
 

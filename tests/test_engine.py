@@ -111,7 +111,7 @@ def test_lint_in_memory_records_and_report_api() -> None:
         "related",
     ]
     assert frame["code"].tolist() == ["FT107", "FT110", "FT012"]
-    assert report.records == 3
+    assert report.total_records == 3
 
 
 def test_options_and_severity_overrides() -> None:

@@ -19,7 +19,7 @@ def summary(report: Report) -> str:
     """One line: what was found, by severity, and in how many sources."""
     n_sources = len(report.sources)
     where = f"{n_sources} file{'s' if n_sources != 1 else ''}"
-    records = f"{report.records:,} record{'s' if report.records != 1 else ''}"
+    records = f"{report.total_records:,} record{'s' if report.total_records != 1 else ''}"
     if not report.findings:
         return f"All checks passed ({records} in {where})."
     counts = report.severity_counts()

@@ -39,7 +39,9 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, x_label: str = "", y_label: str = "records") -> str:
+def bar_chart(
+    title: str, labels: Sequence[str], values: Sequence[float], *, x_label: str = "", y_label: str = "records"
+) -> str:
     """Vertical bars, one per label (labels are shortened to fit)."""
     top = max(values, default=0) or 1
     plot_w = WIDTH - MARGIN_LEFT - 12
@@ -65,13 +67,23 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, x_l
 
 
 def histogram(
-    title: str, values: Sequence[float], *, bins: int = 30, marker: float | None = None, marker_label: str = "", x_label: str = "", y_label: str = "records"
+    title: str,
+    values: Sequence[float],
+    *,
+    bins: int = 30,
+    marker: float | None = None,
+    marker_label: str = "",
+    x_label: str = "",
+    y_label: str = "records",
 ) -> str:
     """A histogram of ``values`` with an optional vertical marker line (``max_length``)."""
     if not values:
         return bar_chart(title, [], [], x_label=x_label, y_label=y_label)
     low = min(values)
     high = max(max(values), marker or 0)
+    if all(float(v).is_integer() for v in values[:1000]) and high - low < bins:
+        bins = int(high - low) + 1  # small integer ranges: one bar per value
+        high = low + bins
     if high <= low:
         high = low + 1
     width = (high - low) / bins
@@ -94,26 +106,42 @@ def histogram(
         )
     for k in range(0, bins + 1, max(1, bins // 5)):
         x = MARGIN_LEFT + k * slot
-        parts.append(f'<text x="{x:.1f}" y="{MARGIN_TOP + plot_h + 14}" font-size="10" text-anchor="middle">{_esc(_fmt(round(low + k * width)))}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{MARGIN_TOP + plot_h + 14}" font-size="10" text-anchor="middle">{_esc(_fmt(round(low + k * width)))}</text>'
+        )
     if marker is not None:
         x = MARGIN_LEFT + plot_w * (marker - low) / (high - low)
-        parts.append(f'<line x1="{x:.1f}" y1="{MARGIN_TOP}" x2="{x:.1f}" y2="{MARGIN_TOP + plot_h}" stroke="{LINE}" stroke-width="2" stroke-dasharray="5,3"/>')
-        parts.append(f'<text x="{x + 4:.1f}" y="{MARGIN_TOP + 12}" font-size="11" fill="{LINE}">{_esc(marker_label)}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{MARGIN_TOP}" x2="{x:.1f}" y2="{MARGIN_TOP + plot_h}" stroke="{LINE}" stroke-width="2" stroke-dasharray="5,3"/>'
+        )
+        parts.append(
+            f'<text x="{x + 4:.1f}" y="{MARGIN_TOP + 12}" font-size="11" fill="{LINE}">{_esc(marker_label)}</text>'
+        )
     return _svg(title, parts)
 
 
 def _frame(title: str, x_label: str, y_label: str, top: float) -> str:
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     parts = [f'<text x="{MARGIN_LEFT}" y="16" font-size="13" font-weight="600">{_esc(title)}</text>']
-    parts.append(f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP}" x2="{MARGIN_LEFT}" y2="{MARGIN_TOP + plot_h}" stroke="#888"/>')
-    parts.append(f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP + plot_h}" x2="{WIDTH - 12}" y2="{MARGIN_TOP + plot_h}" stroke="#888"/>')
+    parts.append(
+        f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP}" x2="{MARGIN_LEFT}" y2="{MARGIN_TOP + plot_h}" stroke="#888"/>'
+    )
+    parts.append(
+        f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP + plot_h}" x2="{WIDTH - 12}" y2="{MARGIN_TOP + plot_h}" stroke="#888"/>'
+    )
     for t in _ticks(top):
         y = MARGIN_TOP + plot_h - plot_h * t / top
-        parts.append(f'<text x="{MARGIN_LEFT - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{_esc(_fmt(t))}</text>')
+        parts.append(
+            f'<text x="{MARGIN_LEFT - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{_esc(_fmt(t))}</text>'
+        )
         parts.append(f'<line x1="{MARGIN_LEFT}" y1="{y:.1f}" x2="{WIDTH - 12}" y2="{y:.1f}" stroke="#eee"/>')
     if x_label:
-        parts.append(f'<text x="{(MARGIN_LEFT + WIDTH) / 2:.0f}" y="{HEIGHT - 4}" font-size="11" text-anchor="middle">{_esc(x_label)}</text>')
-    parts.append(f'<text x="12" y="{MARGIN_TOP + plot_h / 2:.0f}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.0f})">{_esc(y_label)}</text>')
+        parts.append(
+            f'<text x="{(MARGIN_LEFT + WIDTH) / 2:.0f}" y="{HEIGHT - 4}" font-size="11" text-anchor="middle">{_esc(x_label)}</text>'
+        )
+    parts.append(
+        f'<text x="12" y="{MARGIN_TOP + plot_h / 2:.0f}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.0f})">{_esc(y_label)}</text>'
+    )
     return "".join(parts)
 
 
