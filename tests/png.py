@@ -17,7 +17,9 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and interlace == 0 and color in (2, 6), "only 8-bit RGB(A), not interlaced"
+            assert depth == 8, "only 8-bit samples"
+            assert interlace == 0, "no interlacing"
+            assert color in (2, 6), "only RGB or RGBA"
             channels = 4 if color == 6 else 3
         elif kind == b"IDAT":
             idat += body
