@@ -1,21 +1,40 @@
 """ftdata: curate and validate datasets for fine-tuning LLMs.
 
 ``ftdata.lint(path_or_records)`` returns a :class:`Report` of :class:`Finding` objects,
-each with a stable rule code; ``ftdata.dedup``, ``ftdata.split`` and ``ftdata.leakage``
-curate, split and audit the data.
+each with a stable rule code; ``ftdata.audit`` adds the dataset's figures and an HTML
+report; ``ftdata.dedup``, ``ftdata.split`` and ``ftdata.leakage`` curate, split and check
+the data. The last four are imported on first use, so that ``import ftdata`` (and the
+pre-commit hook) stays quick.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ftdata._version import __version__
 from ftdata.config import ConfigError, Settings
-from ftdata.deduplicate import dedup
 from ftdata.findings import Finding, Issue, Report, Severity
-from ftdata.leaks import leakage
 from ftdata.linter import lint
 from ftdata.records import Message, Record
 from ftdata.registry import Scope, rule
-from ftdata.splits import split
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ftdata.auditing import AuditReport, audit
+    from ftdata.deduplicate import dedup
+    from ftdata.leaks import leakage
+    from ftdata.splits import split
+
+_LAZY = {
+    "audit": "ftdata.auditing",
+    "AuditReport": "ftdata.auditing",
+    "dedup": "ftdata.deduplicate",
+    "leakage": "ftdata.leaks",
+    "split": "ftdata.splits",
+}
 
 __all__ = [
+    "AuditReport",
     "ConfigError",
     "Finding",
     "Issue",
@@ -26,9 +45,23 @@ __all__ = [
     "Settings",
     "Severity",
     "__version__",
+    "audit",
     "dedup",
     "leakage",
     "lint",
     "rule",
     "split",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ftdata' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

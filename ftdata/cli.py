@@ -691,7 +691,7 @@ def audit_command(
     prompts, duplicates and balance, as tables here and an HTML page with plots."""
     import orjson
 
-    from ftdata.audit import audit
+    from ftdata.auditing import audit
     from ftdata.config import ConfigError
     from ftdata.io import atomic_write
 

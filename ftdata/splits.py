@@ -77,6 +77,10 @@ class SplitResult:
             "warnings": self.warnings,
         }
 
+    def write(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write the split files, ``rejected.jsonl`` and ``manifest.json`` (see ``write_split``)."""
+        return write_split(self, directory)
+
     def to_datasets(self) -> Any:
         """The splits as a ``datasets.DatasetDict`` of the original records."""
         from datasets import Dataset, DatasetDict

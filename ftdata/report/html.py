@@ -14,7 +14,7 @@ from ftdata.findings import Finding, Severity
 from ftdata.report import svg
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ftdata.audit import AuditReport, AuditStats
+    from ftdata.auditing import AuditReport, AuditStats
 
 TOP_FINDINGS = 100
 EXCERPT = 240
@@ -35,8 +35,12 @@ CSS = """
 """
 
 
+# Control characters are not allowed in HTML text: show them as escapes.
+_VISIBLE = {c: f"\\u{c:04x}" for c in [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]}
+
+
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value).translate(_VISIBLE), quote=True)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:

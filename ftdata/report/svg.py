@@ -147,6 +147,6 @@ def _frame(title: str, x_label: str, y_label: str, top: float) -> str:
 
 def _svg(title: str, parts: list[str]) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'role="img" aria-label="{_esc(title)}" font-family="sans-serif">' + "".join(parts) + "</svg>"
     )

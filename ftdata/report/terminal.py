@@ -11,7 +11,7 @@ from ftdata import registry
 from ftdata.findings import Severity
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ftdata.audit import AuditReport
+    from ftdata.auditing import AuditReport
 
 
 def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file: Path | None = None) -> None:
