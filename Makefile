@@ -7,7 +7,7 @@ EXTRAS ?= dev,embed,train
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: demo test lint format docs bench clean
+.PHONY: demo test browser format docs bench clean
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ $(STAMP): pyproject.toml constraints/ci.txt
 
 demo: $(STAMP)
 	$(BIN)/ftdata lint ftdata/samples/support_chat.jsonl --output-format full --exit-zero
-	$(BIN)/ftdata lint ftdata/samples/support_chat.jsonl --output-format json --exit-zero --output-file demo-findings.json
-	@echo "demo: the findings are also in demo-findings.json"
+	$(BIN)/ftdata audit ftdata/samples/support_chat.jsonl --stratify-by metadata.category --max-length 128 --html demo-report.html --json demo-report.json
+	@echo "demo: open demo-report.html in a browser for the plots"
 
-test: $(STAMP)
+# The HTML report is tested in a real headless Chromium (Debian's package); without root
+# or apt the browser test is skipped, the rest still runs.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || echo "note: chromium could not be installed; the browser test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) -m pytest
@@ -31,9 +36,11 @@ format: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/ftdata rules --format markdown > docs/rules.md
+	$(PY) -m ftdata.docgen cli > docs/cli.md
+	$(PY) scripts/screenshot_report.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/lint_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info demo-findings.json
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info demo-report.html demo-report.json

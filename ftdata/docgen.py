@@ -75,3 +75,33 @@ def rules_markdown() -> str:
 def _demote(doc: str) -> str:
     """Nest the rule's own ``##`` sections under its heading."""
     return "\n".join("#" + line if line.startswith("## ") else line for line in doc.splitlines())
+
+
+def cli_markdown() -> str:
+    """The command-line reference, from each command's ``--help``; ``docs/cli.md`` is this
+    text and a test keeps it current."""
+    import click
+
+    from ftdata.cli import main
+
+    out = [
+        "# Command line",
+        "",
+        "Generated from `ftdata COMMAND --help` by `python -m ftdata.docgen cli`; do not edit by hand.",
+        "",
+    ]
+    settings = {**main.context_settings, "terminal_width": 100}
+    ctx = click.Context(main, info_name="ftdata", **settings)
+    out += ["## ftdata", "", "```", main.get_help(ctx).rstrip(), "```"]
+    for name in sorted(main.commands):
+        command = main.commands[name]
+        sub = click.Context(command, info_name=name, parent=ctx, **settings)
+        out += ["", f"## ftdata {name}", "", "```", command.get_help(sub).rstrip(), "```"]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    kind = sys.argv[1] if len(sys.argv) > 1 else "rules"
+    sys.stdout.write(cli_markdown() if kind == "cli" else rules_markdown())

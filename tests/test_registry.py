@@ -89,3 +89,10 @@ def test_every_command_and_option_has_help(name: str, command: click.Command) ->
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden:
             assert param.help, f"`ftdata {name} {param.opts[0]}` has no help"
+
+
+def test_cli_reference_is_current() -> None:
+    """docs/cli.md is generated from --help; regenerate with `make docs`."""
+    from ftdata.docgen import cli_markdown
+
+    assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == cli_markdown()
