@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ftdata import io
 from ftdata.findings import Finding, Report
 from ftdata.formats import normalise
+from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.tokens import CHARS_PER_TOKEN, count_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -225,6 +224,7 @@ def audit(
         tokenizer=tokenizer,
         max_length=max_length,
         config=config if path is not None else False,
+        progress=progress,
     )
     stats = []
     loaders: dict[str, Callable[[], list[Any]]] = {}

@@ -173,7 +173,10 @@ def lint(
             changed = _apply_fixes(list(paths), kwargs, write=not diff, quiet=quiet)
             if diff:
                 sys.exit(1 if changed else 0)
-        report = ftdata.lint(list(paths), baseline=None if write_baseline else baseline, **kwargs)
+        with _progress(quiet) as progress:
+            report = ftdata.lint(
+                list(paths), baseline=None if write_baseline else baseline, progress=progress, **kwargs
+            )
         if write_baseline:
             from ftdata.baseline import write_baseline as write
 
@@ -393,21 +396,23 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     if quiet or not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("PRE_COMMIT"):
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=Console(stderr=True),
         transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
 
         yield update
 

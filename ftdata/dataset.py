@@ -6,6 +6,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
+from ftdata.progress import Progress
 from ftdata.records import Record
 
 FORMAT_CODES: dict[str | None, int] = {None: 0, "messages": 1, "prompt-completion": 2, "alpaca": 3, "sharegpt": 4}
@@ -91,8 +92,10 @@ class Dataset:
         records: Sequence[Record] | None = None,
         fetch: Fetch | None = None,
         lines: Callable[[], Sequence[int]] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.source = source
+        self.progress = progress
         self.formats = Formats(formats if formats is not None else bytearray())
         self._reread = reread
         self._records = records
@@ -165,6 +168,11 @@ class DatasetView:
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         return self._dataset.memo(key, compute)
+
+    @property
+    def progress(self) -> Progress | None:
+        """Where a long rule reports how far it is (``None``: nobody is watching)."""
+        return self._dataset.progress
 
     def line_of(self, index: int) -> int | None:
         return self._dataset.line_of(index)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,13 @@ import orjson
 
 from ftdata import io
 from ftdata.formats import normalise
+from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
 from ftdata.similarity.text import digest_bytes, scope_text
 
 METHODS = ("exact", "minhash", "semantic")
 DEFAULT_THRESHOLDS = {"exact": 1.0, "minhash": 0.8, "semantic": 0.95}
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -11,10 +11,11 @@ import gc
 import hashlib
 import inspect
 import os
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from ftdata.dataset import FORMAT_CODES, Column, Dataset, DatasetView
 from ftdata.findings import Finding, Issue, PathT, Severity, SourceStats
 from ftdata.formats import normalise
 from ftdata.profiles import get_profile
+from ftdata.progress import Progress
 from ftdata.records import Record
 
 #: Files at least this large are checked by several processes when more than one CPU is free.
@@ -228,21 +230,35 @@ def _file_finding(
     return Finding(entry[0], entry[1], message, source, line, column, None, (), (), "")
 
 
-def _scan(items: Iterable[Record | io.FileProblem], plan: Plan, state: _State, max_errors: int | None) -> None:
+def _scan(
+    items: Iterable[Record | io.FileProblem],
+    plan: Plan,
+    state: _State,
+    max_errors: int | None,
+    tick: Callable[[int], None] | None = None,
+) -> None:
     # Records, their normalised views and findings hold no reference cycles, so reference
     # counting frees them; the cyclic collector would only rescan young objects.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        _scan_items(items, plan, state, max_errors)
+        _scan_items(items, plan, state, max_errors, tick)
     finally:
         if enabled:
             gc.enable()
 
 
-def _scan_items(items: Iterable[Record | io.FileProblem], plan: Plan, state: _State, max_errors: int | None) -> None:
+def _scan_items(
+    items: Iterable[Record | io.FileProblem],
+    plan: Plan,
+    state: _State,
+    max_errors: int | None,
+    tick: Callable[[int], None] | None,
+) -> None:
     for item in items:
         if type(item) is Record:
+            if tick is not None and not item.index & 0x1FFF:  # every 8,192 records: the byte offset
+                tick(item.offset or 0)
             check_record(item, plan, state)
             if max_errors is not None and state.errors >= max_errors:
                 state.truncated = True
@@ -345,10 +361,12 @@ def lint_file(
     jobs: int | None = None,
     parallel_min_bytes: int = PARALLEL_MIN_BYTES,
     views: dict[str, DatasetView] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Finding], SourceStats]:
     """Lint one JSONL or JSON-array file. JSONL files of at least ``parallel_min_bytes``
     are checked in ``jobs`` processes (default: the CPUs available). When ``views`` is
-    given, it receives the file's view for each cross-file (FILES) rule."""
+    given, it receives the file's view for each cross-file (FILES) rule. ``progress``
+    hears of the bytes read and of the long dataset rules."""
     plan = compile_plan(settings)
     name = source or str(path)
     container = io.container_of(path)
@@ -358,12 +376,25 @@ def lint_file(
         cuts = _boundaries(path, size, jobs * 4)
         ranges = list(zip(cuts, [*cuts[1:], None], strict=True))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as pool:
-            futures = [pool.submit(_lint_range, str(path), name, settings, a, b) for a, b in ranges]
-            state = _merge([f.result() for f in futures], name, settings.max_errors)
+            futures = {pool.submit(_lint_range, str(path), name, settings, a, b): k for k, (a, b) in enumerate(ranges)}
+            states: list[Any] = [None] * len(ranges)
+            read = 0
+            for future in as_completed(futures):
+                k = futures[future]
+                states[k] = future.result()
+                start, end = ranges[k]
+                read += (size if end is None else end) - start
+                if progress is not None:
+                    progress(f"reading {path.name}", read, size)
+            state = _merge(states, name, settings.max_errors)
     else:
         state = _State(name)
         items = io.read(path, state.stats, source=name, max_line_bytes=plan.max_line_bytes, max_depth=plan.max_depth)
-        _scan(items, plan, state, settings.max_errors)
+        tick = None
+        if progress is not None:
+            stage = f"reading {path.name}"
+            tick = lambda offset: progress(stage, offset, size)  # noqa: E731
+        _scan(items, plan, state, settings.max_errors, tick)
     stats = state.stats
     if stats.crlf_lines:
         f = _file_finding(
@@ -387,6 +418,7 @@ def lint_file(
             reread=partial(_reread, path, plan, name),
             fetch=partial(_fetch_records, path, plan, name),
             lines=partial(_record_lines, path, plan, name),
+            progress=progress,
         )
         state.findings.extend(_dataset_findings(plan, dataset, state, partial(_raw_records, path, plan, name)))
         if views is not None:
@@ -399,10 +431,13 @@ def lint_file(
 
 
 def _mp_context() -> Any:
+    """Fork where it is safe (quick to start); spawn once torch or a Rust tokenizer has
+    started threads in this process, as forking them can deadlock."""
     import multiprocessing
 
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    threaded = any(name in sys.modules for name in ("torch", "tokenizers"))
+    fork = "fork" in multiprocessing.get_all_start_methods() and not threaded
+    return multiprocessing.get_context("fork" if fork else "spawn")
 
 
 def _format_counts(codes: bytearray) -> Counter[str]:
@@ -504,7 +539,7 @@ def files_findings(plan: Plan, group: list[tuple[str, dict[str, DatasetView]]]) 
 
 
 def lint_records(
-    records: Iterable[Any], settings: Settings, *, source: str = "<memory>"
+    records: Iterable[Any], settings: Settings, *, source: str = "<memory>", progress: Progress | None = None
 ) -> tuple[list[Finding], SourceStats]:
     """Lint in-memory records (dicts, or anything JSON-like)."""
     plan = compile_plan(settings)
@@ -520,7 +555,7 @@ def lint_records(
             state.truncated = True
             break
     if not state.truncated:
-        dataset = Dataset(source, formats=state.formats, records=kept)
+        dataset = Dataset(source, formats=state.formats, records=kept, progress=progress)
         by_index = {r.index: r for r in kept}
         state.findings.extend(_dataset_findings(plan, dataset, state, lambda wanted: {i: by_index[i] for i in wanted}))
     formats = _format_counts(state.formats)

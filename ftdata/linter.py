@@ -14,6 +14,7 @@ from ftdata.dataset import DatasetView
 from ftdata.engine import compile_plan, files_findings, lint_file, lint_records
 from ftdata.findings import Finding, Report, SourceStats
 from ftdata.io import iter_data_files
+from ftdata.progress import Progress
 
 PathLike = str | os.PathLike[str]
 
@@ -34,6 +35,7 @@ def lint(
     baseline: PathLike | None = None,
     config: PathLike | bool = True,
     jobs: int | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Lint a dataset and return a :class:`~ftdata.findings.Report`.
 
@@ -46,8 +48,10 @@ def lint(
 
     For files, ``[tool.ftdata]`` in the nearest pyproject.toml (or ftdata.toml) applies
     unless ``config=False``; pass a path to use that file instead. Keyword arguments win
-    over the file. Raises :class:`~ftdata.config.ConfigError` on invalid settings and
-    ``OSError`` when a file cannot be read; never on bad data.
+    over the file. ``progress(stage, done, total)`` hears how far reading and the long
+    dataset rules (near duplicates, embeddings) are. Raises
+    :class:`~ftdata.config.ConfigError` on invalid settings and ``OSError`` when a file
+    cannot be read; never on bad data.
     """
     overrides = {
         "select": _tuple(select),
@@ -67,7 +71,7 @@ def lint(
     if paths is None:
         settings = _settings(config, None).override(**overrides)
         validate(settings)
-        found, st = lint_records(source, settings)  # type: ignore[arg-type]
+        found, st = lint_records(source, settings, progress=progress)  # type: ignore[arg-type]
         findings.extend(found)
         stats.append(st)
     else:
@@ -78,7 +82,7 @@ def lint(
             settings = _settings(config, path.parent, cache).override(**overrides)
             validate(settings)
             views[path] = {}
-            found, st = lint_file(path, settings, source=str(path), jobs=jobs, views=views[path])
+            found, st = lint_file(path, settings, source=str(path), jobs=jobs, views=views[path], progress=progress)
             if settings.baseline and baseline is None:
                 base = Path(settings.baseline)
                 if settings.path and not base.is_absolute():

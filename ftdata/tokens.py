@@ -7,7 +7,7 @@ first use). Without one, counts are estimated from characters and marked as esti
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +19,10 @@ from ftdata.records import Record
 CHARS_PER_TOKEN = 4.0
 #: Tokens a template adds around each turn, for the estimate.
 TURN_OVERHEAD = 4
+
+
+#: A conversation to its text after the chat template and the spans of its generation blocks.
+Render = Callable[[list[dict[str, Any]]], tuple[str, list[tuple[int, int]] | None]]
 
 
 @dataclass
@@ -71,12 +75,6 @@ def chat_messages(record: Record) -> list[dict[str, Any]]:
     return out
 
 
-def _ids(encoded: Any) -> list[int]:
-    if isinstance(encoded, dict) or hasattr(encoded, "keys"):
-        return list(encoded["input_ids"])
-    return list(encoded)
-
-
 def count_tokens(
     records: Iterable[Record], *, tokenizer: str = "", chars_per_token: float = CHARS_PER_TOKEN, batch: int = 256
 ) -> Iterator[TokenCount]:
@@ -87,14 +85,15 @@ def count_tokens(
         return
     tok = load_tokenizer(tokenizer)
     marked = has_generation_markers(tok)
+    render = _renderer(tok, marked)
     pending: list[Record] = []
     for rec in records:
         pending.append(rec)
         if len(pending) >= batch:
-            yield from _exact(tok, pending, marked)
+            yield from _exact(tok, pending, marked, render)
             pending = []
     if pending:
-        yield from _exact(tok, pending, marked)
+        yield from _exact(tok, pending, marked, render)
 
 
 def _estimate(rec: Record, chars_per_token: float) -> TokenCount:
@@ -110,30 +109,119 @@ def _estimate(rec: Record, chars_per_token: float) -> TokenCount:
     return count
 
 
-def _exact(tok: Any, records: list[Record], marked: bool) -> Iterator[TokenCount]:
-    texts = [m.text or "" for rec in records for m in rec.messages]
-    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
-    k = 0
-    for rec in records:
-        count = TokenCount(rec.index)
-        for m in rec.messages:
-            count.by_role[m.role] = count.by_role.get(m.role, 0) + lengths[k]
-            k += 1
-        messages = chat_messages(rec)
+def _exact(tok: Any, records: list[Record], marked: bool, render: Render) -> Iterator[TokenCount]:
+    counts = [TokenCount(rec.index) for rec in records]
+    conversations = [chat_messages(rec) for rec in records]
+    done: list[tuple[TokenCount, list[dict[str, Any]], str, list[tuple[int, int]] | None]] = []
+    for count, messages in zip(counts, conversations, strict=True):
         try:
-            rendered = tok.apply_chat_template(
-                messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=marked
-            )
-            ids = _ids(rendered)
-            count.total = len(ids)
-            if marked and "assistant_masks" in rendered:
-                mask = list(rendered["assistant_masks"])
-                count.trainable = sum(mask)
-                count.reply_start = mask.index(1) if 1 in mask else None
-            first = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), None)
-            if count.reply_start is None and first is not None:
-                prefix = tok.apply_chat_template(messages[:first], tokenize=True, add_generation_prompt=True)
-                count.reply_start = len(_ids(prefix))
+            text, spans = render(messages)
         except Exception as e:  # templates raise plain exceptions on roles they refuse
             count.error = f"{type(e).__name__}: {e}"
-        yield count
+            continue
+        done.append((count, messages, text, spans))
+    if done:  # one call encodes the batch, on every core
+        encoded = tok([text for _, _, text, _ in done], add_special_tokens=False)
+        apart: list[tuple[TokenCount, str, str]] = []  # text the template changed: encoded on its own
+        for i, (count, messages, text, spans) in enumerate(done):
+            count.total = len(encoded["input_ids"][i])
+            apart += _count_roles(count, messages, text, encoded, i)
+            _count_trained(tok, count, messages, text, spans, encoded, i, marked)
+        if apart:
+            alone = tok([t for *_, t in apart], add_special_tokens=False)["input_ids"]
+            for (count, role, _), ids in zip(apart, alone, strict=True):
+                count.by_role[role] += len(ids)
+    yield from counts
+
+
+def _span(encoded: Any, i: int, start: int, end: int) -> tuple[int, int] | None:
+    """The tokens ``[first, last]`` covering characters ``[start, end)`` of text ``i``."""
+    if end <= start:
+        return None
+    first, last = encoded.char_to_token(i, start), encoded.char_to_token(i, end - 1)
+    return None if first is None or last is None else (first, last)
+
+
+def _count_roles(
+    count: TokenCount, messages: list[dict[str, Any]], text: str, encoded: Any, i: int
+) -> list[tuple[TokenCount, str, str]]:
+    """Tokens of each message's text where the template put it; the texts it did not put
+    verbatim are returned, to be encoded on their own."""
+    apart = []
+    cursor = 0
+    for m in messages:
+        role, content = m["role"], m["content"]
+        count.by_role.setdefault(role, 0)
+        found = text.find(content, cursor) if content else -1
+        span = _span(encoded, i, found, found + len(content)) if found >= 0 else None
+        if span is not None:
+            count.by_role[role] += span[1] - span[0] + 1
+            cursor = found + len(content)
+        elif content:
+            apart.append((count, role, content))
+    return apart
+
+
+def _count_trained(
+    tok: Any,
+    count: TokenCount,
+    messages: list[dict[str, Any]],
+    text: str,
+    spans: list[tuple[int, int]] | None,
+    encoded: Any,
+    i: int,
+    marked: bool,
+) -> None:
+    """Tokens inside ``{% generation %}`` blocks and where the first reply starts."""
+    if marked:
+        if spans is None:  # the public API: a mask per token
+            mask = list(
+                tok.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)[
+                    "assistant_masks"
+                ]
+            )
+            count.trainable = sum(mask)
+            count.reply_start = mask.index(1) if 1 in mask else None
+        else:
+            count.trainable = 0
+            for start, end in spans:
+                span = _span(encoded, i, start, end)
+                if span is not None:
+                    count.trainable += span[1] - span[0] + 1
+                    if count.reply_start is None:
+                        count.reply_start = span[0]
+    reply = next((j for j, m in enumerate(messages) if m["role"] == "assistant"), None)
+    if count.reply_start is None and reply is not None:
+        # the reply starts where the prompt with a generation prompt ends
+        prompt = tok.apply_chat_template(messages[:reply], tokenize=False, add_generation_prompt=True)
+        at = encoded.char_to_token(i, len(prompt)) if text.startswith(prompt) and len(prompt) < len(text) else None
+        count.reply_start = at if at is not None else len(tok(prompt, add_special_tokens=False)["input_ids"])
+
+
+def _renderer(tok: Any, marked: bool) -> Render:
+    """A function from a conversation to its text after the chat template and, with
+    ``{% generation %}`` markers, the character spans they enclose. transformers' own
+    renderer gives both in one pass; where it is missing or disagrees with the public
+    API (another transformers version), the public API alone (spans ``None``)."""
+
+    def public(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]] | None]:
+        return tok.apply_chat_template(messages, tokenize=False), None
+
+    try:
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        template = tok.get_chat_template()
+        variables = dict(tok.special_tokens_map)
+
+        def direct(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]] | None]:
+            texts, spans = render_jinja_template(
+                [messages], chat_template=template, return_assistant_tokens_mask=marked, **variables
+            )
+            return texts[0], [tuple(s) for s in spans[0]] if marked else None
+
+        probe = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."}]
+        if direct(probe)[0] == public(probe)[0]:
+            return direct
+    except Exception:  # any failure of the internal API means: use the public one
+        pass
+    return public

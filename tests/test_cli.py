@@ -229,3 +229,50 @@ def test_profiles_change_strictness(tmp_path: Path) -> None:
     )
     assert run_cli("lint", path).returncode == 0  # two system messages: a warning
     assert run_cli("lint", path, "--profile", "mistral").returncode == 1  # Mistral allows one
+
+
+def _on_a_terminal(args: list[str], cwd: Path, **env: str) -> str:
+    """Run ``ftdata ARGS`` with stderr on a pseudo-terminal; what the terminal got."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, secondary = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("CI", "PRE_COMMIT", "FORCE_COLOR")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftdata", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+        env={**environment, "TERM": "xterm", "COLUMNS": "120", **env},
+    )
+    os.close(secondary)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        received += chunk
+    proc.wait(timeout=300)
+    os.close(main)
+    return received.decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"messages": [{"role": "user", "content": f"q {i}"}, {"role": "assistant", "content": f"a {i}"}]})
+        for i in range(20_000)
+    ]
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    args = ["lint", "big.jsonl", "--select", "FT101,FT404"]
+    assert "reading big.jsonl" in _on_a_terminal(args, tmp_path)
+    assert "reading" not in _on_a_terminal(args, tmp_path, CI="true")
+    assert "reading" not in _on_a_terminal(args, tmp_path, PRE_COMMIT="1")
+    assert "reading" not in _on_a_terminal([*args, "--quiet"], tmp_path)
+    piped = run_cli(*args, cwd=tmp_path)
+    assert piped.returncode == 0
+    assert piped.stderr == ""

@@ -4,13 +4,14 @@ the library API on in-memory records."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 from pathlib import Path
 
 import pytest
 
 import ftdata
-from ftdata import registry
+from ftdata import engine, registry
 from ftdata.config import Settings
 from ftdata.engine import lint_file
 from ftdata.findings import Issue, Severity
@@ -39,7 +40,10 @@ def _planted_file(path: Path, n: int = 3000, seed: int = 0) -> None:
     path.write_text("\r\n".join(lines) + "\r\n")
 
 
-def test_parallel_ranges_match_a_single_pass(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_parallel_ranges_match_a_single_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str) -> None:
+    # fork where it is safe, spawn once torch or a Rust tokenizer has threads: both agree
+    monkeypatch.setattr(engine, "_mp_context", lambda: multiprocessing.get_context(start))
     path = tmp_path / "big.jsonl"
     _planted_file(path)
     settings = Settings(select=("ALL",))
@@ -180,3 +184,20 @@ def test_conflicts_between_near_identical_prompts_need_the_near_option() -> None
     near = ftdata.lint(records, select=["FT403"], options={"FT403": {"near": 0.5}})
     assert [(f.index, f.related) for f in near] == [(0, (1,))]
     assert near.findings[0].message.startswith("the same or a near-identical prompt has 2 conflicting answers")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_hears_of_reading_and_of_long_rules(tmp_path: Path, jobs: int) -> None:
+    path = tmp_path / "big.jsonl"
+    _planted_file(path, n=20_000)
+    size = path.stat().st_size
+    calls: list[tuple[str, int, int]] = []
+    settings = Settings(select=("FT101", "FT404"))
+    lint_file(path, settings, jobs=jobs, parallel_min_bytes=1, progress=lambda *a: calls.append(a))
+    reading = [(done, total) for stage, done, total in calls if stage == "reading big.jsonl"]
+    assert len(reading) >= 2
+    assert all(total == size for _, total in reading)
+    assert [done for done, _ in reading] == sorted(done for done, _ in reading)
+    assert all(0 <= done <= size for done, _ in reading)
+    assert {"shingle", "sign"} <= {stage for stage, _, _ in calls}  # FT404's MinHash
+    assert ftdata.lint(path, select=["FT101"], config=False, progress=None).total_records == 20_000

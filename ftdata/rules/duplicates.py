@@ -329,7 +329,14 @@ def near_duplicate(
 
     indices, texts = _scope_texts(dataset, scope)
     pairs = near_duplicate_pairs(
-        texts, threshold=threshold, num_perm=num_perm, bands=bands or None, shingle=shingle, n=n, seed=seed
+        texts,
+        threshold=threshold,
+        num_perm=num_perm,
+        bands=bands or None,
+        shingle=shingle,
+        n=n,
+        seed=seed,
+        progress=dataset.progress,
     )
     lengths = [len(t) for t in texts]
     clusters = build_clusters(len(texts), pairs, keep=keep, lengths=lengths)
@@ -373,8 +380,7 @@ def semantic_duplicate(
     from ftdata.similarity.embeddings import encode, neighbour_pairs
 
     indices, texts = _scope_texts(dataset, scope)
-    vectors = encode(texts, model=model, batch_size=batch_size)
-    clusters = build_clusters(
-        len(texts), neighbour_pairs(vectors, threshold), keep=keep, lengths=[len(t) for t in texts]
-    )
+    vectors = encode(texts, model=model, batch_size=batch_size, progress=dataset.progress)
+    pairs = neighbour_pairs(vectors, threshold, progress=dataset.progress)
+    clusters = build_clusters(len(texts), pairs, keep=keep, lengths=[len(t) for t in texts])
     yield from _cluster_issues(dataset, _reindex(clusters, indices), "semantic duplicate")

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ftdata.progress import Progress
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
-
-Progress = Callable[[str, int, int], None]
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -58,7 +58,6 @@ def quiet_hugging_face() -> None:
     prints, and the CLI shows its own progress."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for name in ("transformers", "sentence_transformers", "huggingface_hub", "bitsandbytes", "accelerate"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:

@@ -9,9 +9,11 @@ depend on the order of the input or on Python's salted ``hash``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
+
+from ftdata.progress import Progress
 
 _EMPTY = np.zeros(0, dtype=np.uint32)
 _SHIFT = np.uint64(32)
@@ -287,7 +289,7 @@ def near_duplicate_pairs(
     shingle: str = "word",
     n: int = 5,
     seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[tuple[int, int, float]]:
     """Verified near-duplicate pairs of ``texts`` (already normalised)."""
     if not 0 < threshold <= 1:
