@@ -10,9 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ftdata
 from ftdata.auditing import audit
+from ftdata.findings import Finding, Severity
+from ftdata.report.html import top_findings
 from tests.conftest import ROOT, TOKENIZER_DIR, run_cli
 from tests.png import count_colour, read_png
 
@@ -129,3 +133,20 @@ def test_cli_audit_writes_html_and_json(tmp_path: Path) -> None:
     assert {f["code"] for f in data["findings"]} >= {"FT001", "FT401"}
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert run_cli("audit", "data.jsonl", "-q", "--fail-on", "error", cwd=tmp_path).returncode == 1
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["FT110", "FT303", "FT401", "FT404"]), st.integers(1, 500)), max_size=60),
+    st.integers(1, 20),
+)
+def test_top_findings_show_every_rule(found: list[tuple[str, int]], limit: int) -> None:
+    severity = {"FT110": Severity.ERROR}
+    findings = [Finding(code, severity.get(code, Severity.WARNING), "m", "a.jsonl", line) for code, line in found]
+    chosen = top_findings(findings, limit)
+    assert len(chosen) == min(limit, len(findings))
+    assert all(chosen.count(f) <= findings.count(f) for f in chosen)
+    codes = {f.code for f in findings}
+    if len(codes) <= limit:  # room for every rule: each one is shown
+        assert {f.code for f in chosen} == codes
+    if "FT110" in codes:  # errors first
+        assert chosen[0].code == "FT110"

@@ -205,8 +205,23 @@ def _excerpt(data: Any, f: Finding) -> str:
     return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
 
 
+def top_findings(findings: Sequence[Finding], limit: int = TOP_FINDINGS) -> list[Finding]:
+    """At most ``limit`` findings that show every rule: the first finding of each rule in
+    turn, rules with errors first, then the most frequent; in file order within a rule."""
+    by_code: dict[str, list[Finding]] = {}
+    for f in sorted(findings, key=lambda f: f.sort_key()):
+        by_code.setdefault(f.code, []).append(f)
+    codes = sorted(by_code, key=lambda c: (-max(f.severity for f in by_code[c]), -len(by_code[c]), c))
+    chosen: list[Finding] = []
+    depth = 0
+    while len(chosen) < limit and len(chosen) < len(findings):
+        chosen += [by_code[c][depth] for c in codes if depth < len(by_code[c])][: limit - len(chosen)]
+        depth += 1
+    return sorted(chosen, key=lambda f: (-f.severity, codes.index(f.code), f.sort_key()))
+
+
 def _top_findings(report: AuditReport) -> str:
-    chosen = sorted(report.findings, key=lambda f: (-f.severity, f.sort_key()))[:TOP_FINDINGS]
+    chosen = top_findings(report.findings)
     if not chosen:
         return ""
     records: dict[str, dict[int, Any]] = {}
@@ -230,7 +245,7 @@ def _top_findings(report: AuditReport) -> str:
             ]
         )
     more = (
-        f" (the first {TOP_FINDINGS} of {len(report.findings):,}, errors first)"
+        f" ({TOP_FINDINGS} of {len(report.findings):,}: some of each rule, errors first)"
         if len(report.findings) > TOP_FINDINGS
         else ""
     )
