@@ -44,20 +44,39 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
     return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--select",
-    multiple=True,
-    metavar="RULES",
-    help="Rules to run (codes, prefixes, names or ALL), replacing the default set.",
-)
-@click.option("--ignore", multiple=True, metavar="RULES", help="Rules to skip.")
-@click.option("--extend-select", multiple=True, metavar="RULES", help="Rules to run on top of the selection.")
-@click.option("--profile", type=click.Choice(PROFILE_NAMES), help="Apply a provider's documented strictness.")
-@click.option(
+def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click options as one decorator, in the order given."""
+
+    def apply(f: Any) -> Any:
+        for decorate in reversed(decorators):
+            f = decorate(f)
+        return f
+
+    return apply
+
+
+_format_option = click.option(
     "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
 )
+
+#: The options that choose the rules (lint and audit).
+_rule_selection = _options(
+    click.option(
+        "--select",
+        multiple=True,
+        metavar="RULES",
+        help="Rules to run (codes, prefixes, names or ALL), replacing the default set.",
+    ),
+    click.option("--ignore", multiple=True, metavar="RULES", help="Rules to skip."),
+    click.option("--extend-select", multiple=True, metavar="RULES", help="Rules to run on top of the selection."),
+    click.option("--profile", type=click.Choice(PROFILE_NAMES), help="Apply a provider's documented strictness."),
+    _format_option,
+)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_rule_selection
 @click.option(
     "--output-format",
     type=click.Choice(OUTPUT_FORMAT_NAMES),
@@ -331,9 +350,7 @@ def _print_diff(result: Any) -> None:
     show_default=True,
     help="semantic: sentence-transformers model name or path.",
 )
-@click.option(
-    "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
-)
+@_format_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 def dedup(
     source: Path,
@@ -471,9 +488,7 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     show_default=True,
     help="Quantile bins for a numeric stratification field.",
 )
-@click.option(
-    "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
-)
+@_format_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but warnings.")
 def split_command(
     source: Path,
@@ -659,18 +674,7 @@ def _relative(path: Path) -> Path:
     help="Training sequence length: drawn on the token plot, with what it cuts.",
 )
 @click.option("--stratify-by", help="Field path whose balance to show (e.g. metadata.category).")
-@click.option(
-    "--select",
-    multiple=True,
-    metavar="RULES",
-    help="Rules to run (codes, prefixes, names or ALL), replacing the default set.",
-)
-@click.option("--ignore", multiple=True, metavar="RULES", help="Rules to skip.")
-@click.option("--extend-select", multiple=True, metavar="RULES", help="Rules to run on top of the selection.")
-@click.option("--profile", type=click.Choice(PROFILE_NAMES), help="Apply a provider's documented strictness.")
-@click.option(
-    "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
-)
+@_rule_selection
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "info"]),

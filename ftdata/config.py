@@ -171,9 +171,7 @@ def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", pa
     values: dict[str, Any] = {"path": path}
     for key, value in table.items():
         if key not in _TOP_KEYS:
-            close = difflib.get_close_matches(key, list(_TOP_KEYS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+            raise _unknown_key(key, _TOP_KEYS, where)
         attr = _TOP_KEYS[key]
         if attr in ("select", "ignore", "extend_select"):
             value = _strings(value, key)
@@ -199,15 +197,20 @@ def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", pa
     return settings
 
 
+def _unknown_key(key: str, known: Iterable[str], where: str, table: str = "") -> ConfigError:
+    """The error for a key the configuration does not know, with the nearest known one."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{where}: unknown key {key!r}{table}{hint}")
+
+
 def _check_splits(table: Any, where: str) -> dict[str, Any]:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: 'splits' must be a table")
     out: dict[str, Any] = {}
     for key, value in table.items():
         if key not in SPLIT_KEYS:
-            close = difflib.get_close_matches(key, list(SPLIT_KEYS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r} in [splits]{hint}")
+            raise _unknown_key(key, SPLIT_KEYS, where, " in [splits]")
         kind = SPLIT_KEYS[key]
         ok = (
             isinstance(value, int | float) and not isinstance(value, bool) if kind is float else isinstance(value, kind)
