@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import ftdata
 from ftdata.auditing import audit
 from ftdata.findings import Finding, Severity
 from ftdata.report.html import top_findings
+from scripts.screenshot_report import chromium, screenshot
 from tests.conftest import ROOT, TOKENIZER_DIR, run_cli
 from tests.png import count_colour, read_png
 
@@ -76,11 +76,7 @@ def test_exact_token_counts_with_a_real_tokenizer() -> None:
     assert "FT501" not in {f.code for f in report}  # token rules stay opt-in
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (make test installs it)")
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (make test installs it)")
 def test_html_report_renders_in_a_headless_browser(report, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(report.to_html())
@@ -89,29 +85,7 @@ def test_html_report_renders_in_a_headless_browser(report, tmp_path: Path) -> No
         "the page must not fetch or run anything"
     )
     shot = tmp_path / "shot.png"
-    result = subprocess.run(
-        [
-            _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--hide-scrollbars",
-            "--window-size=1280,2400",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = screenshot(page, shot, tmp_path / "profile", size=(1280, 2400), extra=["--enable-logging=stderr", "--v=0"])
     assert result.returncode == 0, result.stderr[-2000:]
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Failed to load resource" in line]
     assert console == [], console

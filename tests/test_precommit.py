@@ -19,27 +19,23 @@ GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "c
 BAD = {"messages": [{"role": "User", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
 
 
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check)
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+def _git(
+    cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**(env or os.environ), **IDENTITY}
+    return subprocess.run(["git", *args], cwd=cwd, env=environment, capture_output=True, text=True, check=check)
 
 
 def _commit(project: Path, env: dict[str, str], message: str) -> subprocess.CompletedProcess[str]:
-    identity = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@e",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e",
-    }
-    return subprocess.run(
-        ["git", "commit", "-m", message], cwd=project, env={**env, **identity}, capture_output=True, text=True
-    )
+    return _git(project, "commit", "-m", message, check=False, env=env)
 
 
 def _snapshot_of_this_checkout(dest: Path) -> str:
@@ -61,7 +57,9 @@ def _snapshot_of_this_checkout(dest: Path) -> str:
     return _git(dest, "rev-parse", "HEAD").stdout.strip()
 
 
-def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> None:
+def _project_with_hook(tmp_path: Path, hook: str) -> tuple[Path, dict[str, str]]:
+    """A git repository with a ``data/`` folder and ``hook`` of this checkout installed by
+    the real pre-commit; returns it and the environment to commit in."""
     hook_repo = tmp_path / "ftdata"
     hook_repo.mkdir()
     rev = _snapshot_of_this_checkout(hook_repo)
@@ -69,11 +67,17 @@ def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> No
     (project / "data").mkdir(parents=True)
     _git(project, "init", "-q")
     (project / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: ftdata-lint\n"
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: {hook}\n"
     )
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-cache")}
-    pre_commit = [sys.executable, "-m", "pre_commit"]
-    subprocess.run([*pre_commit, "install"], cwd=project, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=project, env=env, check=True, capture_output=True
+    )
+    return project, env
+
+
+def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> None:
+    project, env = _project_with_hook(tmp_path, "ftdata-lint")
 
     (project / "data" / "train.jsonl").write_text(json.dumps(BAD) + "\n")
     _git(project, "add", "-A")
@@ -92,20 +96,8 @@ def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> No
 
 
 def test_leak_hook_refuses_an_eval_file_that_repeats_train(tmp_path: Path) -> None:
-    hook_repo = tmp_path / "ftdata"
-    hook_repo.mkdir()
-    rev = _snapshot_of_this_checkout(hook_repo)
-    project = tmp_path / "project"
-    (project / "data").mkdir(parents=True)
-    _git(project, "init", "-q")
-    (project / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: ftdata-leak\n"
-    )
+    project, env = _project_with_hook(tmp_path, "ftdata-leak")
     (project / "pyproject.toml").write_text('[tool.ftdata.splits]\nfiles = ["data/train.jsonl", "data/eval.jsonl"]\n')
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-cache")}
-    subprocess.run(
-        [sys.executable, "-m", "pre_commit", "install"], cwd=project, env=env, check=True, capture_output=True
-    )
     train = [
         {
             "messages": [
