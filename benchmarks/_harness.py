@@ -76,3 +76,11 @@ def replace_section(doc: Path, name: str, body: str) -> None:
     else:
         text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
     doc.write_text(text, encoding="utf-8")
+
+
+def publish(text: str, markdown: Path | None, section: str, command: str) -> None:
+    """Print ``text``; with ``markdown``, also put it, headed by the ``command`` that made
+    it, in that document's ``section``."""
+    print(text)
+    if markdown:
+        replace_section(markdown, section, f"Command: `{command}`\n\n{text}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import DATA, machine, measure, replace_section, table
+from _harness import DATA, machine, measure, publish, table
 from corpus import write_planted
 
 # ChatML with generation markers and a tool role, as current instruct templates have.
@@ -91,17 +91,13 @@ def main() -> None:
         )
     text = "\n".join(
         [
-            "Command: `python benchmarks/audit_speed.py`",
-            "",
             f"Audit of {corpus.name} ({corpus.stat().st_size / 1e6:.0f} MB, 100,000 records) on {machine()}, "
             f"best of {args.repeat}:",
             "",
             table(["audit", "wall s", "peak RSS MB", "findings", "HTML", "JSON"], rows),
         ]
     )
-    print(text)
-    if args.markdown:
-        replace_section(args.markdown, "audit", text)
+    publish(text, args.markdown, "audit", "python benchmarks/audit_speed.py")
 
 
 if __name__ == "__main__":

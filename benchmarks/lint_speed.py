@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import DATA, machine, measure, python, replace_section, table
+from _harness import DATA, machine, measure, publish, python, table
 from corpus import write
 
 ORJSON = """
@@ -110,6 +110,17 @@ def cold_start(runs: int = 15) -> float:
     return statistics.median(times)
 
 
+def _memory_row(records: str, mb: float, jobs: int, run: dict[str, float]) -> list[object]:
+    return [
+        records,
+        f"{mb:.0f}",
+        jobs,
+        f"{run['seconds']:.1f}",
+        f"{mb / run['seconds']:.0f}",
+        f"{run['max_rss_mb']:.0f}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
@@ -185,46 +196,15 @@ def main() -> None:
             table(
                 ["records", "MB", "jobs", "seconds", "MB/s", "peak RSS MB"],
                 [
-                    [
-                        f"{lines:,}",
-                        f"{size_mb:.0f}",
-                        1,
-                        f"{results['ftdata lint, --jobs 1'][0]['seconds']:.1f}",
-                        f"{ft1:.0f}",
-                        f"{results['ftdata lint, --jobs 1'][0]['max_rss_mb']:.0f}",
-                    ],
-                    [
-                        f"{lines:,}",
-                        f"{size_mb:.0f}",
-                        2,
-                        f"{results['ftdata lint, --jobs 2 (default here)'][0]['seconds']:.1f}",
-                        f"{ft2:.0f}",
-                        f"{results['ftdata lint, --jobs 2 (default here)'][0]['max_rss_mb']:.0f}",
-                    ],
-                    [
-                        "1,000,000",
-                        f"{mb:.0f}",
-                        1,
-                        f"{r1['seconds']:.1f}",
-                        f"{mb / r1['seconds']:.0f}",
-                        f"{r1['max_rss_mb']:.0f}",
-                    ],
-                    [
-                        "1,000,000",
-                        f"{mb:.0f}",
-                        2,
-                        f"{r2['seconds']:.1f}",
-                        f"{mb / r2['seconds']:.0f}",
-                        f"{r2['max_rss_mb']:.0f}",
-                    ],
+                    _memory_row(f"{lines:,}", size_mb, 1, results["ftdata lint, --jobs 1"][0]),
+                    _memory_row(f"{lines:,}", size_mb, 2, results["ftdata lint, --jobs 2 (default here)"][0]),
+                    _memory_row("1,000,000", mb, 1, r1),
+                    _memory_row("1,000,000", mb, 2, r2),
                 ],
             ),
         ]
     text = "\n".join(out)
-    print(text)
-    if args.markdown:
-        command = "python benchmarks/lint_speed.py" + (" --large" if args.large else "")
-        replace_section(args.markdown, "lint", f"Command: `{command}`\n\n{text}")
+    publish(text, args.markdown, "lint", "python benchmarks/lint_speed.py" + (" --large" if args.large else ""))
     print(json.dumps({k: round(v, 1) for k, v in speeds.items()}), file=sys.stderr)
 
 

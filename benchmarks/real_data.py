@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import DATA, replace_section, table
+from _harness import DATA, publish, table
 
 import ftdata
 
@@ -90,9 +90,7 @@ def main() -> None:
             [f"{path.parent.relative_to(DATA / 'real').parts[0]}/{path.name}", fmt, f"{report.total_records:,}", shown]
         )
     text = table(["file", "format", "records", "findings (all rules but FT106, FT200)"], rows)
-    print(text)
-    if args.markdown:
-        replace_section(args.markdown, "real-data", f"Command: `python benchmarks/real_data.py`\n\n{text}")
+    publish(text, args.markdown, "real-data", "python benchmarks/real_data.py")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import DATA, machine, measure, python, replace_section, table
+from _harness import DATA, machine, measure, publish, python, table
 from corpus import write, write_planted
 
 MINHASH = """
@@ -98,33 +98,23 @@ def _rules_accuracy(path: Path) -> list[list[str]]:
 
     truth = json.loads(path.with_suffix(".truth.json").read_text())
     report = ftdata.lint(path, select=["FT401", "FT403"], config=False)
-    rows = []
     exact_truth = {j for _, j in truth["exact"]}
     flagged = {f.index for f in report if f.code == "FT401"}
     tp = len(flagged & exact_truth)
-    rows.append(
-        [
-            "exact duplicates (FT401), records",
-            f"{len(exact_truth):,}",
-            f"{len(flagged):,}",
-            _ratio(tp, len(flagged)),
-            _ratio(tp, len(exact_truth)),
-        ]
-    )
     conflict_truth = {frozenset(p) for p in truth["conflict"]}
     groups = [frozenset((f.index, *f.related)) for f in report if f.code == "FT403"]
     hit = sum(1 for p in conflict_truth if any(p <= g for g in groups))
     good = sum(1 for g in groups if any(p <= g for p in conflict_truth))
-    rows.append(
-        [
-            "conflicting answers (FT403), pairs",
-            f"{len(conflict_truth):,}",
-            f"{len(groups):,}",
-            _ratio(good, len(groups)),
-            _ratio(hit, len(conflict_truth)),
-        ]
-    )
-    return rows
+    return [
+        _accuracy_row("exact duplicates (FT401), records", len(exact_truth), len(flagged), tp, tp),
+        _accuracy_row("conflicting answers (FT403), pairs", len(conflict_truth), len(groups), good, hit),
+    ]
+
+
+def _accuracy_row(kind: str, planted: int, reported: int, correct: int, found: int) -> list[str]:
+    """A row of the accuracy table: ``correct`` of the ``reported`` are planted, ``found``
+    of the ``planted`` were reported."""
+    return [kind, f"{planted:,}", f"{reported:,}", _ratio(correct, reported), _ratio(found, planted)]
 
 
 def _ratio(a: int, b: int) -> str:
@@ -237,10 +227,7 @@ def main() -> None:
             f"{r['seconds']:.1f} s, peak RSS {r['max_rss_mb']:.0f} MB.",
         ]
     text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        command = "python benchmarks/similarity.py" + (" --large" if args.large else "")
-        replace_section(args.markdown, "similarity", f"Command: `{command}`\n\n{text}")
+    publish(text, args.markdown, "similarity", "python benchmarks/similarity.py" + (" --large" if args.large else ""))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import DATA, machine, measure, python, replace_section, table
+from _harness import DATA, machine, measure, publish, python, table
 from corpus import write, write_planted
 
 SPLIT_1M = """
@@ -92,9 +92,7 @@ def main() -> None:
             table(["split", "eval records", "eval records leaking", "exact pairs", "near pairs"], rows),
         ]
     )
-    print(text)
-    if args.markdown:
-        replace_section(args.markdown, "splits", f"Command: `python benchmarks/splits.py`\n\n{text}")
+    publish(text, args.markdown, "splits", "python benchmarks/splits.py")
 
 
 if __name__ == "__main__":
