@@ -121,6 +121,13 @@ class Record:
         return type(self.data) is dict
 
     @property
+    def readable(self) -> bool:
+        """True when ftdata understood the record: a JSON object in a known format whose
+        normalised view holds some text. Unreadable records are never compared (duplicates,
+        leakage, clusters) nor counted as clean; call after normalisation."""
+        return type(self.data) is dict and self.format is not None and any(s[1] for s in self.segments)
+
+    @property
     def roles(self) -> tuple[str, ...]:
         return tuple(m.role for m in self.messages)
 

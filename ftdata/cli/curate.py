@@ -1,0 +1,342 @@
+"""``ftdata dedup``, ``ftdata split`` and ``ftdata leak``: commands that write or check curated data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ftdata.cli import UsageFailure, _format_option, _progress, main
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the kept records (same container as the input).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["exact", "minhash", "semantic"]),
+    default="exact",
+    show_default=True,
+    help="How records are compared.",
+)
+@click.option(
+    "--keep",
+    type=click.Choice(["first", "longest"]),
+    default="first",
+    show_default=True,
+    help="Which record of a cluster to keep.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Similarity from which records are duplicates (minhash: Jaccard, default 0.8; semantic: cosine, default 0.95).",
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["conversation", "prompt", "answer"]),
+    default="conversation",
+    show_default=True,
+    help="What to compare.",
+)
+@click.option("--casefold", is_flag=True, help="exact: treat text that differs only in case as equal.")
+@click.option(
+    "--shingle",
+    type=click.Choice(["word", "char"]),
+    default="word",
+    show_default=True,
+    help="minhash: word or character n-grams.",
+)
+@click.option(
+    "-n", "--ngram", type=click.IntRange(1, 64), default=5, show_default=True, help="minhash: the n of the n-grams."
+)
+@click.option(
+    "--num-perm", type=click.IntRange(8, 1024), default=128, show_default=True, help="minhash: number of permutations."
+)
+@click.option(
+    "--model",
+    default="sentence-transformers/all-MiniLM-L6-v2",
+    show_default=True,
+    help="semantic: sentence-transformers model name or path.",
+)
+@_format_option
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def dedup(
+    source: Path,
+    output: Path,
+    method: str,
+    keep: str,
+    threshold: float | None,
+    scope: str,
+    casefold: bool,
+    shingle: str,
+    ngram: int,
+    num_perm: int,
+    model: str,
+    input_format: str | None,
+    quiet: bool,
+) -> None:
+    """Keep one record per cluster of duplicates.
+
+    Kept records go to OUTPUT byte for byte; the others go to OUTPUT's name with
+    .rejected.jsonl (with their cluster, representative and similarity, or why they
+    could not be read) and the clusters to .clusters.json. Nothing is lost.
+    """
+    from ftdata.deduplicate import dedup as run
+    from ftdata.findings import plural
+
+    if output.resolve() == source.resolve():
+        raise UsageFailure("the output must not be the input file")
+    with _progress(quiet) as progress:
+        try:
+            result = run(
+                source,
+                output,
+                method=method,
+                keep=keep,
+                threshold=threshold,
+                scope=scope,
+                casefold=casefold,
+                shingle=shingle,
+                n=ngram,
+                num_perm=num_perm,
+                model=model,
+                format=input_format,
+                progress=progress,
+            )
+        except (OSError, ValueError, ImportError) as e:
+            raise UsageFailure(str(e)) from None
+    if not quiet:
+        click.echo(
+            f"Kept {len(result.kept):,} of {plural(result.records, 'record')} in {output}; "
+            f"{plural(result.duplicates, 'duplicate')} in {plural(len(result.clusters), 'cluster')} and "
+            f"{plural(result.invalid, 'unreadable record')} in {result.outputs['rejected']}; "
+            f"clusters in {result.outputs['clusters']}.",
+            err=True,
+        )
+
+
+@main.command("split")
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for train/eval(/test) files, rejected.jsonl and manifest.json.",
+)
+@click.option(
+    "--eval-size",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.15,
+    show_default=True,
+    help="Share of records held out for evaluation.",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Share of records held out for a final test.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the placement order.")
+@click.option("--stratify-by", help="Field path (metadata.task), 'system' or 'format' to stratify on.")
+@click.option(
+    "--group-by",
+    multiple=True,
+    help="Keep together: a field path, 'prompt', 'duplicates', 'near-duplicates' or 'semantic' (repeatable).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Similarity for near-duplicates (Jaccard, default 0.8) and semantic (cosine, default 0.9) groups.",
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["prompt", "answer", "conversation"]),
+    default="prompt",
+    show_default=True,
+    help="What near and semantic duplicates compare.",
+)
+@click.option(
+    "--min-per-stratum",
+    type=click.IntRange(min=1),
+    help="Smaller strata go to train whole (default: one record per split).",
+)
+@click.option(
+    "--bins",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Quantile bins for a numeric stratification field.",
+)
+@_format_option
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but warnings.")
+def split_command(
+    source: Path,
+    output: Path,
+    eval_size: float,
+    test_size: float,
+    seed: int,
+    stratify_by: str | None,
+    group_by: tuple[str, ...],
+    threshold: float | None,
+    scope: str,
+    min_per_stratum: int | None,
+    bins: int,
+    input_format: str | None,
+    quiet: bool,
+) -> None:
+    """Split a dataset into train/eval(/test) files that share no group.
+
+    Groups (a field such as a conversation id, identical prompts, duplicates, near
+    duplicates) never straddle splits; sizes are met in records, within each stratum; the
+    same input, options and seed give the same bytes. Records are copied byte for byte.
+    """
+    from ftdata.splits import split, write_split
+
+    sizes = {"train": 1.0 - eval_size - test_size, "eval": eval_size}
+    if test_size:
+        sizes["test"] = test_size
+    if sizes["train"] <= 0:
+        raise UsageFailure("--eval-size and --test-size leave nothing to train on")
+    grouping: Any = list(group_by) if len(group_by) > 1 else (group_by[0] if group_by else None)
+    try:
+        result = split(
+            source,
+            sizes=sizes,
+            seed=seed,
+            stratify_by=stratify_by,
+            group_by=grouping,
+            min_per_stratum=min_per_stratum,
+            bins=bins,
+            threshold=threshold,
+            scope=scope,
+            format=input_format,
+        )
+        paths = write_split(result, output)
+    except (OSError, ValueError, ImportError) as e:
+        raise UsageFailure(str(e)) from None
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        counts = result.counts
+        total = sum(counts.values())
+        parts = ", ".join(
+            f"{name} {n:,} ({n / total:.1%}, target {result.targets[name]:.0%})" for name, n in counts.items()
+        )
+        click.echo(
+            f"Split {total:,} records in {result.groups:,} groups: {parts}; {len(result.rejected):,} unreadable. Manifest: {paths['manifest']}",
+            err=True,
+        )
+
+
+@main.command("leak")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    type=click.Choice(["exact", "minhash", "semantic"]),
+    help="Ways to match records (repeatable; default: exact and minhash).",
+)
+@click.option(
+    "--scope", type=click.Choice(["prompt", "answer", "conversation"]), help="What to compare (default: prompt)."
+)
+@click.option(
+    "--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), help="MinHash Jaccard threshold (default 0.8)."
+)
+@click.option(
+    "--semantic-threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Embedding cosine threshold (default 0.9).",
+)
+@click.option("--model", help="Embedding model for --method semantic.")
+@click.option(
+    "--output-format",
+    type=click.Choice(["concise", "json"]),
+    default="concise",
+    show_default=True,
+    help="How to print the pairs.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Configuration file with [tool.ftdata.splits] (default: searched from here).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print the pairs only.")
+def leak_command(
+    files: tuple[Path, ...],
+    methods: tuple[str, ...],
+    scope: str | None,
+    threshold: float | None,
+    semantic_threshold: float | None,
+    model: str | None,
+    output_format: str,
+    config_file: Path | None,
+    quiet: bool,
+) -> None:
+    """Find records of one file that reappear in another (eval questions seen in training).
+
+    FILES are the splits, train first. Without FILES, the files and options come from
+    [tool.ftdata.splits] in the configuration. Exit status 1 when anything leaks.
+    """
+    from ftdata.config import ConfigError, find_config, load_config
+    from ftdata.leaks import leakage
+
+    try:
+        found = config_file or find_config(Path.cwd())
+        splits = dict(load_config(found).splits) if found else {}
+    except ConfigError as e:
+        raise UsageFailure(str(e)) from None
+    paths = list(files) or [_relative(Path(f)) for f in splits.get("files", [])]
+    if len(paths) < 2:
+        raise UsageFailure("give at least two files, or list them in [tool.ftdata.splits] files")
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageFailure(f"no such file: {missing[0]}")
+    try:
+        report = leakage(
+            paths,
+            methods=methods or splits.get("methods", ("exact", "minhash")),
+            scope=scope or splits.get("scope", "prompt"),
+            threshold=threshold or splits.get("threshold", 0.8),
+            semantic_threshold=semantic_threshold or splits.get("semantic-threshold", 0.9),
+            model=model or splits.get("model", "sentence-transformers/all-MiniLM-L6-v2"),
+        )
+    except (OSError, ValueError, ImportError) as e:
+        raise UsageFailure(str(e)) from None
+    if output_format == "json":
+        import orjson
+
+        click.echo(
+            orjson.dumps(
+                {"sources": report.sources, "records": report.records, "leaks": report.to_dicts()},
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
+    else:
+        for k in report.leaks:
+            click.echo(f"{k.source_b}:{k.line_b}: {k.method} {k.similarity:.2f} {k.source_a}:{k.line_a}")
+        if not quiet:
+            by_file = ", ".join(
+                f"{len(report.leaked_records(s)):,} of {report.records[s]:,} in {s}" for s in report.sources[1:]
+            )
+            click.echo(f"{len(report):,} leaked pairs ({by_file})." if report.leaks else "No leaks.")
+    sys.exit(1 if report.failed() else 0)
+
+
+def _relative(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies below it (shorter to read)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path

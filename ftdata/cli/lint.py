@@ -1,0 +1,233 @@
+"""``ftdata lint``: findings with file, line, column and rule code; ``--fix``, baselines."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from ftdata.cli import OUTPUT_FORMAT_NAMES, UsageFailure, _progress, _rule_selection, _split, main
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_rule_selection
+@click.option(
+    "--output-format",
+    type=click.Choice(OUTPUT_FORMAT_NAMES),
+    default="concise",
+    show_default=True,
+    help="How to print findings.",
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(path_type=Path),
+    help="Write findings to this file instead of standard output.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    help="Lowest severity that makes the exit status 1 (default: error).",
+)
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--max-errors", type=click.IntRange(min=1), help="Stop reading a file after this many errors.")
+@click.option(
+    "--option",
+    "rule_options",
+    multiple=True,
+    metavar="RULE.NAME=VALUE",
+    help="Set a rule option, e.g. FT404.threshold=0.9 (repeatable).",
+)
+@click.option("--tokenizer", help="Tokenizer name or local path for the token rules (FT5xx).")
+@click.option("--max-length", type=click.IntRange(min=1), help="Training sequence length for the token rules (FT5xx).")
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Apply safe fixes in place (BOM, CRLF, blank lines, final newline, NFC, role whitespace).",
+)
+@click.option("--diff", is_flag=True, help="Show the safe fixes as a diff instead of writing them.")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Report only findings not in this baseline file.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write all current findings to a baseline file and exit 0.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Use this configuration file instead of searching for one.",
+)
+@click.option("--isolated", is_flag=True, help="Ignore configuration files.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Processes for large files (default: the CPUs available).")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
+def lint(
+    paths: tuple[Path, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    profile: str | None,
+    input_format: str | None,
+    output_format: str,
+    output_file: Path | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    max_errors: int | None,
+    rule_options: tuple[str, ...],
+    tokenizer: str | None,
+    max_length: int | None,
+    fix: bool,
+    diff: bool,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    config_file: Path | None,
+    isolated: bool,
+    jobs: int | None,
+    quiet: bool,
+) -> None:
+    """Lint JSONL and JSON datasets: every problem with file, line, column and rule code.
+
+    PATHS are files or folders (searched for .jsonl, .ndjson and .json files).
+    Configuration comes from [tool.ftdata] in the nearest pyproject.toml or ftdata.toml.
+    """
+    import ftdata
+    from ftdata.config import ConfigError, parse_option
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageFailure(f"no such file or folder: {missing[0]}")
+    config: Any = False if isolated else (config_file or True)
+    options: dict[str, dict[str, Any]] = {}
+    try:
+        for text in rule_options:
+            rule_key, name, value = parse_option(text)
+            options.setdefault(rule_key, {})[name] = value
+    except ConfigError as e:
+        raise UsageFailure(str(e)) from None
+    kwargs: dict[str, Any] = {
+        "select": _split(select),
+        "ignore": _split(ignore),
+        "extend_select": _split(extend_select),
+        "profile": profile,
+        "format": input_format,
+        "max_errors": max_errors,
+        "options": options or None,
+        "tokenizer": tokenizer,
+        "max_length": max_length,
+        "config": config,
+        "jobs": jobs,
+    }
+    try:
+        if fix or diff:
+            changed = _apply_fixes(list(paths), kwargs, write=not diff, quiet=quiet)
+            if diff:
+                sys.exit(1 if changed else 0)
+        with _progress(quiet) as progress:
+            report = ftdata.lint(
+                list(paths), baseline=None if write_baseline else baseline, progress=progress, **kwargs
+            )
+        if write_baseline:
+            from ftdata.baseline import write_baseline as write
+
+            count = write(write_baseline, report.findings)
+            click.echo(f"Wrote {count:,} baseline entries for {len(report):,} findings to {write_baseline}.", err=True)
+            sys.exit(0)
+        _emit(report, output_format, output_file, quiet)
+        level = fail_on or _fail_on_from_config(list(paths), config)
+    except ConfigError as e:
+        raise UsageFailure(str(e)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise UsageFailure(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+    if exit_zero:
+        sys.exit(0)
+    sys.exit(1 if report.failed(level) else 0)
+
+
+def _fail_on_from_config(paths: list[Path], config: Any) -> str:
+    from ftdata.config import find_config, load_config
+
+    if config is False:
+        return "error"
+    if config is not True:
+        return load_config(Path(config)).fail_on
+    first = paths[0] if paths[0].is_dir() else paths[0].parent
+    found = find_config(first)
+    return load_config(found).fail_on if found else "error"
+
+
+def _emit(report: Any, output_format: str, output_file: Path | None, quiet: bool) -> None:
+    from ftdata.report.concise import summary
+
+    if output_file is not None:
+        from ftdata.io import atomic_write
+
+        with atomic_write(output_file, "w") as f:
+            _render(report, output_format, f, quiet)
+        if not quiet and output_format in ("concise", "full"):
+            click.echo(summary(report), err=True)
+        return
+    _render(report, output_format, sys.stdout, quiet)
+
+
+def _render(report: Any, output_format: str, stream: TextIO, quiet: bool) -> None:
+    from ftdata.report import render
+
+    if quiet and output_format in ("concise", "full"):
+        from ftdata.report.concise import location
+
+        for f in report.findings:
+            stream.write(f"{location(f)}: {f.code} {f.message}\n")
+        return
+    render(report, output_format, stream)
+
+
+def _apply_fixes(paths: list[Path], kwargs: dict[str, Any], *, write: bool, quiet: bool) -> bool:
+    """Fix (or, with ``write=False``, show as a diff) every file; True if anything changed."""
+    from ftdata import registry
+    from ftdata.config import Settings
+    from ftdata.engine import compile_plan
+    from ftdata.fix import FIXABLE, fix_file, write_fix
+    from ftdata.io import iter_data_files
+    from ftdata.linter import _settings
+
+    overrides = {k: kwargs[k] for k in ("select", "ignore", "extend_select", "profile", "format")}
+    changed = False
+    total = 0
+    for path in iter_data_files(paths):
+        settings: Settings = _settings(kwargs["config"], path.parent).override(**overrides)
+        plan = compile_plan(settings)
+        enabled = frozenset(
+            name
+            for name in FIXABLE
+            if name in plan.source_rules or registry.get(name).code in {c for c, _, _ in plan.record_rules}
+        )
+        result = fix_file(path, enabled=enabled, format=settings.format)
+        if not result.changed:
+            continue
+        changed = True
+        total += sum(result.applied.values())
+        if write:
+            write_fix(result)
+        else:
+            _print_diff(result)
+    if write and changed and not quiet:
+        click.echo(f"Fixed {total:,} problem(s).", err=True)
+    return changed
+
+
+def _print_diff(result: Any) -> None:
+    old = result.original.decode("utf-8", "replace").splitlines(keepends=True)
+    new = result.fixed.decode("utf-8", "replace").splitlines(keepends=True)
+    name = str(result.path)
+    for line in difflib.unified_diff(old, new, fromfile=f"a/{name}", tofile=f"b/{name}"):
+        sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
