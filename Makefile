@@ -28,6 +28,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(PY) -m pytest
 
 format: $(STAMP)
@@ -35,8 +36,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 docs: $(STAMP)
-	$(BIN)/ftdata rules --format markdown > docs/rules.md
-	$(PY) -m ftdata.docgen cli > docs/cli.md
+	$(BIN)/ftdata rules --output-format markdown > docs/rules.md
+	$(PY) -m ftdata.cli.reference > docs/cli.md
 	$(PY) scripts/screenshot_report.py
 
 bench: $(STAMP)

@@ -13,9 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ftdata._version import __version__
+from ftdata.api import lint
 from ftdata.config import ConfigError, Settings
 from ftdata.findings import Finding, Issue, Report, Severity
-from ftdata.linter import lint
 from ftdata.records import Message, Record
 from ftdata.registry import Scope, rule
 

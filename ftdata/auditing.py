@@ -11,11 +11,12 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftdata import io
-from ftdata.findings import Finding, Report
+from ftdata.findings import Finding, Report, Severity
 from ftdata.formats import normalise
 from ftdata.progress import Progress
 from ftdata.records import Record
@@ -24,14 +25,26 @@ from ftdata.tokens import CHARS_PER_TOKEN, count_tokens
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+#: Above this share of unreadable records the audit leads with a warning: its figures
+#: then describe only part of the data.
+UNREADABLE_WARNING_SHARE = 0.05
+
 
 @dataclass
 class AuditStats:
-    """Figures of one dataset. Token counts are exact with a tokenizer, else estimated."""
+    """Figures of one dataset. Token counts are exact with a tokenizer, else estimated.
+
+    ``valid`` counts the readable records (:attr:`ftdata.records.Record.readable`): only
+    they are measured. For the others, ``cause_code`` is the rule found most often on them
+    (errors first), ``cause_count`` on how many, and ``cause_message`` one of its messages.
+    """
 
     source: str
     records: int = 0
     valid: int = 0
+    cause_code: str | None = None
+    cause_message: str | None = None
+    cause_count: int = 0
     formats: dict[str, int] = field(default_factory=dict)
     messages_per_role: dict[str, int] = field(default_factory=dict)
     turns: dict[int, int] = field(default_factory=dict)
@@ -53,6 +66,36 @@ class AuditStats:
     distinct_2: float | None = None
 
     @property
+    def unreadable(self) -> int:
+        """Records that could not be read, so are in no figure."""
+        return self.records - self.valid
+
+    @property
+    def unreadable_share(self) -> float:
+        return self.unreadable / self.records if self.records else 0.0
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence to show first when too many records could not be read, else None."""
+        if not self.records or self.unreadable_share <= UNREADABLE_WARNING_SHARE:
+            return None
+        text = (
+            f"{self.unreadable:,} of {self.records:,} records ({self.unreadable_share:.0%}) could not be read; "
+            "the figures describe only the rest."
+        )
+        if self.cause_code:
+            from ftdata import registry
+
+            try:
+                name = f" ({registry.get(self.cause_code).name})"
+            except KeyError:
+                name = ""
+            text += f" Most common cause: {self.cause_code}{name} on {self.cause_count:,} of them: {self.cause_message}"
+        else:
+            text += " No rule explains why: their layout may be one ftdata does not know."
+        return text
+
+    @property
     def trained_share(self) -> float:
         """Share of the tokens kept after truncation that are assistant tokens (trained on)."""
         kept = self.trained_tokens + self.prompt_tokens
@@ -63,6 +106,8 @@ class AuditStats:
         out["turns"] = {str(k): v for k, v in self.turns.items()}
         out["duplicate_clusters"] = {str(k): v for k, v in self.duplicate_clusters.items()}
         out["trained_share"] = round(self.trained_share, 6)
+        out["unreadable"] = self.unreadable
+        out["warning"] = self.warning
         for name in ("tokens_total", "tokens_by_role"):
             out.pop(name)
         out["tokens"] = {
@@ -104,18 +149,23 @@ class AuditReport(Report):
         try:
             codes = {r.code for r in registry.resolve(key)}
         except KeyError:
-            codes = {key.upper()}
+            raise ValueError(
+                f"unknown rule {code_or_prefix!r}: give a code (FT401), a code prefix (FT4), a rule name "
+                "(duplicate-record) or ALL; `ftdata rules` lists them"
+            ) from None
         return [f for f in self.findings if f.code in codes]
 
     def get_findings(self, code_or_prefix: str | None = None) -> pd.DataFrame:
-        """The findings of one rule (code, name or code prefix), or all, as a DataFrame."""
+        """The findings of one rule (code, name or code prefix), or all, as a DataFrame.
+        An unknown rule raises ValueError."""
         import pandas as pd
 
         frame = Report(self._select(code_or_prefix), self.sources).to_pandas()
         return frame if not frame.empty else pd.DataFrame(columns=frame.columns)
 
     def flagged(self, code_or_prefix: str | None = None, *, source: str | None = None) -> list[int]:
-        """Indices of the records with a finding (of one rule, code or prefix), sorted."""
+        """Indices of the records with a finding (of one rule, code or prefix), sorted.
+        An unknown rule raises ValueError."""
         src = source or (self.sources[0].source if self.sources else None)
         return sorted({f.index for f in self._select(code_or_prefix) if f.index is not None and f.source == src})
 
@@ -163,8 +213,15 @@ class AuditReport(Report):
 
         return report_page(self, self.stats, title=title)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a reader must know before trusting the figures (too many unreadable records)."""
+        return [f"{s.source}: {s.warning}" for s in self.stats if s.warning]
+
     def to_json(self) -> dict[str, Any]:
+        """Findings, sources, figures and warnings, as plain JSON values."""
         return {
+            "warnings": self.warnings,
             "findings": self.to_dicts(),
             "sources": [asdict(s) for s in self.sources],
             "stats": [s.to_dict() for s in self.stats],
@@ -174,9 +231,9 @@ class AuditReport(Report):
 def _as_records(source: Any) -> list[Any]:
     kind = type(source).__module__.split(".")[0]
     if kind == "pandas":
-        from ftdata.splits import _plain
+        from ftdata.records import plain
 
-        return [_plain(r) for r in source.to_dict(orient="records")]
+        return [plain(r) for r in source.to_dict(orient="records")]
     if kind == "datasets":
         return [dict(r) for r in source]
     return list(source)
@@ -197,19 +254,24 @@ def audit(
     config: Any = True,
     progress: Progress | None = None,
 ) -> AuditReport:
-    """Lint ``source`` and measure it. ``source`` is a path, a list of dicts, a
-    ``datasets.Dataset`` or a pandas DataFrame. With ``tokenizer`` (name or local path)
-    token counts are exact, after the chat template; otherwise they are estimated.
+    """Lint ``source`` and measure it. ``source`` is a path (file or folder), a list of
+    paths, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame. With
+    ``tokenizer`` (name or local path) token counts are exact, after the chat template;
+    otherwise they are estimated.
     ``max_length`` draws the truncation line and counts what it cuts. ``stratify_by`` (a
     field path) adds the balance of that field. Lint options are those of ``ftdata.lint``.
     """
     import ftdata
 
-    path: Path | None = None
+    path: Path | list[Path] | None = None
+    rows: list[Any] | None = None
+    target: Any
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        rows: list[Any] | None = None
-        target: Any = path
+        target = path
+    elif _is_path_list(source):
+        path = [Path(p) for p in source]
+        target = path
     else:
         rows = _as_records(source)
         target = rows
@@ -228,26 +290,29 @@ def audit(
     )
     stats = []
     loaders: dict[str, Callable[[], list[Any]]] = {}
+    unreadable: dict[str, list[int]] = {}
     if path is not None:
         for src in report.sources:
             file = Path(src.source)
             stats.append(
-                measure(
+                _measure(
                     _read_records(file, format),
                     src.source,
+                    unreadable.setdefault(src.source, []),
                     tokenizer=tokenizer,
                     max_length=max_length,
                     stratify_by=stratify_by,
                     progress=progress,
                 )
             )
-            loaders[src.source] = lambda file=file: [r.data for r in _read_all(file)]
+            loaders[src.source] = partial(_read_data, file)
     else:
         assert rows is not None
         stats.append(
-            measure(
+            _measure(
                 _memory_records(rows, format),
                 "<memory>",
+                unreadable.setdefault("<memory>", []),
                 tokenizer=tokenizer,
                 max_length=max_length,
                 stratify_by=stratify_by,
@@ -257,7 +322,41 @@ def audit(
         loaders["<memory>"] = lambda: list(rows)
     for s in stats:
         s.duplicate_clusters = _cluster_sizes(report, s.source)
+        _explain_unreadable(s, report, unreadable.get(s.source, []))
     return AuditReport(report, stats, loaders)
+
+
+def _explain_unreadable(stats: AuditStats, report: Report, indices: list[int]) -> None:
+    """Name the rule found most often on the unreadable records (errors before warnings)."""
+    if not indices:
+        return
+    wanted = set(indices)
+    by_severity: dict[Severity, Counter[str]] = {}
+    first: dict[str, str] = {}
+    seen: set[tuple[str, int]] = set()
+    for f in report.findings:  # sorted: the first message is the earliest
+        if f.source == stats.source and f.index in wanted and (f.code, f.index) not in seen:
+            seen.add((f.code, f.index))  # records, not findings, are counted
+            by_severity.setdefault(f.severity, Counter())[f.code] += 1
+            first.setdefault(f.code, f.message)
+    for severity in sorted(by_severity, reverse=True):
+        code, count = by_severity[severity].most_common(1)[0]
+        stats.cause_code, stats.cause_count, stats.cause_message = code, count, first[code]
+        return
+
+
+def _is_path_list(source: Any) -> bool:
+    """A list of files to audit together (not a list of records): Path objects, or
+    strings that all name existing files or folders."""
+    if not isinstance(source, list | tuple) or not source:
+        return False
+    if all(isinstance(p, os.PathLike) for p in source):
+        return True
+    return all(isinstance(p, str) and os.path.exists(p) for p in source)
+
+
+def _read_data(path: Path) -> list[Any]:
+    return [r.data for r in _read_all(path)]
 
 
 def _read_all(path: Path) -> list[Record]:
@@ -284,7 +383,7 @@ def _cluster_sizes(report: Report, source: str) -> dict[int, int]:
     sizes: Counter[int] = Counter()
     seen: set[int] = set()
     for f in report.findings:
-        if f.code == "FT401" and f.source == source and f.index not in seen:
+        if f.code == "FT401" and f.source == source and f.index is not None and f.index not in seen:
             members = {f.index, *f.related}
             seen |= members
             sizes[len(members)] += 1
@@ -300,9 +399,31 @@ def measure(
     stratify_by: str | None = None,
     progress: Progress | None = None,
 ) -> AuditStats:
-    """The figures of a stream of records, in one pass (tokens are counted in batches as
-    the records go by, so memory stays flat)."""
-    from ftdata.rules.consistency import _field
+    """The figures of a stream of normalised records, in one pass (tokens are counted in
+    batches as the records go by, so memory stays flat). Only readable records are measured."""
+    return _measure(
+        records,
+        source,
+        [],
+        tokenizer=tokenizer,
+        max_length=max_length,
+        stratify_by=stratify_by,
+        progress=progress,
+    )
+
+
+def _measure(
+    records: Iterable[Record],
+    source: str,
+    unreadable: list[int],
+    *,
+    tokenizer: str | None = None,
+    max_length: int | None = None,
+    stratify_by: str | None = None,
+    progress: Progress | None = None,
+) -> AuditStats:
+    """:func:`measure`, appending the index of each unreadable record to ``unreadable``."""
+    from ftdata.records import field_label
 
     stats = AuditStats(source, tokenizer=tokenizer, max_length=max_length, stratify_by=stratify_by)
     formats: Counter[str] = Counter()
@@ -318,7 +439,8 @@ def measure(
             stats.records += 1
             if progress is not None and stats.records % 10_000 == 0:
                 progress("measure", stats.records, 0)
-            if type(rec.data) is not dict or not rec.messages:
+            if not rec.readable:
+                unreadable.append(rec.index)
                 continue
             stats.valid += 1
             formats[rec.format or "unknown"] += 1
@@ -332,7 +454,7 @@ def measure(
             else:
                 stats.without_system_prompt += 1
             if stratify_by:
-                strata[_field(rec, field=stratify_by) or "(missing)"] += 1
+                strata[field_label(rec, field=stratify_by) or "(missing)"] += 1
             if len(prompts) < 20_000:
                 prompts.append(" ".join((m.text or "") for m in rec.prompt_messages() if m.role != "system"))
             yield rec

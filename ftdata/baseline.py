@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from ftdata.findings import Finding
+from ftdata.findings import RULE_ERROR, Finding
 from ftdata.io import atomic_write
 
 VERSION = 1
@@ -43,7 +43,7 @@ def write_baseline(path: str | Path, findings: Iterable[Finding]) -> int:
     return len(entries)
 
 
-def load_baseline(path: str | Path) -> Counter[_Key]:
+def load_baseline(path: str | os.PathLike[str]) -> Counter[_Key]:
     """Read a baseline; ValueError when it is not one."""
     try:
         data = orjson.loads(Path(path).read_bytes())
@@ -52,20 +52,22 @@ def load_baseline(path: str | Path) -> Counter[_Key]:
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("entries"), list):
         raise ValueError(f"{path} is not an ftdata baseline (version {VERSION})")
     counts: Counter[_Key] = Counter()
-    for e in data["entries"]:
-        counts[(e["code"], e["source"], e["record"], tuple(e.get("path", ())))] += int(e.get("count", 1))
+    for entry in data["entries"]:
+        key = (entry["code"], entry["source"], entry["record"], tuple(entry.get("path", ())))
+        counts[key] += int(entry.get("count", 1))
     return counts
 
 
-def apply_baseline(findings: Iterable[Finding], path: str | Path) -> list[Finding]:
+def apply_baseline(findings: Iterable[Finding], path: str | os.PathLike[str]) -> list[Finding]:
     """The findings not covered by the baseline at ``path`` (each entry covers ``count``
-    findings). Source paths in a baseline are relative to its folder."""
+    findings). Source paths in a baseline are relative to its folder. A rule that could
+    not run (FT000) is never covered: a baseline cannot hide an incomplete check."""
     left = load_baseline(path)
     root = Path(path).resolve().parent
     out = []
     for f in findings:
         key = _key(f, root)
-        if left[key] > 0:
+        if f.code != RULE_ERROR and left[key] > 0:
             left[key] -= 1
         else:
             out.append(f)

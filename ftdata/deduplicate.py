@@ -1,16 +1,19 @@
 """``ftdata.dedup``: keep one record per cluster of duplicates, lose nothing.
 
-Kept records are written byte for byte in the input's container (JSON Lines, or a JSON
-array for ``.json`` input); every other record goes to ``<out>.rejected.jsonl`` with the
-reason (its cluster, representative and similarity, or why it could not be read), and the
-clusters to ``<out>.clusters.json``. All three files are written atomically.
+Only records ftdata can read (:attr:`Record.readable`) are compared. Kept records are
+written byte for byte in the input's container (JSON Lines, or a JSON array for ``.json``
+input); by default that includes every record that could not be read, unchanged (with
+``unreadable="reject"`` they go to the rejects instead, with the rule that explains why).
+Duplicates go to ``<out>.rejected.jsonl`` (schema ``ftdata.rejects/1``, see
+:mod:`ftdata.outputs`), the clusters to ``<out>.clusters.json`` and the manifest
+(``ftdata.manifest/1``) to ``<out>.manifest.json``; the four files are committed as one
+set, after checking that the input did not change between the two reads.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,31 +22,48 @@ import orjson
 
 from ftdata import io
 from ftdata.formats import normalise
+from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, check_outputs, manifest, reject_line
 from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
-from ftdata.similarity.text import digest_bytes, scope_text
+from ftdata.similarity.text import scope_key, scope_text
 
 METHODS = ("exact", "minhash", "semantic")
+UNREADABLE = ("keep", "reject")
 DEFAULT_THRESHOLDS = {"exact": 1.0, "minhash": 0.8, "semantic": 0.95}
+#: The rule that asks each method's question.
+RULE_OF_METHOD = {"exact": "FT401", "minhash": "FT404", "semantic": "FT405"}
 
 
 @dataclass
 class Rejection:
-    """A record left out, and why."""
+    """A record left out, and why (``reason`` is ``duplicate`` or ``unreadable``)."""
 
     index: int
     line: int | None
-    reason: str  # "duplicate" or "invalid"
+    reason: str
     cluster: int | None = None
     representative: int | None = None
     similarity: float | None = None
     detail: str = ""
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A record that could not be read, so was not compared: where, and the rule that
+    explains why (None when no rule does)."""
+
+    index: int
+    line: int | None
+    rule: str | None
+    detail: str
 
 
 @dataclass
 class DedupResult:
-    """What dedup decided: the indices kept, the rejections, and the clusters."""
+    """What dedup decided: the indices kept, the rejections, the clusters, and the
+    records that could not be read (kept or rejected as ``unreadable`` says)."""
 
     records: int
     kept: list[int]
@@ -51,6 +71,8 @@ class DedupResult:
     clusters: list[Cluster]
     method: str
     threshold: float
+    unreadable: list[Unreadable] = field(default_factory=list)
+    unreadable_policy: str = "keep"
     outputs: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -59,7 +81,58 @@ class DedupResult:
 
     @property
     def invalid(self) -> int:
-        return sum(1 for r in self.rejected if r.reason == "invalid")
+        """Records rejected because they could not be read."""
+        return sum(1 for r in self.rejected if r.reason == "unreadable")
+
+    @property
+    def complete(self) -> bool:
+        """True when every record kept was compared (none unreadable, or all rejected)."""
+        return not self.unreadable or self.unreadable_policy == "reject"
+
+
+def why_unreadable(rec: Record) -> tuple[str | None, str]:
+    """The rule code and message that explain why ``rec`` is not readable: its first
+    problem of error severity (else its first problem), else a description."""
+    from ftdata import registry
+
+    first: tuple[str | None, str] | None = None
+    for kind, _, message, _ in rec.problems:
+        name = str(getattr(kind, "value", kind))
+        try:
+            found = registry.get(name)
+        except KeyError:
+            code, severe = None, False
+        else:
+            code, severe = found.code, int(found.severity) >= 30
+        if severe:
+            return code, message
+        if first is None:
+            first = (code, message)
+    if first is not None:
+        return first
+    if type(rec.data) is not dict:
+        return None, "not a JSON object"
+    return None, "no text to compare"
+
+
+def output_paths(output: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files one dedup writes: ``kept`` (``output``) and, beside it, ``rejected``,
+    ``clusters`` and ``manifest``."""
+    out = Path(output)
+    return {
+        "kept": out,
+        "rejected": out.with_name(f"{out.stem}.rejected.jsonl"),
+        "clusters": out.with_name(f"{out.stem}.clusters.json"),
+        "manifest": out.with_name(f"{out.stem}.manifest.json"),
+    }
+
+
+def rejected_path(output: Path) -> Path:
+    return output_paths(output)["rejected"]
+
+
+def clusters_path(output: Path) -> Path:
+    return output_paths(output)["clusters"]
 
 
 def dedup(
@@ -78,6 +151,7 @@ def dedup(
     seed: int = 0,
     model: str = "sentence-transformers/all-MiniLM-L6-v2",
     format: str | None = None,
+    unreadable: str = "keep",
     progress: Progress | None = None,
 ) -> DedupResult:
     """Find clusters of duplicates in ``source`` and keep one record of each.
@@ -86,19 +160,35 @@ def dedup(
     case folding), ``minhash`` (Jaccard of shingles >= ``threshold``, verified exactly) or
     ``semantic`` (cosine of sentence embeddings >= ``threshold``). ``keep`` picks the
     representative: ``first`` or ``longest``. ``scope`` compares the ``prompt``, the
-    ``answer`` or the whole ``conversation``. With ``output`` (and a file ``source``),
-    the kept records, the rejections and the clusters are written next to each other.
+    ``answer`` or the whole ``conversation``. Records that cannot be read are never
+    compared: ``unreadable="keep"`` keeps them unchanged, ``"reject"`` rejects them. With
+    ``output`` (and a file ``source``), the kept records, the rejections, the clusters and
+    a manifest are written next to each other; an output that would replace the input
+    raises :class:`~ftdata.outputs.OutputError` before anything is read.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (expected one of {', '.join(METHODS)})")
+    if unreadable not in UNREADABLE:
+        raise ValueError(f"unknown unreadable policy {unreadable!r} (expected keep or reject)")
     limit = DEFAULT_THRESHOLDS[method] if threshold is None else threshold
     path = Path(source) if isinstance(source, str | os.PathLike) else None
+    paths: dict[str, Path] = {}
+    fingerprint = None
+    if output is not None:
+        if path is None:
+            raise ValueError("writing an output needs a file as the source")
+        paths = output_paths(output)
+        check_outputs([path], paths.values())
+        fingerprint = Fingerprint.of(path)
     records = list(_records(path, source, format))
-    valid = [r for r in records if type(r.data) is dict and r.messages]
+    valid = [r for r in records if r.readable]
+    usable = {r.index for r in valid}
     texts = [scope_text(r, scope, casefold=casefold or method != "exact", roles=method == "exact") for r in valid]
     lengths = [len(t) for t in texts]
     if method == "exact":
-        keys = [digest_bytes(t.encode("utf-8", "surrogatepass")) for t in texts]
+        # The rules' duplicate keys: every turn with its role, tool calls, tools offered,
+        # weights and preference fields; a record without one (no answer) matches nothing.
+        keys: list[Hashable] = [scope_key(r, scope, casefold=casefold) for r in valid]
         local = exact_clusters(keys, keep=keep, lengths=lengths)
     elif method == "minhash":
         from ftdata.similarity.minhash import near_duplicate_pairs
@@ -117,23 +207,36 @@ def dedup(
     position = [r.index for r in valid]
     clusters = [Cluster(position[c.representative], tuple(position[m] for m in c.members), c.similarity) for c in local]
     lines = {r.index: r.line for r in records}
+    rule = RULE_OF_METHOD[method]
     rejected: list[Rejection] = []
     for number, cluster in enumerate(clusters):
         for member, sim in zip(cluster.members, cluster.similarity, strict=True):
             if member != cluster.representative:
-                rejected.append(Rejection(member, lines[member], "duplicate", number, cluster.representative, sim))
-    usable = {r.index for r in valid}
-    for r in records:
-        if r.index not in usable:
-            rejected.append(Rejection(r.index, r.line, "invalid", detail=_why_invalid(r)))
+                rejected.append(
+                    Rejection(member, lines[member], "duplicate", number, cluster.representative, sim, rule=rule)
+                )
+    unread = [Unreadable(r.index, r.line, *why_unreadable(r)) for r in records if r.index not in usable]
+    if unreadable == "reject":
+        rejected.extend(Rejection(u.index, u.line, "unreadable", detail=u.detail, rule=u.rule) for u in unread)
     rejected.sort(key=lambda r: r.index)
     dropped = {r.index for r in rejected}
     kept = [r.index for r in records if r.index not in dropped]
-    result = DedupResult(len(records), kept, rejected, clusters, method, limit)
-    if output is not None:
-        if path is None:
-            raise ValueError("writing an output needs a file as the source")
-        result.outputs = write_outputs(path, Path(output), result, lines, scope=scope)
+    result = DedupResult(len(records), kept, rejected, clusters, method, limit, unread, unreadable)
+    if path is not None and fingerprint is not None:
+        options = {
+            "method": method,
+            "threshold": limit,
+            "scope": scope,
+            "keep": keep,
+            "casefold": casefold,
+            "unreadable": unreadable,
+            "format": format,
+        }
+        if method == "minhash":
+            options.update(shingle=shingle, n=n, num_perm=num_perm, bands=bands, seed=seed)
+        if method == "semantic":
+            options["model"] = model
+        result.outputs = write_outputs(path, paths, result, lines, options=options, fingerprint=fingerprint)
     return result
 
 
@@ -152,103 +255,104 @@ def _records(path: Path | None, source: Any, format: str | None) -> Iterator[Rec
             yield item
 
 
-def _why_invalid(rec: Record) -> str:
-    for _, _, message, _ in rec.problems:
-        return message
-    if type(rec.data) is not dict:
-        return "not a JSON object"
-    return "no turns to compare"
-
-
-def rejected_path(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.rejected.jsonl")
-
-
-def clusters_path(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.clusters.json")
-
-
 def write_outputs(
-    source: Path, output: Path, result: DedupResult, lines: Mapping[int, int | None], *, scope: str
+    source: Path,
+    paths: Mapping[str, Path],
+    result: DedupResult,
+    lines: Mapping[int, int | None],
+    *,
+    options: Mapping[str, Any],
+    fingerprint: Fingerprint,
 ) -> dict[str, Path]:
-    """Write kept records, rejections and clusters (each atomically); a second, streaming
-    read of ``source`` copies every record's bytes."""
+    """Write the kept records, the rejections, the clusters and the manifest as one set;
+    a second, streaming read of ``source`` copies every record's bytes, and the input's
+    fingerprint is checked before the set is committed."""
     container = io.container_of(source)
-    output.parent.mkdir(parents=True, exist_ok=True)
     reasons = {r.index: r for r in result.rejected}
-    kept_path, rej_path, clu_path = output, rejected_path(output), clusters_path(output)
-    with io.atomic_write(kept_path) as kept_file, io.atomic_write(rej_path) as rej_file:
+    files = {key: p for key, p in paths.items() if key != "manifest"}
+    with OutputSet(files, paths["manifest"]) as out:
         first = True
         if container != "jsonl":
-            kept_file.write(b"[\n")
-        for item in io.read(
-            source, io.ReadStats()
-        ):  # strict: a rejected record is shown as parsed only when nothing was lost
+            out.write("kept", b"[\n")
+        seen = 0
+        for item in io.read(source, io.ReadStats(), parse="none"):
             if not isinstance(item, Record):
                 continue
+            if item.index != seen:
+                break
+            seen += 1
             raw = item.raw if item.raw is not None else b""
             why = reasons.get(item.index)
             if why is None:
                 if container == "jsonl":
-                    kept_file.write(raw + b"\n")
+                    out.write("kept", raw + b"\n")
                 else:
-                    kept_file.write((b"" if first else b",\n") + raw)
+                    out.write("kept", (b"" if first else b",\n") + raw)
                 first = False
                 continue
-            entry: dict[str, Any] = {
-                "index": why.index,
-                "line": why.line,
-                "reason": why.reason,
-            }
+            extra: dict[str, Any] = {}
             if why.reason == "duplicate":
-                entry.update(
-                    method=result.method,
-                    cluster=why.cluster,
-                    representative=why.representative,
-                    representative_line=lines.get(why.representative) if why.representative is not None else None,
-                    similarity=why.similarity,
-                )
+                extra = {
+                    "method": result.method,
+                    "cluster": why.cluster,
+                    "representative": why.representative,
+                    "representative_line": lines.get(why.representative) if why.representative is not None else None,
+                    "similarity": why.similarity,
+                }
+                detail = f"a duplicate of record {why.representative} (similarity {why.similarity:.2f})"
             else:
-                entry["detail"] = why.detail
-            entry.update(_payload(item, raw))
-            rej_file.write(orjson.dumps(entry) + b"\n")
+                detail = why.detail
+            out.write(
+                "rejected",
+                reject_line(
+                    index=why.index, line=why.line, reason=why.reason, rule=why.rule, detail=detail, raw=raw, **extra
+                ),
+            )
         if container != "jsonl":
-            kept_file.write(b"\n]\n")
-    report = {
-        "source": str(source),
-        "method": result.method,
-        "threshold": result.threshold,
-        "scope": scope,
-        "records": result.records,
-        "kept": len(result.kept),
-        "rejected": len(result.rejected),
-        "clusters": [
-            {
-                "representative": {"index": c.representative, "line": lines.get(c.representative)},
-                "members": [
-                    {"index": m, "line": lines.get(m), "similarity": s}
-                    for m, s in zip(c.members, c.similarity, strict=True)
-                ],
-            }
-            for c in result.clusters
-        ],
-    }
-    with io.atomic_write(clu_path) as f:
-        f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    return {"kept": kept_path, "rejected": rej_path, "clusters": clu_path}
-
-
-def _payload(item: Record, raw: bytes) -> dict[str, Any]:
-    """The record itself: parsed when it parsed cleanly, else its exact text, else its
-    bytes in base64, so that nothing is lost."""
-    if type(item.data) is dict and not any(offset is not None for *_, offset in item.problems):
-        try:
-            orjson.dumps(item.data)
-        except TypeError:
-            pass
-        else:
-            return {"record": item.data}
-    try:
-        return {"raw": raw.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"raw_base64": base64.b64encode(raw).decode("ascii")}
+            out.write("kept", b"\n]\n")
+        if seen != result.records:
+            raise InputChangedError(
+                f"the input {source} changed between two reads ({result.records:,} records, then {seen:,}); "
+                "nothing was written"
+            )
+        fingerprint.check(source)
+        report = {
+            "source": str(source),
+            "method": result.method,
+            "threshold": result.threshold,
+            "scope": options.get("scope"),
+            "records": result.records,
+            "kept": len(result.kept),
+            "rejected": len(result.rejected),
+            "unreadable": len(result.unreadable),
+            "clusters": [
+                {
+                    "representative": {"index": c.representative, "line": lines.get(c.representative)},
+                    "members": [
+                        {"index": m, "line": lines.get(m), "similarity": s}
+                        for m, s in zip(c.members, c.similarity, strict=True)
+                    ],
+                }
+                for c in result.clusters
+            ],
+        }
+        out.write("clusters", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        counts = {
+            "records": result.records,
+            "kept": len(result.kept),
+            "rejected": len(result.rejected),
+            "duplicates": result.duplicates,
+            "clusters": len(result.clusters),
+            "unreadable": len(result.unreadable),
+        }
+        body = manifest(
+            "dedup",
+            options=options,
+            inputs=[fingerprint.to_dict(result.records)],
+            counts=counts,
+        )
+        out.commit(
+            body,
+            records={"kept": len(result.kept), "rejected": len(result.rejected), "clusters": len(result.clusters)},
+        )
+    return dict(paths)

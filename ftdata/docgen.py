@@ -55,7 +55,7 @@ def rules_markdown() -> str:
     out = [
         "# Rules",
         "",
-        "Generated from the rules' docstrings by `ftdata rules --format markdown`; do not edit by hand.",
+        "Generated from the rules' docstrings by `ftdata rules --output-format markdown`; do not edit by hand.",
         "Every rule has a code that never changes and a name; `--select`, `--ignore` and the",
         "configuration accept either, or a code prefix such as `FT1`.",
         "",
@@ -77,31 +77,11 @@ def _demote(doc: str) -> str:
     return "\n".join("#" + line if line.startswith("## ") else line for line in doc.splitlines())
 
 
-def cli_markdown() -> str:
-    """The command-line reference, from each command's ``--help``; ``docs/cli.md`` is this
-    text and a test keeps it current."""
-    import click
-
-    from ftdata.cli import main
-
-    out = [
-        "# Command line",
-        "",
-        "Generated from `ftdata COMMAND --help` by `python -m ftdata.docgen cli`; do not edit by hand.",
-        "",
-    ]
-    settings = {**main.context_settings, "terminal_width": 100}
-    ctx = click.Context(main, info_name="ftdata", **settings)
-    out += ["## ftdata", "", "```", main.get_help(ctx).rstrip(), "```"]
-    for name in sorted(main.commands):
-        command = main.commands[name]
-        sub = click.Context(command, info_name=name, parent=ctx, **settings)
-        out += ["", f"## ftdata {name}", "", "```", command.get_help(sub).rstrip(), "```"]
-    return "\n".join(out) + "\n"
+#: ``ftdata rules --output-format``: each rendering of the rule reference.
+RULE_LIST_RENDERERS = {"text": rules_table, "json": rules_json, "markdown": rules_markdown}
 
 
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    kind = sys.argv[1] if len(sys.argv) > 1 else "rules"
-    sys.stdout.write(cli_markdown() if kind == "cli" else rules_markdown())
+    sys.stdout.write(rules_markdown())

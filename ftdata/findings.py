@@ -44,7 +44,8 @@ class Issue:
 
     ``path`` points into the record (``("messages", 2, "role")``); dataset rules set
     ``index`` to the record concerned and ``related`` to the other members of its group.
-    ``key=True`` points the column at the key of ``path`` rather than at its value.
+    ``key=True`` points the column at the key of ``path`` rather than at its value;
+    ``offset`` (set by the reader) is a character position in the record's raw text.
     """
 
     message: str
@@ -52,6 +53,7 @@ class Issue:
     index: int | None = None
     related: tuple[int, ...] = ()
     key: bool = False
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +129,48 @@ class SourceStats:
     lines: int = 0
     formats: tuple[tuple[str, int], ...] = ()
     truncated: bool = False  # stopped early at --max-errors
+    unreadable: int = 0  # records not understood (see Record.readable): never compared
+
+
+#: The code of a rule that could not finish (see ``Report.incomplete``).
+RULE_ERROR = "FT000"
 
 
 class Report:
-    """The findings of one run, sorted, with per-source statistics."""
+    """The findings of one run, sorted, with per-source statistics. ``fail_on`` is the
+    severity from which the run fails (from the configuration unless told otherwise)."""
 
-    def __init__(self, findings: Iterable[Finding], sources: Iterable[SourceStats] = ()) -> None:
+    def __init__(
+        self, findings: Iterable[Finding], sources: Iterable[SourceStats] = (), *, fail_on: Severity | str = "error"
+    ) -> None:
         self.findings: list[Finding] = sorted(findings, key=Finding.sort_key)
         self.sources: list[SourceStats] = list(sources)
+        self.fail_on: Severity = Severity.parse(fail_on)
+
+    @property
+    def unreadable(self) -> int:
+        """Records ftdata could not read or understand, across all sources."""
+        return sum(s.unreadable for s in self.sources)
+
+    @property
+    def unexplained(self) -> int:
+        """Unreadable records when no error finding says why (their reader rules were not
+        selected): the selected checks did not see them, so the verdict is incomplete."""
+        if not self.unreadable or any(f.severity >= Severity.ERROR and f.code != RULE_ERROR for f in self.findings):
+            return 0
+        return self.unreadable
+
+    @property
+    def rule_errors(self) -> list[Finding]:
+        """Rules that raised instead of finishing their check (FT000), in every scope."""
+        return [f for f in self.findings if f.code == RULE_ERROR]
+
+    @property
+    def incomplete(self) -> bool:
+        """True when some selected check did not run on every record (a rule raised, or
+        records could not be read and nothing selected says why): the verdict is
+        incomplete whatever the other findings say (``ftdata lint`` exits 2)."""
+        return bool(self.unexplained) or any(f.code == RULE_ERROR for f in self.findings)
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -152,9 +188,9 @@ class Report:
         """Records read across all sources."""
         return sum(s.records for s in self.sources)
 
-    def failed(self, fail_on: Severity | str = Severity.ERROR) -> bool:
-        """True when a finding is at or above ``fail_on``."""
-        level = Severity.parse(fail_on)
+    def failed(self, fail_on: Severity | str | None = None) -> bool:
+        """True when a finding is at or above ``fail_on`` (default: the report's own)."""
+        level = self.fail_on if fail_on is None else Severity.parse(fail_on)
         return any(f.severity >= level for f in self.findings)
 
     def severity_counts(self) -> Counter[Severity]:
@@ -180,3 +216,14 @@ class Report:
         frame["column"] = frame["column"].astype("Int64")
         frame["index"] = frame["index"].astype("Int64")
         return frame
+
+
+def rule_code(code_or_name: str) -> str:
+    """The code of a registered rule given its code or name; ValueError naming how to list
+    the valid ones when there is none."""
+    from ftdata import registry
+
+    try:
+        return registry.get(code_or_name).code
+    except KeyError:
+        raise ValueError(f"unknown rule {code_or_name!r}; `ftdata rules` lists the valid codes") from None

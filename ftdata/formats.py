@@ -6,15 +6,17 @@ TRL, lists of messages), Alpaca (``instruction``/``input``/``output``, with the 
 ``from``/``value`` turns, including ``function_call``/``observation`` turns).
 
 The normaliser never raises: what it cannot make sense of becomes a problem named after
-the rule that reports it (``missing-key``, ``wrong-type``, ...), and the rest of the
-record is still normalised so later rules can look at it.
+the rule that reports it (a :class:`ftdata.problems.Problem` such as ``MISSING_KEY``),
+and the rest of the record is still normalised so later rules can look at it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ftdata import problems
 from ftdata.findings import PathT
+from ftdata.problems import Problem as Kind
 from ftdata.records import Message, Record
 
 MESSAGES = "messages"
@@ -55,17 +57,7 @@ TOP_LEVEL_KEYS = {
     SHAREGPT: frozenset({"conversations", "system", "tools"}),
 }
 #: Every problem kind the normaliser emits; each is the name of a registered rule.
-PROBLEM_KINDS = frozenset(
-    {
-        "unknown-format",
-        "wrong-type",
-        "missing-messages",
-        "missing-key",
-        "unrecognised-role",
-        "role-whitespace",
-        "missing-content",
-    }
-)
+PROBLEM_KINDS = problems.NORMALISER
 
 
 def detect(data: dict[str, Any]) -> str | None:
@@ -87,7 +79,7 @@ def normalise(record: Record, forced: str | None = None) -> None:
     fmt = forced or detect(data)
     record.format = fmt
     if fmt is None:
-        record.problems.append(("unknown-format", (), _unknown_message(data), None))
+        record.problems.append((Kind.UNKNOWN_FORMAT, (), _unknown_message(data), None))
         return
     if fmt == MESSAGES:
         _messages(record, data)
@@ -121,7 +113,7 @@ def _type_name(value: Any) -> str:
 def _role(record: Record, raw: Any, table: dict[str, str], path: PathT) -> str:
     """Canonical role for ``raw``; records a problem when it is not a known role."""
     if type(raw) is not str:
-        record.problems.append(("wrong-type", path, f"role must be a string, got {_type_name(raw)}", None))
+        record.problems.append((Kind.WRONG_TYPE, path, f"role must be a string, got {_type_name(raw)}", None))
         return "?"
     canon = table.get(raw)
     if canon is not None:
@@ -130,13 +122,13 @@ def _role(record: Record, raw: Any, table: dict[str, str], path: PathT) -> str:
     canon = table.get(stripped)
     if canon is not None:
         record.problems.append(
-            ("role-whitespace", path, f"role {raw!r} has surrounding whitespace (expected {stripped!r})", None)
+            (Kind.ROLE_WHITESPACE, path, f"role {raw!r} has surrounding whitespace (expected {stripped!r})", None)
         )
         return canon
     lowered = stripped.lower()
     hint = f"; did you mean {lowered!r}?" if lowered in table else ""
     known = ", ".join(sorted(table))
-    record.problems.append(("unrecognised-role", path, f"unrecognised role {raw!r} (known: {known}){hint}", None))
+    record.problems.append((Kind.UNRECOGNISED_ROLE, path, f"unrecognised role {raw!r} (known: {known}){hint}", None))
     return raw
 
 
@@ -156,18 +148,18 @@ def _content_text(record: Record, content: Any, path: PathT, role: str) -> str |
                         texts.append(text)
                     else:
                         record.problems.append(
-                            ("wrong-type", (*path, k, "text"), "a text content part needs a string 'text'", None)
+                            (Kind.WRONG_TYPE, (*path, k, "text"), "a text content part needs a string 'text'", None)
                         )
             elif type(part) is str:
                 record.segments.append((role, part, (*path, k)))
                 texts.append(part)
             else:
                 record.problems.append(
-                    ("wrong-type", (*path, k), f"content part must be an object, got {_type_name(part)}", None)
+                    (Kind.WRONG_TYPE, (*path, k), f"content part must be an object, got {_type_name(part)}", None)
                 )
         return "".join(texts) if texts else None
     record.problems.append(
-        ("wrong-type", path, f"content must be a string or a list of parts, got {_type_name(content)}", None)
+        (Kind.WRONG_TYPE, path, f"content must be a string or a list of parts, got {_type_name(content)}", None)
     )
     return None
 
@@ -175,12 +167,12 @@ def _content_text(record: Record, content: Any, path: PathT, role: str) -> str |
 def _chat_message(record: Record, m: Any, path: PathT) -> None:
     """One OpenAI-style message at ``path``."""
     if type(m) is not dict:
-        record.problems.append(("wrong-type", path, f"message must be an object, got {_type_name(m)}", None))
+        record.problems.append((Kind.WRONG_TYPE, path, f"message must be an object, got {_type_name(m)}", None))
         return
     if "role" in m:
         role = _role(record, m["role"], OPENAI_ROLES, (*path, "role"))
     else:
-        record.problems.append(("missing-key", path, "message has no 'role'", None))
+        record.problems.append((Kind.MISSING_KEY, path, "message has no 'role'", None))
         role = "?"
     tool_calls = "tool_calls" in m or "function_call" in m
     text = None
@@ -188,25 +180,25 @@ def _chat_message(record: Record, m: Any, path: PathT) -> None:
         content = m["content"]
         if content is None:
             if not (tool_calls and role == "assistant"):
-                record.problems.append(("missing-content", (*path, "content"), "message content is null", None))
+                record.problems.append((Kind.MISSING_CONTENT, (*path, "content"), "message content is null", None))
         else:
             text = _content_text(record, content, (*path, "content"), role)
     elif not (tool_calls and role == "assistant"):
-        record.problems.append(("missing-key", path, "message has no 'content'", None))
+        record.problems.append((Kind.MISSING_KEY, path, "message has no 'content'", None))
     record.messages.append(Message(role, text, path, m, tool_calls))
 
 
 def _message_list(record: Record, value: Any, key: str) -> None:
     if type(value) is not list:
         if value is None:
-            record.problems.append(("missing-messages", (key,), f"'{key}' is null", None))
+            record.problems.append((Kind.MISSING_MESSAGES, (key,), f"'{key}' is null", None))
         else:
             record.problems.append(
-                ("wrong-type", (key,), f"'{key}' must be a list of messages, got {_type_name(value)}", None)
+                (Kind.WRONG_TYPE, (key,), f"'{key}' must be a list of messages, got {_type_name(value)}", None)
             )
         return
     if not value:
-        record.problems.append(("missing-messages", (key,), f"'{key}' is an empty list", None))
+        record.problems.append((Kind.MISSING_MESSAGES, (key,), f"'{key}' is an empty list", None))
         return
     segments = record.segments
     messages = record.messages
@@ -226,7 +218,7 @@ def _message_list(record: Record, value: Any, key: str) -> None:
 
 def _messages(record: Record, data: dict[str, Any]) -> None:
     if "messages" not in data:
-        record.problems.append(("missing-messages", (), "record has no 'messages' list", None))
+        record.problems.append((Kind.MISSING_MESSAGES, (), "record has no 'messages' list", None))
         return
     _message_list(record, data["messages"], "messages")
 
@@ -234,7 +226,7 @@ def _messages(record: Record, data: dict[str, Any]) -> None:
 def _prompt_completion(record: Record, data: dict[str, Any]) -> None:
     for key, role in (("prompt", "user"), ("completion", "assistant")):
         if key not in data:
-            record.problems.append(("missing-key", (), f"record has no {key!r}", None))
+            record.problems.append((Kind.MISSING_KEY, (), f"record has no {key!r}", None))
             continue
         value = data[key]
         if type(value) is str:
@@ -244,7 +236,12 @@ def _prompt_completion(record: Record, data: dict[str, Any]) -> None:
             _message_list(record, value, key)
         else:
             record.problems.append(
-                ("wrong-type", (key,), f"{key!r} must be a string or a list of messages, got {_type_name(value)}", None)
+                (
+                    Kind.WRONG_TYPE,
+                    (key,),
+                    f"{key!r} must be a string or a list of messages, got {_type_name(value)}",
+                    None,
+                )
             )
 
 
@@ -256,7 +253,7 @@ def _system_field(record: Record, data: dict[str, Any]) -> None:
         record.messages.append(Message("system", system, ("system",), system))
     elif system is not None and type(system) is not str:
         record.problems.append(
-            ("wrong-type", ("system",), f"'system' must be a string, got {_type_name(system)}", None)
+            (Kind.WRONG_TYPE, ("system",), f"'system' must be a string, got {_type_name(system)}", None)
         )
 
 
@@ -267,7 +264,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
         if type(history) is not list:
             record.problems.append(
                 (
-                    "wrong-type",
+                    Kind.WRONG_TYPE,
                     ("history",),
                     f"'history' must be a list of [prompt, response] pairs, got {_type_name(history)}",
                     None,
@@ -278,7 +275,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
                 if type(pair) is not list or len(pair) != 2 or not all(type(x) is str for x in pair):
                     record.problems.append(
                         (
-                            "wrong-type",
+                            Kind.WRONG_TYPE,
                             ("history", i),
                             "a history entry must be a [prompt, response] pair of strings",
                             None,
@@ -293,7 +290,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
     for key in ("instruction", "input", "output"):
         if key not in data:
             if key != "input":
-                record.problems.append(("missing-key", (), f"record has no {key!r}", None))
+                record.problems.append((Kind.MISSING_KEY, (), f"record has no {key!r}", None))
             continue
         value = data[key]
         if type(value) is str:
@@ -301,9 +298,11 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
         elif value is None and key == "input":
             pass
         elif value is None:
-            record.problems.append(("missing-content", (key,), f"{key!r} is null", None))
+            record.problems.append((Kind.MISSING_CONTENT, (key,), f"{key!r} is null", None))
         else:
-            record.problems.append(("wrong-type", (key,), f"{key!r} must be a string, got {_type_name(value)}", None))
+            record.problems.append(
+                (Kind.WRONG_TYPE, (key,), f"{key!r} must be a string, got {_type_name(value)}", None)
+            )
     if "instruction" in strings:
         instruction = strings["instruction"]
         record.segments.append(("user", instruction, ("instruction",)))
@@ -323,11 +322,13 @@ def _sharegpt(record: Record, data: dict[str, Any]) -> None:
     conversations = data.get("conversations")
     if type(conversations) is not list:
         if conversations is None:
-            record.problems.append(("missing-messages", ("conversations",), "'conversations' is missing or null", None))
+            record.problems.append(
+                (Kind.MISSING_MESSAGES, ("conversations",), "'conversations' is missing or null", None)
+            )
         else:
             record.problems.append(
                 (
-                    "wrong-type",
+                    Kind.WRONG_TYPE,
                     ("conversations",),
                     f"'conversations' must be a list of turns, got {_type_name(conversations)}",
                     None,
@@ -335,30 +336,30 @@ def _sharegpt(record: Record, data: dict[str, Any]) -> None:
             )
         return
     if not conversations:
-        record.problems.append(("missing-messages", ("conversations",), "'conversations' is an empty list", None))
+        record.problems.append((Kind.MISSING_MESSAGES, ("conversations",), "'conversations' is an empty list", None))
         return
     for i, turn in enumerate(conversations):
         path: PathT = ("conversations", i)
         if type(turn) is not dict:
-            record.problems.append(("wrong-type", path, f"turn must be an object, got {_type_name(turn)}", None))
+            record.problems.append((Kind.WRONG_TYPE, path, f"turn must be an object, got {_type_name(turn)}", None))
             continue
         if "from" in turn:
             role = _role(record, turn["from"], SHAREGPT_ROLES, (*path, "from"))
         else:
-            record.problems.append(("missing-key", path, "turn has no 'from'", None))
+            record.problems.append((Kind.MISSING_KEY, path, "turn has no 'from'", None))
             role = "?"
         text = None
         if "value" not in turn:
-            record.problems.append(("missing-key", path, "turn has no 'value'", None))
+            record.problems.append((Kind.MISSING_KEY, path, "turn has no 'value'", None))
         else:
             value = turn["value"]
             if type(value) is str:
                 text = value
                 record.segments.append((role, value, (*path, "value")))
             elif value is None:
-                record.problems.append(("missing-content", (*path, "value"), "turn value is null", None))
+                record.problems.append((Kind.MISSING_CONTENT, (*path, "value"), "turn value is null", None))
             else:
                 record.problems.append(
-                    ("wrong-type", (*path, "value"), f"turn value must be a string, got {_type_name(value)}", None)
+                    (Kind.WRONG_TYPE, (*path, "value"), f"turn value must be a string, got {_type_name(value)}", None)
                 )
         record.messages.append(Message(role, text, path, turn, turn.get("from") == "function_call"))

@@ -1,7 +1,8 @@
 """Line-aware readers for JSONL and JSON-array files, and an atomic writer.
 
-Reading never raises on bad data: every problem becomes a (rule name, offset, message)
-on the record it belongs to, or a :class:`FileProblem` for the file. Records are parsed
+Reading never raises on bad data: every problem becomes a (kind, path, message, offset)
+on the record it belongs to, or a :class:`FileProblem` for the file, where the kind is a
+:class:`ftdata.problems.Problem` (whose value is the name of the rule that reports it). Records are parsed
 with orjson; anything it refuses or that looks suspicious afterwards is parsed again by
 :mod:`ftdata.jsonstrict`, which says exactly what is wrong and where.
 """
@@ -20,7 +21,8 @@ from typing import IO, Any
 
 import orjson
 
-from ftdata import jsonstrict
+from ftdata import jsonstrict, problems
+from ftdata.problems import Problem as Kind
 from ftdata.records import Problem, Record
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -30,23 +32,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 DATA_SUFFIXES = (*JSONL_SUFFIXES, ".json")
 
 #: Every problem kind the readers emit; each is the name of a registered rule.
-PROBLEM_KINDS = frozenset(
-    {
-        "invalid-json",
-        "invalid-utf8",
-        "utf8-bom",
-        "crlf-line-ending",
-        "blank-line",
-        "nan-or-infinity",
-        "duplicate-key",
-        "lone-surrogate",
-        "nesting-too-deep",
-        "line-too-long",
-        "unsafe-integer",
-        "not-an-object",
-        "missing-final-newline",
-    }
-)
+PROBLEM_KINDS = problems.READER
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -66,7 +52,7 @@ _CLOSE = frozenset(b"]}")
 class FileProblem:
     """A problem of the file rather than of one record (a blank line, CRLF endings)."""
 
-    kind: str
+    kind: Kind
     line: int
     column: int
     message: str
@@ -113,6 +99,36 @@ def _walk(node: Any, depth: int, max_depth: int) -> int:
     return n
 
 
+# Deeper limits than this are walked with an explicit stack: recursion would reach
+# Python's limit (orjson itself accepts nesting up to 1,024 levels).
+_RECURSIVE_WALK = 200
+
+
+def _walk_deep(node: Any, max_depth: int) -> int:
+    """:func:`_walk` for any ``max_depth``, without recursion."""
+    n = 0
+    stack = [(node, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return -1
+        if type(node) is dict:
+            n += len(node)
+            values: Any = node.values()
+        else:
+            values = node
+        for v in values:
+            t = type(v)
+            if t is dict or t is list:
+                stack.append((v, depth + 1))
+            elif t is int:
+                if v > _MAX_SAFE or v < -_MAX_SAFE:
+                    return -1
+            elif t is float and (v >= _BIG_FLOAT or v <= -_BIG_FLOAT):
+                return -1
+    return n
+
+
 def _keys_match(raw: bytes, nkeys: int) -> bool:
     """True when ``raw`` writes exactly ``nkeys`` object keys, i.e. has no duplicate key.
 
@@ -141,12 +157,12 @@ def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any
     except _JSONDecodeError:
         return _strict(raw, max_depth)
     if type(data) is dict:
-        nkeys = _walk(data, 1, max_depth)
+        nkeys = _walk(data, 1, max_depth) if max_depth <= _RECURSIVE_WALK else _walk_deep(data, max_depth)
         if nkeys < 0 or not _keys_match(raw, nkeys):
             return _strict(raw, max_depth)
         return data, _NO_PROBLEMS
     start = len(raw) - len(raw.lstrip())
-    return data, [("not-an-object", (), f"record is a JSON {json_kind(data)}, not an object", start)]
+    return data, [_not_an_object(data, start)]
 
 
 def parse_record_fast(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
@@ -160,7 +176,11 @@ def parse_record_fast(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tupl
     if type(data) is dict:
         return data, _NO_PROBLEMS
     start = len(raw) - len(raw.lstrip())
-    return data, [("not-an-object", (), f"record is a JSON {json_kind(data)}, not an object", start)]
+    return data, [_not_an_object(data, start)]
+
+
+def _not_an_object(value: Any, offset: int | None) -> Problem:
+    return (Kind.NOT_AN_OBJECT, (), f"record is a JSON {json_kind(value)}, not an object", offset)
 
 
 def _unparsed(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
@@ -190,20 +210,20 @@ def _strict(raw: bytes, max_depth: int) -> tuple[Any, list[Problem]]:
     except UnicodeDecodeError as e:
         column = len(raw[: e.start].decode("utf-8", "replace"))
         bad = raw[e.start : e.start + 4].hex(" ")
-        return None, [("invalid-utf8", (), f"invalid UTF-8 byte sequence ({bad})", column)]
+        return None, [(Kind.INVALID_UTF8, (), f"invalid UTF-8 byte sequence ({bad})", column)]
     result = jsonstrict.parse(text, max_depth=max_depth)
     problems: list[Problem] = [(kind, (), message, offset) for kind, offset, message in result.problems]
     value = result.value
     if not result.fatal and type(value) is not dict:
         start = len(text) - len(text.lstrip())
-        problems.append(("not-an-object", (), f"record is a JSON {json_kind(value)}, not an object", start))
+        problems.append(_not_an_object(value, start))
     if any(p[0] in _UNUSABLE for p in problems):
         value = None
     return value, problems
 
 
 # After these, the value would not survive a round trip through a strict parser.
-_UNUSABLE = frozenset({"invalid-json", "invalid-utf8", "nesting-too-deep"})
+_UNUSABLE = frozenset({Kind.INVALID_JSON, Kind.INVALID_UTF8, Kind.NESTING_TOO_DEEP})
 
 
 def container_of(path: Path) -> str:
@@ -281,7 +301,7 @@ def read_jsonl(
                 size += _skip_line(f)
                 rec = Record(index, None, source=source, line=lineno, offset=offset)
                 rec.problems.append(
-                    ("line-too-long", (), f"line of {size:,} bytes exceeds the limit of {max_line_bytes:,} bytes", 0)
+                    (Kind.LINE_TOO_LONG, (), f"line of {size:,} bytes exceeds the limit of {max_line_bytes:,} bytes", 0)
                 )
                 index += 1
                 offset += size
@@ -299,11 +319,11 @@ def read_jsonl(
                         stats.first_crlf_line = lineno
             body_offset = offset
             if offset == 0 and body.startswith(BOM):
-                yield FileProblem("utf8-bom", 1, 1, "file starts with a UTF-8 byte order mark")
+                yield FileProblem(Kind.UTF8_BOM, 1, 1, "file starts with a UTF-8 byte order mark")
                 body = body[3:]
                 body_offset = 3
             if not body or body.isspace():
-                yield FileProblem("blank-line", lineno, 1, "blank line")
+                yield FileProblem(Kind.BLANK_LINE, lineno, 1, "blank line")
                 offset += size
                 continue
             data, problems = parse_one(body, max_depth=max_depth)
@@ -314,7 +334,7 @@ def read_jsonl(
                         (
                             k,
                             p,
-                            m + " (the file looks like a JSON array: name it .json)" if k == "invalid-json" else m,
+                            m + " (the file looks like a JSON array: name it .json)" if k is Kind.INVALID_JSON else m,
                             o,
                         )
                         for k, p, m, o in problems
@@ -373,14 +393,27 @@ class _Elements:
         self.max_record_bytes = max_record_bytes
         self.line = 1
         self.counted = 0
+        self.col_at = 0
+        self.col = 1
         self.index = 0
 
     def position(self, at: int) -> tuple[int, int]:
+        """1-based line and column (in characters) of byte ``at``, for ``at`` not before
+        the previous call's. Counts only the bytes since that call, so a minified array
+        on one long line costs linear time."""
         buf = self.buf
-        self.line += buf[self.counted : at].count(b"\n")
+        if at < self.counted:  # not expected: count from the start
+            line_start = buf.rfind(b"\n", 0, at) + 1
+            return 1 + buf[:at].count(b"\n"), len(buf[line_start:at].decode("utf-8", "replace")) + 1
+        newlines = buf[self.counted : at].count(b"\n")
+        if newlines:
+            self.line += newlines
+            self.col_at = buf.rfind(b"\n", self.counted, at) + 1
+            self.col = 1
         self.counted = at
-        line_start = buf.rfind(b"\n", 0, at) + 1
-        return self.line, len(buf[line_start:at].decode("utf-8", "replace")) + 1
+        self.col += len(buf[self.col_at : at].decode("utf-8", "replace"))
+        self.col_at = at
+        return self.line, self.col
 
     def record(self, begin: int, stop: int, empty_message: str | None = None) -> Record | None:
         """The record whose text is ``buf[begin:stop]`` (surrounding whitespace ignored).
@@ -399,7 +432,7 @@ class _Elements:
         if len(body) > self.max_record_bytes:
             rec = Record(index, None, source=self.source, line=line, column=column, offset=at)
             message = f"record of {len(body):,} bytes exceeds the limit of {self.max_record_bytes:,} bytes"
-            rec.problems.append(("line-too-long", (), message, 0))
+            rec.problems.append((Kind.LINE_TOO_LONG, (), message, 0))
             return rec
         data, problems = self.parse_one(body, max_depth=self.max_depth)
         rec = Record(index, data, source=self.source, line=line, column=column, raw=body, offset=at)
@@ -409,12 +442,12 @@ class _Elements:
     def problem(self, at: int, message: str) -> FileProblem:
         line_no = 1 + self.buf[:at].count(b"\n")
         col = at - (self.buf.rfind(b"\n", 0, at) + 1) + 1
-        return FileProblem("invalid-json", line_no, col, message)
+        return FileProblem(Kind.INVALID_JSON, line_no, col, message)
 
 
 def _prologue(buf: bytes | mmap.mmap, stats: ReadStats) -> Iterator[FileProblem]:
     if buf[:3] == BOM:
-        yield FileProblem("utf8-bom", 1, 1, "file starts with a UTF-8 byte order mark")
+        yield FileProblem(Kind.UTF8_BOM, 1, 1, "file starts with a UTF-8 byte order mark")
     crlf = buf.find(b"\r\n")
     if crlf != -1:
         stats.first_crlf_line = buf[:crlf].count(b"\n") + 1
@@ -436,48 +469,159 @@ def array_items(
     max_record_bytes: int = DEFAULT_MAX_LINE_BYTES,
     parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
-    """Records of a JSON array held in ``buf`` (bytes or a memory map)."""
+    """Records of a JSON array held in ``buf`` (bytes or a memory map).
+
+    A malformed element costs that element only: when an element does not parse, reading
+    resumes at the next element that does (see :func:`_resync`), so the records after it
+    keep their index, line and column. Where elements split does not depend on ``parse``.
+    """
     stats.container = "json-array"
     yield from _prologue(buf, stats)
     elements = _Elements(buf, source, max_depth, max_record_bytes, parse)
     pos = buf.find(b"[", 3 if buf[:3] == BOM else 0)
     if pos == -1:
-        yield FileProblem("invalid-json", 1, 1, "expected a JSON array of records")
+        yield FileProblem(Kind.INVALID_JSON, 1, 1, "expected a JSON array of records")
         return
-    depth = 1
-    elem_start = pos + 1
-    closed_at = -1
-    for m in _ARRAY_TOKEN.finditer(buf, pos + 1):
-        c = buf[m.start()]
-        if c == 0x22:  # a string
-            continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                message = "trailing comma before ']'" if elements.index else None
-                rec = elements.record(elem_start, m.start(), message)
-                if rec is not None:
-                    yield rec
-                closed_at = m.end()
-                break
-        elif depth == 1:  # a comma between elements
-            yield elements.record(elem_start, m.start(), "missing value between commas")  # type: ignore[misc]
-            elem_start = m.end()
     size = len(buf)
-    if closed_at == -1:
-        rec = elements.record(elem_start, size)
+    start = pos + 1
+    after_comma = False
+    closed_at = -1
+    while True:
+        stop, ender = _element_end(buf, start)
+        if ender == _COMMA:
+            message: str | None = "missing value between commas"
+        else:
+            message = "trailing comma before ']'" if after_comma and ender == _CLOSE_ARRAY else None
+        rec = elements.record(start, stop, message)
+        if rec is not None and rec.data is None and rec.raw != b"":
+            cut = _resync(buf, start, stop, max_record_bytes)
+            if cut is not None:
+                comma, following = cut
+                elements.index -= 1  # the same element again, cut where the next one begins
+                yield elements.record(start, comma)  # type: ignore[misc]
+                start = following
+                after_comma = True
+                continue
         if rec is not None:
             yield rec
+        if ender == _COMMA:
+            start = stop + 1
+            after_comma = True
+            continue
+        if ender == _CLOSE_ARRAY:
+            closed_at = stop + 1
+        break
+    if closed_at == -1:
         yield FileProblem(
-            "invalid-json", 1 + buf[:size].count(b"\n"), 1, "unexpected end of file: the JSON array is not closed"
+            Kind.INVALID_JSON, 1 + buf[:size].count(b"\n"), 1, "unexpected end of file: the JSON array is not closed"
         )
     else:
         rest = buf[closed_at:size]
         if rest.strip():
             yield elements.problem(closed_at + len(rest) - len(rest.lstrip()), "extra data after the JSON array")
     _finish(buf, stats, elements)
+
+
+_COMMA = 0x2C
+_CLOSE_ARRAY = 0x5D
+_NON_SPACE = re.compile(rb"[^ \t\r\n]")
+# Where the next element may begin after a broken one: a comma, then an object starting a
+# line (pretty-printed and one-per-line arrays; the indentation is checked), or anywhere
+# (a minified array on one line).
+_LINE_CANDIDATE = re.compile(rb",[ \t]*\r?\n(?:[ \t]*\r?\n)*([ \t]*)\{")
+_ANY_CANDIDATE = re.compile(rb",[ \t\r\n]*\{")
+
+
+def _element_end(buf: bytes | mmap.mmap, start: int, limit: int | None = None) -> tuple[int, int]:
+    """Where the array element beginning at ``start`` ends: (offset, byte) of the ``,`` or
+    ``]`` after it, or ``(len(buf), -1)`` when the buffer ends first, or ``(-1, -1)`` when
+    no end lies within ``limit`` bytes. Strings and brackets are tracked; a closer with
+    nothing open (a stray ``}``, or a ``]`` followed by a comma) belongs to the element,
+    which is then broken, rather than closing the array."""
+    depth = 0
+    for m in _ARRAY_TOKEN.finditer(buf, start):
+        at = m.start()
+        if limit is not None and at - start > limit:
+            return -1, -1
+        c = buf[at]
+        if c == 0x22:  # a string
+            continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            if depth:
+                depth -= 1
+            elif c == _CLOSE_ARRAY:
+                after = _NON_SPACE.search(buf, at + 1)
+                if after is None or buf[after.start()] != _COMMA:
+                    return at, c
+        elif not depth:
+            return at, c
+    return len(buf), -1
+
+
+def _broken(body: bytes) -> int | None:
+    """None when ``body`` is one JSON value (possibly with recoverable problems such as a
+    duplicate key); otherwise the byte offset in ``body`` after which the element that
+    follows a syntax error may begin."""
+    try:
+        _loads(body)
+        return None
+    except _JSONDecodeError:
+        pass
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text = body[: e.start].decode("utf-8")
+        return len(text.encode("utf-8"))
+    result = jsonstrict.parse(text, max_depth=_SPLIT_DEPTH)
+    if not result.fatal:
+        return None
+    offset = next((o for k, o, _ in result.problems if k is Kind.INVALID_JSON), 0)
+    return len(text[:offset].encode("utf-8"))
+
+
+# Deep parts are skipped unparsed; deep enough that no real record is skipped.
+_SPLIT_DEPTH = 1 << 16
+
+
+def _resync(buf: bytes | mmap.mmap, start: int, stop: int, max_record_bytes: int) -> tuple[int, int] | None:
+    """For the element ``buf[start:stop]``: when it does not parse, (the comma ending it,
+    the start of the element after it); None when it parses or no later element begins
+    within it.
+
+    A broken element (an unclosed bracket, an odd quote) makes the bracket-and-string
+    scan run past the elements that follow it; the next element begins after the
+    syntax error, at a comma and an object. Where the broken element starts a line, the
+    next one is the first object starting a line at the same or a smaller indentation
+    (what is nested inside an element is indented deeper or on its own line). In a
+    minified array it is the first such object that parses.
+    """
+    chunk = buf[start:stop]
+    body = chunk.strip()
+    at = start + len(chunk) - len(chunk.lstrip())
+    error = _broken(body)
+    if error is None:
+        return None
+    line_start = buf.rfind(b"\n", 0, at) + 1
+    prefix = buf[line_start:at]
+    by_line = prefix.strip() in (b"", b"[")
+    pattern = _LINE_CANDIDATE if by_line else _ANY_CANDIDATE
+    # The error may be reported at the next element itself (an unclosed object goes on to
+    # it), so look from the last comma before the error.
+    begin_search = max(at + 1, buf.rfind(b",", at, at + error + 1))
+    for m in pattern.finditer(buf, begin_search, stop):
+        begin = m.end() - 1
+        if by_line:
+            # Nested values sit deeper or on the same line: the first object starting a
+            # line at the element's indentation is the next element, even a broken one.
+            if len(m.group(1)) <= len(prefix):
+                return m.start(), begin
+            continue
+        end, ender = _element_end(buf, begin, max_record_bytes)
+        if ender in (_COMMA, _CLOSE_ARRAY) and _broken(buf[begin:end].strip()) is None:
+            return m.start(), begin
+    return None
 
 
 def stream_items(
@@ -490,35 +634,50 @@ def stream_items(
     parse: str = "strict",
 ) -> Iterator[Record | FileProblem]:
     """Records of a ``.json`` file holding one object, or several written one after another
-    and spread over many lines (a pretty-printed export)."""
+    and spread over many lines (a pretty-printed export). As in an array, a malformed
+    object costs that object only (see :func:`_resync_stream`)."""
     stats.container = "json-stream"
     yield from _prologue(buf, stats)
     elements = _Elements(buf, source, max_depth, max_record_bytes, parse)
+    size = len(buf)
     depth = 0
     start = end = 3 if buf[:3] == BOM else 0
-    for m in _ARRAY_TOKEN.finditer(buf, start):
-        c = buf[m.start()]
-        if depth == 0:
-            gap = buf[end : m.start()]
-            if gap.strip():
-                yield elements.problem(end + len(gap) - len(gap.lstrip()), "unexpected data between records")
-            start = m.start()
-            if c == 0x22:
-                yield elements.record(start, m.end())  # type: ignore[misc]
-                end = m.end()
-                continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
+    pos: int | None = start
+    while pos is not None:
+        resume: int | None = None
+        for m in _ARRAY_TOKEN.finditer(buf, pos):
+            c = buf[m.start()]
             if depth == 0:
-                yield elements.record(start, m.end())  # type: ignore[misc]
-                end = m.end()
-            elif depth < 0:
-                yield elements.problem(m.start(), f"unexpected {chr(c)!r}")
-                depth = 0
-                end = m.end()
-    size = len(buf)
+                gap = buf[end : m.start()]
+                if gap.strip():
+                    yield elements.problem(end + len(gap) - len(gap.lstrip()), "unexpected data between records")
+                start = m.start()
+                if c == 0x22:
+                    yield elements.record(start, m.end())  # type: ignore[misc]
+                    end = m.end()
+                    continue
+            if c in _OPEN:
+                depth += 1
+            elif c in _CLOSE:
+                depth -= 1
+                if depth == 0:
+                    resume = _cut_stream(buf, start, m.end())
+                    if resume is not None:
+                        break
+                    yield elements.record(start, m.end())  # type: ignore[misc]
+                    end = m.end()
+                elif depth < 0:
+                    yield elements.problem(m.start(), f"unexpected {chr(c)!r}")
+                    depth = 0
+                    end = m.end()
+        if resume is None and depth > 0:
+            resume = _cut_stream(buf, start, size)
+        if resume is not None:
+            yield elements.record(start, resume)  # type: ignore[misc]
+            depth = 0
+            pos = end = resume
+            continue
+        pos = None
     if depth > 0:
         rec = elements.record(start, size)
         if rec is not None:
@@ -529,9 +688,32 @@ def stream_items(
     _finish(buf, stats, elements)
 
 
+# An object starting a line: where the next record of a stream may begin.
+_STREAM_CANDIDATE = re.compile(rb"\n([ \t]*)\{")
+
+
+def _cut_stream(buf: bytes | mmap.mmap, start: int, stop: int) -> int | None:
+    """For the record ``buf[start:stop]`` of a stream: None when it parses; otherwise where
+    the next record begins: the first later object starting a line at the record's own
+    indentation or less (an unclosed bracket or an odd quote makes the scan run past the
+    records after it). Never cuts a record that parses."""
+    error = _broken(buf[start:stop])
+    if error is None:
+        return None
+    line_start = buf.rfind(b"\n", 0, start) + 1
+    prefix = buf[line_start:start]
+    if prefix.strip():
+        return None
+    # From the line of the error: the next record may begin on it (after an unclosed one).
+    for m in _STREAM_CANDIDATE.finditer(buf, max(start + 1, buf.rfind(b"\n", start, start + error + 1)), stop):
+        if len(m.group(1)) <= len(prefix):
+            return m.start() + 1
+    return None
+
+
 def _invalid_json_record(index: int, source: str, line: int, column: int, offset: int, message: str) -> Record:
     rec = Record(index, None, source=source, line=line, column=column, raw=b"", offset=offset)
-    rec.problems.append(("invalid-json", (), message, 0))
+    rec.problems.append((Kind.INVALID_JSON, (), message, 0))
     return rec
 
 

@@ -1,5 +1,9 @@
 """``ftdata.leakage``: records of one file that reappear, exactly or nearly, in another
-(eval questions seen in training). Exact keys, MinHash-LSH and embeddings, as pairs."""
+(eval questions seen in training). Exact keys, MinHash-LSH and embeddings, as pairs.
+
+Only records ftdata can read (:attr:`Record.readable`) are compared; the others are listed
+in :attr:`LeakageReport.unreadable` and make the report incomplete (``failed()`` is then
+True), since a leak among them could not be seen."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ftdata import io
+from ftdata.deduplicate import Unreadable, why_unreadable
 from ftdata.formats import normalise
 from ftdata.records import Record
-from ftdata.similarity.text import digest_bytes, prompt_turns, scope_text, turn_key
+from ftdata.similarity.text import scope_key, scope_text
 
 METHODS = ("exact", "minhash", "semantic")
 
@@ -46,12 +51,19 @@ class LeakageReport:
     records: dict[str, int]
     leaks: list[Leak] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    unreadable: dict[str, list[Unreadable]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.leaks)
 
+    @property
+    def complete(self) -> bool:
+        """True when every record of every file could be read, so was compared."""
+        return not any(self.unreadable.values())
+
     def failed(self) -> bool:
-        return bool(self.leaks)
+        """True when something leaks, or when the audit is incomplete (unreadable records)."""
+        return bool(self.leaks) or not self.complete
 
     def counts(self) -> dict[tuple[str, str, str], int]:
         """Leaks per (file a, file b, method)."""
@@ -65,27 +77,24 @@ class LeakageReport:
         return [k.to_dict() for k in self.leaks]
 
 
-def _load(path: Path, format: str | None) -> list[Record]:
-    out = []
+def _load(path: Path, format: str | None) -> tuple[list[Record], list[Unreadable]]:
+    out, unread = [], []
     for item in io.read(path, io.ReadStats()):
-        if isinstance(item, Record) and type(item.data) is dict:
+        if not isinstance(item, Record):
+            continue
+        if type(item.data) is dict:
             normalise(item, format)
-            if item.messages:
-                out.append(item)
-    return out
+        if item.readable:
+            out.append(item)
+        else:
+            unread.append(Unreadable(item.index, item.line, *why_unreadable(item)))
+    return out, unread
 
 
-def exact_key(record: Record, scope: str) -> int:
-    """The normalised text of ``scope`` (prompt, answer or conversation), hashed."""
-    turns = turn_key(record)
-    messages = record.messages
-    if scope == "prompt":
-        chosen = [turns[k] for k in prompt_turns(record)] or turns
-    elif scope == "answer":
-        chosen = [t for t, m in zip(turns, messages, strict=True) if m.role == "assistant"]
-    else:
-        chosen = turns
-    return digest_bytes(b"\x1e".join(chosen))
+def exact_key(record: Record, scope: str) -> int | None:
+    """The key FT601 compares for ``scope`` (prompt, answer or conversation): the
+    duplicate keys of :mod:`ftdata.similarity.text`; None for a record without one."""
+    return scope_key(record, scope)
 
 
 def leakage(
@@ -111,12 +120,14 @@ def leakage(
     if len(files) < 2:
         raise ValueError("leakage needs at least two files")
     names = [str(p) for p in files]
-    loaded = [_load(p, format) for p in files]
+    pairs_read = [_load(p, format) for p in files]
+    loaded = [recs for recs, _ in pairs_read]
     owners: list[tuple[int, Record]] = [(k, r) for k, recs in enumerate(loaded) for r in recs]
     report = LeakageReport(
         names,
-        {names[k]: len(recs) for k, recs in enumerate(loaded)},
+        {names[k]: len(recs) + len(unread) for k, (recs, unread) in enumerate(pairs_read)},
         options={"methods": chosen, "scope": scope, "threshold": threshold, "semantic_threshold": semantic_threshold},
+        unreadable={names[k]: unread for k, (_, unread) in enumerate(pairs_read) if unread},
     )
     seen: set[tuple[int, int]] = set()
 
@@ -131,7 +142,9 @@ def leakage(
     if "exact" in chosen:
         first: dict[int, list[int]] = {}
         for pos, (_, rec) in enumerate(owners):
-            first.setdefault(exact_key(rec, scope), []).append(pos)
+            key = exact_key(rec, scope)
+            if key is not None:
+                first.setdefault(key, []).append(pos)
         for members in first.values():
             for a in range(len(members)):
                 for b in range(a + 1, len(members)):

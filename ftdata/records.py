@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any
 
+import orjson
+
 from ftdata.findings import PathT
+from ftdata.problems import Problem as Kind
 
 #: A piece of text of a record: (canonical role, text, path to the string value).
 Segment = tuple[str, str, PathT]
@@ -15,6 +19,22 @@ Segment = tuple[str, str, PathT]
 Problem = tuple[str, PathT, str, int | None]
 
 ROLES = ("system", "user", "assistant", "tool")
+
+#: Reader problems that mean the record's layout was not understood (its shape, not a
+#: value in it, is wrong), so its normalised view cannot be trusted for comparisons.
+MISREAD = frozenset(
+    {
+        Kind.UNKNOWN_FORMAT,
+        Kind.MISSING_MESSAGES,
+        Kind.MISSING_KEY,
+        Kind.WRONG_TYPE,
+        Kind.NOT_AN_OBJECT,
+        Kind.INVALID_JSON,
+    }
+)
+
+#: What :func:`field_value` returns for a path the record does not have.
+MISSING: Any = object()
 _LETTERS = {"system": "S", "user": "U", "tool": "T"}
 
 
@@ -122,10 +142,15 @@ class Record:
 
     @property
     def readable(self) -> bool:
-        """True when ftdata understood the record: a JSON object in a known format whose
-        normalised view holds some text. Unreadable records are never compared (duplicates,
-        leakage, clusters) nor counted as clean; call after normalisation."""
-        return type(self.data) is dict and self.format is not None and any(s[1] for s in self.segments)
+        """True when ftdata understood the record: a JSON object in a known format, with
+        no problem of its shape (an unknown layout, a missing key, a value of the wrong
+        type) and some text in its normalised view. Unreadable records are never compared
+        (duplicates, leakage, clusters) nor counted as clean; call after normalisation."""
+        if type(self.data) is not dict or self.format is None:
+            return False
+        if any(p[0] in MISREAD for p in self.problems):
+            return False
+        return any(s[1] for s in self.segments)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -167,3 +192,45 @@ class Record:
                 break
             out.append(m)
         return out
+
+
+def field_value(data: Any, path: str) -> Any:
+    """The value at a dotted field path (``metadata.task``, ``tags.0``: object keys, and
+    list positions as digits), or :data:`MISSING`. The one meaning of a field path, for
+    stratification, grouping, label balance and the audit."""
+    value = data
+    for part in path.split(".") if path else ():
+        if type(value) is dict and part in value:
+            value = value[part]
+        elif type(value) is list and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
+
+
+def field_label(record: Record, *, field: str = "") -> str | None:
+    """The value at ``field`` as a label: text as is, anything else as canonical JSON,
+    "" when the record lacks the field; None for an unreadable record (neither counted
+    nor missing the field). The collector of the rules that count labels."""
+    if not record.readable:
+        return None
+    if not field:
+        return None
+    value = field_value(record.data, field)
+    if value is MISSING or value is None:
+        return ""
+    return intern(value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def plain(value: Any) -> Any:
+    """pandas/numpy values (arrays, NaN, numpy scalars) as plain JSON-able Python."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return plain(value.tolist())
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value

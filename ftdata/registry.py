@@ -9,11 +9,20 @@ from __future__ import annotations
 import enum
 import inspect
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ftdata.findings import Severity
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ftdata.requirements import Requirement
+
+#: (low, high) bounds of a numeric option, inclusive; None leaves a side open.
+Range = tuple[float | None, float | None]
+
+#: Bounds for numeric options that declare none: wide, but no overflow in C code.
+_INT_BOUNDS: Range = (-(2**53), 2**53)
 
 CODE_RE = re.compile(r"^[A-Z]{2,5}[0-9]{3}$")
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -45,6 +54,9 @@ class Rule:
     default: bool = True
     fixable: bool = False
     collect: Callable[..., Any] | None = None
+    requires: tuple[Requirement, ...] = ()
+    ranges: Mapping[str, Range] = field(default_factory=dict)
+    reader_options: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def doc(self) -> str:
@@ -79,8 +91,17 @@ class Rule:
                 raise ValueError(
                     f"option {key!r} of rule {self.code} ({self.name}) expects {type(default).__name__}, got {value!r}"
                 )
+            low, high = self.ranges.get(name, _INT_BOUNDS if isinstance(default, int) else (None, None))
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if numeric and ((low is not None and value < low) or (high is not None and value > high) or value != value):
+                bounds = f"{'-inf' if low is None else _num(low)} to {'inf' if high is None else _num(high)}"
+                raise ValueError(f"option {key!r} of rule {self.code} ({self.name}) must be in {bounds}, got {value!r}")
             clean[name] = value
         return clean
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def _same_kind(value: Any, default: Any) -> bool:
@@ -111,8 +132,15 @@ def rule(
     default: bool = True,
     fixable: bool = False,
     collect: Callable[..., Any] | None = None,
+    requires: Iterable[Requirement] = (),
+    ranges: Mapping[str, Range] | None = None,
+    reader_options: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a rule. The decorated function's docstring is its documentation."""
+    """Register a rule. The decorated function's docstring is its documentation.
+
+    ``requires`` lists what the rule needs to run (checked before any data is read);
+    ``ranges`` bounds its numeric options (inclusive); ``reader_options`` maps an option
+    of a reader rule to the reader bound it sets (``{"max_bytes": "max_line_bytes"}``)."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must look like FT123")
     if not NAME_RE.match(name):
@@ -123,7 +151,22 @@ def rule(
             raise ValueError(f"rule code {code} registered twice")
         if name in _BY_NAME and _BY_NAME[name].code != code:
             raise ValueError(f"rule name {name} registered twice")
-        entry = Rule(code, name, scope, severity, func, default, fixable, collect)
+        entry = Rule(
+            code,
+            name,
+            scope,
+            severity,
+            func,
+            default,
+            fixable,
+            collect,
+            tuple(requires),
+            dict(ranges or {}),
+            dict(reader_options or {}),
+        )
+        unknown = (set(entry.ranges) | set(entry.reader_options)) - set(entry.options)
+        if unknown:
+            raise ValueError(f"rule {code} declares bounds for options it does not have: {sorted(unknown)}")
         _RULES[code] = entry
         _BY_NAME[name] = entry
         return func

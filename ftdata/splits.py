@@ -21,13 +21,18 @@ from typing import Any
 import orjson
 
 from ftdata import io
-from ftdata._version import __version__
+from ftdata.deduplicate import why_unreadable
 from ftdata.formats import normalise
-from ftdata.records import Record
+from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, check_folder_outputs, manifest, reject_line
+from ftdata.records import MISSING, Record, field_value, plain
 from ftdata.similarity.clusters import UnionFind
-from ftdata.similarity.text import digest_bytes, prompt_turns, scope_text, turn_key
+from ftdata.similarity.text import scope_text
 
 GROUPINGS = ("prompt", "duplicates", "near-duplicates", "semantic")
+#: ``group_by`` that keeps nothing together (eval may then share prompts with train).
+NO_GROUPING = "none"
+DEFAULT_GROUPING = "prompt"
+UNGROUPED_WARNING = "no grouping (group by none): eval may share prompts with train"
 DEFAULT_SIZES = {"train": 0.85, "eval": 0.15}
 
 Key = Callable[[Record], Hashable]
@@ -49,6 +54,9 @@ class SplitResult:
     source: Path | None = None
     lines: list[int | None] = field(default_factory=list)
     records: list[Any] | None = None
+    fingerprint: Fingerprint | None = None
+    rejected_rules: dict[int, str | None] = field(default_factory=dict)
+    leaks: list[Any] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -109,17 +117,10 @@ def _sizes(sizes: Mapping[str, float]) -> dict[str, float]:
 
 
 def _field_getter(path: str) -> Key:
-    parts = path.split(".")
-
     def get(rec: Record) -> Hashable:
-        value: Any = rec.data
-        for part in parts:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                return None
+        value = field_value(rec.data, path)
+        if value is MISSING:
+            return None
         if isinstance(value, dict | list):
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         return value
@@ -144,14 +145,14 @@ def _bin_numbers(values: list[Hashable], bins: int) -> list[Hashable]:
     numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     if not numeric or len(numeric) < len([v for v in values if v is not None]):
         return values
-    ordered = sorted(numeric)
+    ordered: list[float] = sorted(numeric)
     edges = [ordered[min(len(ordered) - 1, (k * len(ordered)) // bins)] for k in range(1, bins)]
     out: list[Hashable] = []
     for v in values:
         if v is None:
             out.append(None)
             continue
-        rank = sum(1 for e in edges if v >= e)
+        rank = sum(1 for e in edges if v >= e)  # type: ignore[operator,misc]
         out.append(f"q{rank + 1}")
     return out
 
@@ -183,36 +184,15 @@ def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Reco
     return from_rows(), None, rows
 
 
-def _needs_chat(stratify_by: Any, groupings: list[Any]) -> bool:
-    return (
-        callable(stratify_by)
-        or stratify_by in ("system", "format")
-        or any(callable(g) or g in GROUPINGS for g in groupings if not isinstance(g, list))
-    )
-
-
 def _rows(source: Any) -> list[Any]:
     kind = type(source).__module__.split(".")[0]
     if kind == "pandas":
-        return [_plain(r) for r in source.to_dict(orient="records")]
+        return [plain(r) for r in source.to_dict(orient="records")]
     if kind == "datasets":
         if hasattr(source, "keys") and not hasattr(source, "column_names"):
             raise ValueError("pass one split of a DatasetDict (for example dataset['train'])")
         return [dict(r) for r in source]
     return list(source)
-
-
-def _plain(value: Any) -> Any:
-    """pandas/numpy values (arrays, NaN, numpy scalars) as plain JSON-able Python."""
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        return _plain(value.tolist())
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def _content_hash(rec: Record, seed: int) -> bytes:
@@ -222,7 +202,7 @@ def _content_hash(rec: Record, seed: int) -> bytes:
 
 def _groupings(group_by: Any, n_hint: int | None) -> list[Any]:
     """``group_by`` as a list of groupings; precomputed labels become one list entry."""
-    if group_by is None:
+    if group_by is None or (isinstance(group_by, str) and group_by == NO_GROUPING):
         return []
     if isinstance(group_by, str) or callable(group_by):
         return [group_by]
@@ -238,16 +218,14 @@ def _record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
         return None
     if callable(grouping):
         return grouping
+    from ftdata.leaks import exact_key
+
+    # The leakage audit's own key, so that grouping by prompt leaves it nothing to find.
     if grouping == "prompt":
-        return lambda rec: digest_bytes(b"\x1e".join(_prompt_turns(rec))) if rec.messages else None
+        return lambda rec: exact_key(rec, "prompt") if rec.readable else None
     if grouping == "duplicates":
-        return lambda rec: digest_bytes(b"\x1e".join(turn_key(rec))) if rec.messages else None
+        return lambda rec: exact_key(rec, "conversation") if rec.readable else None
     return _field_getter(grouping)
-
-
-def _prompt_turns(rec: Record) -> list[bytes]:
-    turns = turn_key(rec)
-    return [turns[k] for k in prompt_turns(rec)] or turns
 
 
 def _join_equal(uf: UnionFind, keys: Iterable[tuple[int, Hashable]]) -> None:
@@ -266,7 +244,7 @@ def split(
     sizes: Mapping[str, float] = DEFAULT_SIZES,
     seed: int = 0,
     stratify_by: str | Key | None = None,
-    group_by: Any = None,
+    group_by: Any = DEFAULT_GROUPING,
     min_per_stratum: int | None = None,
     bins: int = 5,
     threshold: float | None = None,
@@ -283,14 +261,17 @@ def split(
     field path, ``"prompt"``, ``"duplicates"``, ``"near-duplicates"`` (MinHash, Jaccard >=
     ``threshold``, default 0.8), ``"semantic"`` (cosine >= ``threshold``, default 0.9), a
     callable, a list of these, or precomputed labels (one per record): every group stays in
-    one split. Near and semantic duplicates compare ``scope`` (``prompt`` by default, as
+    one split. The default groups by prompt, so that no eval prompt is also in train;
+    ``"none"`` (or None) groups nothing, with a warning. Near and semantic duplicates compare ``scope`` (``prompt`` by default, as
     the leakage audit does; or ``answer``, ``conversation``). A stratum with fewer than ``min_per_stratum`` records (default: one per
     split) goes to the first split, with a warning.
     """
     targets = _sizes(sizes)
     names = list(targets)
     groupings = _groupings(group_by, None)
-    records, path, rows = _iterate(source, format, _needs_chat(stratify_by, groupings))
+    fingerprint = Fingerprint.of(source) if isinstance(source, str | os.PathLike) else None
+    # Always normalised: a record ftdata does not understand is rejected, never placed blind.
+    records, path, rows = _iterate(source, format, True)
     limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
     key = _stratum_key(stratify_by)
     keyed = [(g, _record_key(g)) for g in groupings]
@@ -300,6 +281,7 @@ def split(
     lines: list[int | None] = []
     usable: list[int] = []
     rejected: dict[int, str] = {}
+    rejected_rules: dict[int, str | None] = {}
     raw_strata: list[Hashable] = []
     hashes: dict[int, bytes] = {}
     group_keys: list[list[tuple[int, Hashable]]] = [[] for _ in keyed]
@@ -309,8 +291,8 @@ def split(
     for rec in records:
         i = rec.index
         lines.append(rec.line)
-        if type(rec.data) is not dict:
-            rejected[i] = next((m for _, _, m, _ in rec.problems), "not a JSON object")
+        if not rec.readable:
+            rejected_rules[i], rejected[i] = why_unreadable(rec)
             raw_strata.append(None)
             continue
         usable.append(i)
@@ -320,7 +302,7 @@ def split(
         for column, (_, get) in zip(group_keys, keyed, strict=True):
             if get is not None:
                 column.append((i, get(rec)))
-        if needs_texts and rec.messages:
+        if needs_texts and rec.readable:
             texts.append(scope_text(rec, scope, casefold=True))
             text_owner.append(i)
     n = len(lines)
@@ -352,7 +334,7 @@ def split(
     groups: dict[int, list[int]] = {}
     for i in usable:
         groups.setdefault(uf.find(i), []).append(i)
-    warnings: list[str] = []
+    warnings: list[str] = [] if groupings else [UNGROUPED_WARNING]
     by_stratum: dict[str, list[list[int]]] = {}
     for members in groups.values():
         if len(members) == 1:
@@ -391,7 +373,7 @@ def split(
             "seed": seed,
             "stratify_by": stratify_by if isinstance(stratify_by, str | type(None)) else "<callable>",
             "group_by": _describe_grouping(group_by),
-            "threshold": limit if group_by is not None else None,
+            "threshold": limit if groupings else None,
             "scope": scope,
             "min_per_stratum": floor,
             "bins": bins,
@@ -400,6 +382,8 @@ def split(
         source=path,
         lines=lines,
         records=rows,
+        fingerprint=fingerprint,
+        rejected_rules=rejected_rules,
     )
     result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval))
     return result
@@ -456,131 +440,115 @@ def guidance(result: SplitResult, *, stratified: bool, min_eval: int) -> list[st
     return out
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def output_paths(source: Path, names: Iterable[str], directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files a split of ``source`` writes into ``directory``: one per split (in the
+    input's container), ``rejected`` and ``manifest``."""
+    out = Path(directory)
+    suffix = ".jsonl" if io.container_of(source) == "jsonl" else ".json"
+    paths = {name: out / f"{name}{suffix}" for name in names}
+    paths["rejected"] = out / "rejected.jsonl"
+    paths["manifest"] = out / "manifest.json"
+    return paths
+
+
+def check_split_outputs(
+    source: str | os.PathLike[str], names: Iterable[str], directory: str | os.PathLike[str]
+) -> None:
+    """Raise :class:`~ftdata.outputs.OutputError` when writing the split files of
+    ``source`` into ``directory`` would replace the input (or cannot be done); call it
+    before reading."""
+    paths = output_paths(Path(source), names, directory)
+    check_folder_outputs([source], directory, [p.name for p in paths.values()])
 
 
 def write_split(result: SplitResult, directory: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write each split (and ``rejected.jsonl``, and ``manifest.json``) into ``directory``.
+    """Write each split, ``rejected.jsonl`` and ``manifest.json`` into ``directory`` as
+    one set (see :class:`~ftdata.outputs.OutputSet`).
 
-    Records are copied byte for byte, in input order, in the input's container. Every file
-    is written to a temporary name, fsynced and renamed into place at the end, the manifest
-    last."""
+    Records are copied byte for byte, in input order, in the input's container. Before
+    the set is committed, the input is checked against its fingerprint from the first
+    read, and the exact leakage audit (FT601's key, by prompt) runs on the new files:
+    its pairs land in ``result.leaks`` and the manifest."""
     if result.source is None:
         raise ValueError("writing splits needs a file as the source")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    container = io.container_of(result.source)
-    suffix = ".jsonl" if container == "jsonl" else ".json"
-    paths = {name: out / f"{name}{suffix}" for name in result.names}
-    paths["rejected"] = out / "rejected.jsonl"
-    atomic = _AtomicSet(paths.values())
-    with atomic as files:
+    source = result.source
+    check_split_outputs(source, result.names, directory)
+    fingerprint = result.fingerprint or Fingerprint.of(source)
+    container = io.container_of(source)
+    paths = output_paths(source, result.names, directory)
+    files = {key: p for key, p in paths.items() if key != "manifest"}
+    with OutputSet(files, paths["manifest"]) as out:
         first = dict.fromkeys(result.names, True)
         if container != "jsonl":
-            for name in result.names:
-                files[paths[name]].write(b"[\n")
-        for item in io.read(result.source, io.ReadStats(), parse="none"):
+            for split_name in result.names:
+                out.write(split_name, b"[\n")
+        seen = 0
+        for item in io.read(source, io.ReadStats(), parse="none"):
             if not isinstance(item, Record):
                 continue
+            if item.index != seen or seen >= len(result.assignment):
+                seen = -1
+                break
+            seen += 1
             raw = item.raw or b""
             name = result.assignment[item.index]
             if name is None:
-                entry = {
-                    "index": item.index,
-                    "line": item.line,
-                    "reason": result.rejected.get(item.index, "unreadable"),
-                }
-                entry["raw" if _utf8(raw) else "raw_latin1"] = raw.decode("utf-8" if _utf8(raw) else "latin-1")
-                files[paths["rejected"]].write(orjson.dumps(entry) + b"\n")
+                out.write(
+                    "rejected",
+                    reject_line(
+                        index=item.index,
+                        line=item.line,
+                        reason="unreadable",
+                        rule=result.rejected_rules.get(item.index),
+                        detail=result.rejected.get(item.index, "could not be read"),
+                        raw=raw,
+                    ),
+                )
             elif container == "jsonl":
-                files[paths[name]].write(raw + b"\n")
+                out.write(name, raw + b"\n")
             else:
-                files[paths[name]].write((b"" if first[name] else b",\n") + raw)
+                out.write(name, (b"" if first[name] else b",\n") + raw)
                 first[name] = False
         if container != "jsonl":
             for name in result.names:
-                files[paths[name]].write(b"\n]\n")
-    manifest = {
-        "ftdata": __version__,
-        "input": {"path": str(result.source), "sha256": sha256_of(result.source), "records": len(result.assignment)},
-        "outputs": {
-            name: {
-                "path": p.name,
-                "sha256": atomic.digests[p],
-                "records": result.counts.get(name, len(result.rejected)),
-            }
-            for name, p in paths.items()
-        },
-        "options": result.options,
-        **result.report(),
+                out.write(name, b"\n]\n")
+        if seen != len(result.assignment):
+            raise InputChangedError(f"the input {source} changed between two reads; nothing was written")
+        fingerprint.check(source)
+        out.finish()
+        audit = _audit(result, {name: (out.temp_path(name), paths[name]) for name in result.names})
+        counts = result.counts
+        body = manifest(
+            "split",
+            options=result.options,
+            inputs=[fingerprint.to_dict(len(result.assignment))],
+            counts={"records": len(result.assignment), "rejected": len(result.rejected), **counts},
+            rules=[{"code": "FT601", "options": {"scope": "prompt"}}] if audit is not None else [],
+            leakage=audit,
+            **result.report(),
+        )
+        out.commit(body, records={**counts, "rejected": len(result.rejected)})
+    return paths
+
+
+def _audit(result: SplitResult, files: Mapping[str, tuple[Path, Path]]) -> dict[str, Any] | None:
+    """The exact leakage audit over the split files (written, not yet renamed), with the
+    pairs named by the files' final paths."""
+    if len(result.names) < 2:
+        return None
+    from ftdata.leaks import Leak, leakage
+
+    real = {str(temp): str(final) for temp, final in files.values()}
+    report = leakage([temp for temp, _ in files.values()], methods=("exact",), scope="prompt")
+    result.leaks = [
+        Leak(k.method, k.similarity, real[k.source_a], k.index_a, k.line_a, real[k.source_b], k.index_b, k.line_b)
+        for k in report.leaks
+    ]
+    leaked = {name: len(report.leaked_records(str(files[name][0]))) for name in result.names[1:]}
+    return {
+        "methods": ["exact"],
+        "scope": "prompt",
+        "pairs": len(report.leaks),
+        "leaked": leaked,
+        "unreadable": {name: len(report.unreadable.get(str(files[name][0]), [])) for name in result.names},
     }
-    manifest_path = out / "manifest.json"
-    with io.atomic_write(manifest_path) as f:
-        f.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    return {**paths, "manifest": manifest_path}
-
-
-def _utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-class _HashingFile:
-    """A binary file that keeps the sha256 of what is written to it."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.sha256 = hashlib.sha256()
-
-    def write(self, data: bytes) -> None:
-        self.sha256.update(data)
-        self.raw.write(data)
-
-
-class _AtomicSet:
-    """Several atomic writes that are all renamed into place together, at the end; each
-    file's sha256 is kept in ``digests``."""
-
-    def __init__(self, paths: Iterable[Path]) -> None:
-        self.paths = list(paths)
-        self.managers: list[Any] = []
-        self.files: dict[Path, Any] = {}
-        self.digests: dict[Path, str] = {}
-
-    def __enter__(self) -> dict[Path, Any]:
-        import tempfile
-
-        for path in self.paths:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            self.files[path] = _HashingFile(os.fdopen(fd, "wb"))
-            self.managers.append((path, tmp))
-        return self.files
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        for path, f in self.files.items():
-            if not f.raw.closed:
-                f.raw.flush()
-                os.fsync(f.raw.fileno())
-                f.raw.close()
-            self.digests[path] = f.sha256.hexdigest()
-        if exc_type is not None:
-            for _, tmp in self.managers:
-                Path(tmp).unlink(missing_ok=True)
-            return
-        for path, tmp in self.managers:
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

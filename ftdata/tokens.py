@@ -6,7 +6,6 @@ first use). Without one, counts are estimated from characters and marked as esti
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,18 +40,35 @@ class TokenCount:
 
 @lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str) -> Any:
-    """A transformers tokenizer; local paths load without the network."""
+    """A transformers tokenizer from a local folder, the local cache, or the hub when it
+    answers within seconds; never a wait on an unreachable network.
+    :class:`~ftdata.requirements.RequirementError` when none of them has it."""
+    from ftdata.requirements import RequirementError, hub_reachable, looks_like_path, missing_local
     from ftdata.similarity.embeddings import quiet_hugging_face
 
     quiet_hugging_face()
     try:
         from transformers import AutoTokenizer
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("token counts need the 'train' extra: pip install 'ftdata[train]'") from e
+        raise RequirementError("token counts need the 'train' extra: pip install 'ftdata[train]'") from e
     local = Path(name_or_path).expanduser()
-    if local.exists():
-        return AutoTokenizer.from_pretrained(str(local), local_files_only=True)
-    return AutoTokenizer.from_pretrained(name_or_path, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+    if local.is_dir():
+        try:
+            return AutoTokenizer.from_pretrained(str(local), local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise RequirementError(f"{local} holds no loadable tokenizer: {e}") from None
+    if local.exists() or looks_like_path(name_or_path):
+        raise missing_local("tokenizer", name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+    except (OSError, ValueError):
+        pass
+    if not hub_reachable():
+        raise missing_local("tokenizer", name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        raise RequirementError(f"tokenizer {name_or_path!r} could not be loaded from the hub: {e}") from None
 
 
 def has_generation_markers(tokenizer: Any) -> bool:
@@ -214,10 +230,10 @@ def _renderer(tok: Any, marked: bool) -> Render:
         variables = dict(tok.special_tokens_map)
 
         def direct(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]] | None]:
-            texts, spans = render_jinja_template(
+            texts, spans = render_jinja_template(  # type: ignore[misc,str-unpack]
                 [messages], chat_template=template, return_assistant_tokens_mask=marked, **variables
             )
-            return texts[0], [tuple(s) for s in spans[0]] if marked else None
+            return texts[0], [(int(s[0]), int(s[1])) for s in spans[0]] if marked else None
 
         probe = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."}]
         if direct(probe)[0] == public(probe)[0]:

@@ -44,7 +44,8 @@ def test_audit_of_a_file(report, capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["metadata"]["id"] for r in report.records("duplicate-record")] == ["s0001", "s0004", "s0006"]
     frame = report.get_findings("FT4")
     assert set(frame["code"]) == {"FT401", "FT403"}
-    assert report.get_findings("FT999").empty
+    with pytest.raises(ValueError, match="FT999"):
+        report.get_findings("FT999")
     html = report._repr_html_()
     assert html.count("<svg") >= 8
     assert "FT107" in html

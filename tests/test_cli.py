@@ -206,7 +206,7 @@ def test_rule_and_rules_commands() -> None:
     assert "## Why is this bad?" in one.stdout
     assert run_cli("rule", "unrecognised-role").stdout == one.stdout
     assert run_cli("rule", "FT999").returncode == 2
-    listed = json.loads(run_cli("rules", "--format", "json").stdout)
+    listed = json.loads(run_cli("rules", "--output-format", "json").stdout)
     assert any(r["code"] == "FT107" and r["severity"] == "error" for r in listed)
     table = run_cli("rules").stdout
     assert re.search(r"^FT110 +empty-content +error +record +Checks for user", table, re.M)

@@ -64,21 +64,20 @@ def test_dedup_partitions_the_input(
         assert cluster.representative in result.kept
     kept_out = result.outputs["kept"].read_bytes()
     if suffix == ".json":
-        kept_raw = [json.dumps(x) for x in json.loads(kept_out)]
-        assert len(kept_raw) == len(result.kept)
+        assert kept_out == b"[\n" + b",\n".join(lines[i] for i in result.kept) + b"\n]\n"
     else:
         assert kept_out.split(b"\n")[:-1] == [lines[i] for i in result.kept]
     rejections = [json.loads(x) for x in result.outputs["rejected"].read_bytes().splitlines()]
     assert [r["index"] for r in rejections] == rejected
     for r in rejections:
-        original = lines[r["index"]]
-        if "record" in r:
-            assert r["record"] == json.loads(original)
-        else:
-            assert r["raw"].encode() == original
+        assert r["schema"] == "ftdata.rejects/1"
+        assert r["reason"] == "duplicate"
+        assert r["raw"].encode() == lines[r["index"]]
     if method == "exact":
         keys = Counter(
-            tuple(normalise_text(m["content"]) for m in json.loads(lines[i])["messages"]) for i in result.kept
+            tuple(normalise_text(m["content"]) for m in json.loads(lines[i])["messages"])
+            for i in result.kept
+            if b"broken" not in lines[i]
         )
         assert max(keys.values(), default=1) == 1
 
@@ -98,7 +97,13 @@ def test_json_array_output_keeps_element_bytes(tmp_path: Path) -> None:
 def test_in_memory_records_without_output() -> None:
     records = [{"prompt": "a", "completion": "b"}, {"prompt": "a ", "completion": "b"}, {"nope": 1}]
     result = dd.dedup(records)
-    assert (result.kept, [(r.index, r.reason) for r in result.rejected]) == ([0], [(1, "duplicate"), (2, "invalid")])
+    assert (result.kept, [(r.index, r.reason) for r in result.rejected]) == ([0, 2], [(1, "duplicate")])
+    assert [(u.index, u.rule) for u in result.unreadable] == [(2, "FT100")]
+    rejecting = dd.dedup(records, unreadable="reject")
+    assert [(r.index, r.reason, r.rule) for r in rejecting.rejected] == [
+        (1, "duplicate", "FT401"),
+        (2, "unreadable", "FT100"),
+    ]
     with pytest.raises(ValueError, match="needs a file"):
         dd.dedup(records, "out.jsonl")
 
@@ -107,16 +112,27 @@ def test_in_memory_records_without_output() -> None:
 def test_cli_outputs_golden(tmp_path: Path, method: str) -> None:
     shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
     extra = ["--threshold", "0.9"] if method == "semantic" else []
+    (tmp_path / "out").mkdir()
     result = run_cli("dedup", "dups.jsonl", "-o", "out/dedup.jsonl", "--method", method, *extra, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    # dups.jsonl holds one broken line: kept unchanged, never compared, and the exit status says so
+    assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     assert "Kept" in result.stderr
+    assert " of 7 records" in result.stderr
+    assert "1 record could not be read" in result.stderr
+    assert "line 5" in result.stderr
+    manifest = json.loads((tmp_path / "out" / "dedup.manifest.json").read_text())
+    assert manifest["schema"] == "ftdata.manifest/1"
+    assert manifest["command"] == "dedup"
+    assert manifest["counts"]["unreadable"] == 1
     for name in ("dedup.jsonl", "dedup.rejected.jsonl", "dedup.clusters.json"):
         check_golden(GOLDEN_DIR / f"dedup-{method}" / name, (tmp_path / "out" / name).read_text())
 
 
 def test_cli_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
     shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
+    before = (tmp_path / "dups.jsonl").read_bytes()
     result = run_cli("dedup", "dups.jsonl", "-o", "dups.jsonl", cwd=tmp_path)
     assert result.returncode == 2
-    assert "must not be the input" in result.stderr
+    assert "is the input" in result.stderr
+    assert (tmp_path / "dups.jsonl").read_bytes() == before

@@ -11,10 +11,17 @@ from pathlib import Path
 import pytest
 
 import ftdata
-from ftdata import engine, registry
+from ftdata import registry
 from ftdata.config import Settings
-from ftdata.engine import lint_file
+from ftdata.engine.plan import compile_plan
+from ftdata.engine.run import lint_file as run_file
+from ftdata.executors import process
+from ftdata.executors.serial import SerialExecutor
 from ftdata.findings import Issue, Severity
+
+
+def lint_file(path: Path, settings: Settings, **kwargs: object) -> tuple[list, object]:
+    return run_file(path, compile_plan(settings), **kwargs)  # type: ignore[arg-type]
 
 
 def _planted_file(path: Path, n: int = 3000, seed: int = 0) -> None:
@@ -43,7 +50,7 @@ def _planted_file(path: Path, n: int = 3000, seed: int = 0) -> None:
 @pytest.mark.parametrize("start", ["fork", "spawn"])
 def test_parallel_ranges_match_a_single_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str) -> None:
     # fork where it is safe, spawn once torch or a Rust tokenizer has threads: both agree
-    monkeypatch.setattr(engine, "_mp_context", lambda: multiprocessing.get_context(start))
+    monkeypatch.setattr(process, "mp_context", lambda: multiprocessing.get_context(start))
     path = tmp_path / "big.jsonl"
     _planted_file(path)
     settings = Settings(select=("ALL",))
@@ -52,6 +59,17 @@ def test_parallel_ranges_match_a_single_pass(tmp_path: Path, monkeypatch: pytest
     assert sorted(f.sort_key() for f in single) == sorted(f.sort_key() for f in multi)
     assert single_stats == multi_stats
     assert {f.code for f in single} >= {"FT001", "FT004", "FT005", "FT101", "FT107", "FT111"}
+
+
+def test_any_executor_gives_the_findings_of_a_single_pass(tmp_path: Path) -> None:
+    # the seam a cluster executor plugs into: shards run wherever, merged in order
+    path = tmp_path / "big.jsonl"
+    _planted_file(path)
+    settings = Settings(select=("ALL",))
+    single, single_stats = lint_file(path, settings, jobs=1)
+    sharded, sharded_stats = lint_file(path, settings, executor=SerialExecutor(), jobs=3, parallel_min_bytes=1)
+    assert sorted(f.sort_key() for f in single) == sorted(f.sort_key() for f in sharded)
+    assert single_stats == sharded_stats
 
 
 def test_max_errors_in_parallel_keeps_the_first_errors(tmp_path: Path) -> None:

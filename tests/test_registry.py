@@ -93,6 +93,6 @@ def test_every_command_and_option_has_help(name: str, command: click.Command) ->
 
 def test_cli_reference_is_current() -> None:
     """docs/cli.md is generated from --help; regenerate with `make docs`."""
-    from ftdata.docgen import cli_markdown
+    from ftdata.cli.reference import cli_markdown
 
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == cli_markdown()

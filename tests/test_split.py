@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ftdata
-from ftdata.splits import _AtomicSet, split, write_split
+from ftdata.outputs import TEMP_PREFIX, OutputSet
+from ftdata.splits import split, write_split
 from tests.conftest import GOLDEN_DIR, ROOT, check_golden, run_cli
 
 SAMPLE = ROOT / "ftdata" / "samples" / "support_chat.jsonl"
@@ -58,6 +59,7 @@ def test_a_split_is_a_deterministic_partition_that_keeps_groups_whole(
     # a partition: every record exactly once, in a split or in rejected.jsonl
     outputs = {name: paths[name].read_bytes().split(b"\n")[:-1] for name in result.names}
     rejected = [json.loads(x) for x in paths["rejected"].read_bytes().splitlines()]
+    assert all(r["schema"] == "ftdata.rejects/1" and r["reason"] == "unreadable" for r in rejected)
     placed = [line for name in result.names for line in outputs[name]] + [r["raw"].encode() for r in rejected]
     assert Counter(placed) == Counter(lines)
     # groups never straddle splits
@@ -115,9 +117,21 @@ def test_near_duplicate_groups_make_a_split_without_leaks(tmp_path: Path) -> Non
     paths = write_split(result, tmp_path)
     report = ftdata.leakage([paths["train"], paths["eval"]])
     assert not report.failed(), report.to_dicts()
-    random = split(SAMPLE, seed=0)
+    random = split(SAMPLE, seed=0, group_by="none")
+    assert any("eval may share prompts with train" in w for w in random.warnings)
     paths = write_split(random, tmp_path / "random")
     assert ftdata.leakage([paths["train"], paths["eval"]]).failed()
+    assert random.leaks, "the split's own audit reports the leaks it wrote"
+    manifest = json.loads(paths["manifest"].read_text())
+    assert manifest["leakage"]["pairs"] == len(random.leaks) > 0
+
+
+def test_the_default_grouping_is_by_prompt(tmp_path: Path) -> None:
+    result = split(SAMPLE, seed=0)
+    assert result.options["group_by"] == "prompt"
+    paths = write_split(result, tmp_path)
+    assert result.leaks == []
+    assert not ftdata.leakage([paths["train"], paths["eval"]], methods=["exact"]).failed()
 
 
 def test_manifest_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,11 +149,12 @@ def test_manifest_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_an_interrupted_write_leaves_no_partial_output(tmp_path: Path) -> None:
-    targets = [tmp_path / "train.jsonl", tmp_path / "eval.jsonl"]
+    targets = {"train": tmp_path / "train.jsonl", "eval": tmp_path / "eval.jsonl"}
 
     def interrupted() -> None:
-        with _AtomicSet(targets) as files:
-            files[targets[0]].write(b"half written\n")
+        with OutputSet(targets, tmp_path / "manifest.json") as out:
+            out.write("train", b"half written\n")
+            assert any(p.name.startswith(TEMP_PREFIX) for p in tmp_path.iterdir())
             raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
@@ -166,7 +181,8 @@ def test_cli_split_and_leak(tmp_path: Path) -> None:
         "near-duplicates",
         cwd=tmp_path,
     )
-    assert made.returncode == 0, made.stderr
+    assert made.returncode == 1, made.stderr  # the sample's one unreadable record is rejected, not split
+    assert "1 records could not be read" in made.stderr
     assert "Split 109 records" in made.stderr
     assert "warning: eval has" in made.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -175,9 +191,18 @@ def test_cli_split_and_leak(tmp_path: Path) -> None:
     clean = run_cli("leak", "out/train.jsonl", "out/eval.jsonl", "out/test.jsonl", cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout
     assert clean.stdout.strip() == "No leaks."
-    lines = (tmp_path / "data.jsonl").read_text().splitlines()
-    (tmp_path / "train.jsonl").write_text("\n".join(lines[:80]) + "\n")
-    (tmp_path / "eval.jsonl").write_text("\n".join(lines[80:] + lines[:3]) + "\n")
+    every = (tmp_path / "data.jsonl").read_text().splitlines()
+    (tmp_path / "train.jsonl").write_text("\n".join(every[:80]) + "\n")
+    (tmp_path / "eval.jsonl").write_text("\n".join(every[80:]) + "\n")
+    incomplete = run_cli("leak", "train.jsonl", "eval.jsonl", cwd=tmp_path)
+    assert incomplete.returncode == 2, "a broken line in train: the audit could not see every record"
+    assert "No leaks." not in incomplete.stdout
+    assert "could not be read" in incomplete.stderr
+    assert "FT001" in incomplete.stderr
+    lines = [line for line in every if _parses(line)]
+    assert len(lines) == len(every) - 1
+    (tmp_path / "train.jsonl").write_text("\n".join(lines[:79]) + "\n")
+    (tmp_path / "eval.jsonl").write_text("\n".join(lines[79:] + lines[:3]) + "\n")
     leaked = run_cli("leak", "train.jsonl", "eval.jsonl", "--output-format", "json", cwd=tmp_path)
     assert leaked.returncode == 1
     pairs = json.loads(leaked.stdout)["leaks"]
@@ -192,6 +217,14 @@ def test_cli_split_and_leak(tmp_path: Path) -> None:
     configured = run_cli("leak", cwd=tmp_path)
     assert configured.returncode == 1
     assert "exact" in configured.stdout
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def test_datasets_and_pandas_interop() -> None:

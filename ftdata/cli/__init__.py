@@ -16,10 +16,11 @@ from typing import Any
 import click
 
 from ftdata._version import __version__
+from ftdata.names import INPUT_FORMATS as FORMAT_NAMES
+from ftdata.names import OUTPUT_FORMATS as OUTPUT_FORMAT_NAMES
+from ftdata.names import PROFILES as PROFILE_NAMES
 
-OUTPUT_FORMAT_NAMES = ("concise", "full", "json", "json-lines", "github", "sarif")
-FORMAT_NAMES = ("messages", "prompt-completion", "alpaca", "sharegpt")
-PROFILE_NAMES = ("openai", "together", "mistral", "trl")
+__all__ = ["FORMAT_NAMES", "OUTPUT_FORMAT_NAMES", "PROFILE_NAMES", "UsageFailure", "main", "run"]
 
 
 class UsageFailure(click.ClickException):
@@ -28,7 +29,9 @@ class UsageFailure(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"ftdata: error: {self.format_message()}", err=True)
+        from ftdata.report.text import visible
+
+        click.echo(f"ftdata: error: {visible(self.format_message())}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -37,7 +40,7 @@ def main() -> None:
     """Check fine-tuning datasets before you train on them."""
 
 
-def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
+def split_values(values: tuple[str, ...]) -> tuple[str, ...] | None:
     if not values:
         return None
     return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
@@ -54,12 +57,29 @@ def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-_format_option = click.option(
-    "--format", "input_format", type=click.Choice(FORMAT_NAMES), help="Force the record format instead of detecting it."
+class AliasedOption(click.Option):
+    """An option whose later names still work (for scripts written against older
+    releases) but are not shown in ``--help``."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        names, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+
+input_format_option = click.option(
+    "--input-format",
+    "--format",
+    "input_format",
+    cls=AliasedOption,
+    type=click.Choice(FORMAT_NAMES),
+    help="Force the record format instead of detecting it.",
 )
 
 #: The options that choose the rules (lint and audit).
-_rule_selection = _options(
+rule_selection = _options(
     click.option(
         "--select",
         multiple=True,
@@ -69,13 +89,30 @@ _rule_selection = _options(
     click.option("--ignore", multiple=True, metavar="RULES", help="Rules to skip."),
     click.option("--extend-select", multiple=True, metavar="RULES", help="Rules to run on top of the selection."),
     click.option("--profile", type=click.Choice(PROFILE_NAMES), help="Apply a provider's documented strictness."),
-    _format_option,
+    input_format_option,
 )
 
 
+def silence_third_party(quiet: bool) -> None:
+    """Keep other libraries' warnings, log lines and progress bars off stderr: always for
+    the model libraries' loading noise, and for everything with ``--quiet``, which means
+    nothing on stderr but errors."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+
+
 @contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+def progress_bar(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     """A rich progress bar on a terminal; nothing under pre-commit, CI or a pipe."""
+    silence_third_party(quiet)
     if quiet or not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("PRE_COMMIT"):
         yield None
         return
@@ -101,8 +138,28 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
 
 
 def _register() -> None:
-    """Attach the built-in commands (imported here so each module can import ``main``)."""
+    """Attach the built-in commands (imported here so each module can import ``main``),
+    then those other packages register in the ``ftdata.commands`` entry-point group (each
+    entry a click command, e.g. ``train = "ftdata_train.cli:train"``)."""
+    from importlib.metadata import entry_points
+
     from ftdata.cli import audit, curate, lint, rules  # noqa: F401
+
+    for ep in entry_points(group="ftdata.commands"):
+        if ep.name in main.commands:
+            continue  # a built-in command cannot be replaced
+        try:
+            command = ep.load()
+        except Exception as e:  # a broken plugin must not take the built-in commands down
+            command = _broken_plugin(ep.name, e)
+        main.add_command(command, ep.name)
+
+
+def _broken_plugin(name: str, error: Exception) -> click.Command:
+    def fail() -> None:
+        raise UsageFailure(f"the command {name!r} could not be loaded: {type(error).__name__}: {error}")
+
+    return click.Command(name, callback=fail, help=f"(could not be loaded: {type(error).__name__})")
 
 
 _register()

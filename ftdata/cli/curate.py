@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ftdata.cli import UsageFailure, _format_option, _progress, main
+from ftdata.cli import UsageFailure, input_format_option, main, progress_bar
+from ftdata.report.text import visible, visible_path
 
 
 @main.command()
@@ -66,7 +67,14 @@ from ftdata.cli import UsageFailure, _format_option, _progress, main
     show_default=True,
     help="semantic: sentence-transformers model name or path.",
 )
-@_format_option
+@click.option(
+    "--unreadable",
+    type=click.Choice(["keep", "reject"]),
+    default="keep",
+    show_default=True,
+    help="What to do with records that cannot be read (never compared): keep them unchanged, or reject them.",
+)
+@input_format_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 def dedup(
     source: Path,
@@ -80,21 +88,22 @@ def dedup(
     ngram: int,
     num_perm: int,
     model: str,
+    unreadable: str,
     input_format: str | None,
     quiet: bool,
 ) -> None:
     """Keep one record per cluster of duplicates.
 
-    Kept records go to OUTPUT byte for byte; the others go to OUTPUT's name with
-    .rejected.jsonl (with their cluster, representative and similarity, or why they
-    could not be read) and the clusters to .clusters.json. Nothing is lost.
+    Kept records go to OUTPUT byte for byte; duplicates go to OUTPUT's name with
+    .rejected.jsonl (with their cluster, representative and similarity), the clusters to
+    .clusters.json and a manifest to .manifest.json, committed together. Records that
+    cannot be read are never compared: they are kept unchanged (exit status 1) or, with
+    --unreadable reject, rejected with the rule that explains why. Nothing is lost.
     """
     from ftdata.deduplicate import dedup as run
     from ftdata.findings import plural
 
-    if output.resolve() == source.resolve():
-        raise UsageFailure("the output must not be the input file")
-    with _progress(quiet) as progress:
+    with progress_bar(quiet) as progress:
         try:
             result = run(
                 source,
@@ -109,18 +118,41 @@ def dedup(
                 num_perm=num_perm,
                 model=model,
                 format=input_format,
+                unreadable=unreadable,
                 progress=progress,
             )
         except (OSError, ValueError, ImportError) as e:
             raise UsageFailure(str(e)) from None
     if not quiet:
+        rejected = f"{plural(result.duplicates, 'duplicate')} in {plural(len(result.clusters), 'cluster')}"
+        if result.invalid:
+            rejected += f" and {plural(result.invalid, 'unreadable record')}"
         click.echo(
             f"Kept {len(result.kept):,} of {plural(result.records, 'record')} in {output}; "
-            f"{plural(result.duplicates, 'duplicate')} in {plural(len(result.clusters), 'cluster')} and "
-            f"{plural(result.invalid, 'unreadable record')} in {result.outputs['rejected']}; "
-            f"clusters in {result.outputs['clusters']}.",
+            f"{rejected} in {result.outputs['rejected']}; clusters in {result.outputs['clusters']}; "
+            f"manifest in {result.outputs['manifest']}.",
             err=True,
         )
+    if not result.complete:
+        click.echo(f"warning: {_unreadable_summary(result.unreadable, output)}", err=True)
+        sys.exit(1)
+
+
+def _unreadable_summary(unread: list[Any], where: Path) -> str:
+    """How many records could not be read, where, and the commonest cause."""
+    from collections import Counter
+
+    from ftdata.findings import plural
+
+    lines = [str(u.line) if u.line is not None else f"record {u.index}" for u in unread[:5]]
+    more = f" and {len(unread) - 5:,} more" if len(unread) > 5 else ""
+    (rule, detail), n = Counter((u.rule, u.detail) for u in unread).most_common(1)[0]
+    cause = f"{rule + ': ' if rule else ''}{detail}"
+    return (
+        f"{plural(len(unread), 'record')} could not be read, so were not compared, and are kept unchanged in "
+        f"{where} (line {', '.join(lines)}{more}); most common cause ({n:,}): {cause}. "
+        "Use --unreadable reject to send them to the rejects."
+    )
 
 
 @main.command("split")
@@ -151,7 +183,8 @@ def dedup(
 @click.option(
     "--group-by",
     multiple=True,
-    help="Keep together: a field path, 'prompt', 'duplicates', 'near-duplicates' or 'semantic' (repeatable).",
+    help="Keep together: a field path, 'prompt' (the default), 'duplicates', 'near-duplicates' or "
+    "'semantic' (repeatable); 'none' keeps nothing together.",
 )
 @click.option(
     "--threshold",
@@ -177,7 +210,7 @@ def dedup(
     show_default=True,
     help="Quantile bins for a numeric stratification field.",
 )
-@_format_option
+@input_format_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but warnings.")
 def split_command(
     source: Path,
@@ -196,19 +229,24 @@ def split_command(
 ) -> None:
     """Split a dataset into train/eval(/test) files that share no group.
 
-    Groups (a field such as a conversation id, identical prompts, duplicates, near
-    duplicates) never straddle splits; sizes are met in records, within each stratum; the
-    same input, options and seed give the same bytes. Records are copied byte for byte.
+    Groups (identical prompts by default, a field such as a conversation id, duplicates,
+    near duplicates) never straddle splits; sizes are met in records, within each
+    stratum; the same input, options and seed give the same bytes. Records are copied
+    byte for byte, and the files and manifest.json are committed together. The written
+    files are then audited for exact prompt leaks: exit status 1 if any.
     """
-    from ftdata.splits import split, write_split
+    from ftdata.splits import check_split_outputs, split, write_split
 
     sizes = {"train": 1.0 - eval_size - test_size, "eval": eval_size}
     if test_size:
         sizes["test"] = test_size
     if sizes["train"] <= 0:
         raise UsageFailure("--eval-size and --test-size leave nothing to train on")
-    grouping: Any = list(group_by) if len(group_by) > 1 else (group_by[0] if group_by else None)
+    if "none" in group_by and len(group_by) > 1:
+        raise UsageFailure("--group-by none cannot be combined with another grouping")
+    grouping: Any = list(group_by) if len(group_by) > 1 else (group_by[0] if group_by else "prompt")
     try:
+        check_split_outputs(source, sizes, output)
         result = split(
             source,
             sizes=sizes,
@@ -225,7 +263,7 @@ def split_command(
     except (OSError, ValueError, ImportError) as e:
         raise UsageFailure(str(e)) from None
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {visible(warning)}", err=True)
     if not quiet:
         counts = result.counts
         total = sum(counts.values())
@@ -236,6 +274,23 @@ def split_command(
             f"Split {total:,} records in {result.groups:,} groups: {parts}; {len(result.rejected):,} unreadable. Manifest: {paths['manifest']}",
             err=True,
         )
+    for k in result.leaks:
+        click.echo(
+            f"{visible_path(k.source_b)}:{k.line_b}: leak: the same prompt as {visible_path(k.source_a)}:{k.line_a}",
+            err=True,
+        )
+    if result.rejected:
+        click.echo(
+            f"warning: {len(result.rejected):,} records could not be read and are in {paths['rejected']} "
+            "with the reason (not in any split)",
+            err=True,
+        )
+    if result.leaks:
+        click.echo(
+            f"warning: {len(result.leaks):,} eval/test records share their prompt with an earlier split", err=True
+        )
+    if result.leaks or result.rejected:
+        sys.exit(1)
 
 
 @main.command("leak")
@@ -287,7 +342,8 @@ def leak_command(
     """Find records of one file that reappear in another (eval questions seen in training).
 
     FILES are the splits, train first. Without FILES, the files and options come from
-    [tool.ftdata.splits] in the configuration. Exit status 1 when anything leaks.
+    [tool.ftdata.splits] in the configuration. Exit status 1 when anything leaks, 2 when
+    records could not be read (the audit is then incomplete).
     """
     from ftdata.config import ConfigError, find_config, load_config
     from ftdata.leaks import leakage
@@ -317,21 +373,53 @@ def leak_command(
     if output_format == "json":
         import orjson
 
+        unreadable = {
+            s: [{"index": u.index, "line": u.line, "rule": u.rule, "detail": u.detail} for u in items]
+            for s, items in report.unreadable.items()
+        }
         click.echo(
             orjson.dumps(
-                {"sources": report.sources, "records": report.records, "leaks": report.to_dicts()},
+                {
+                    "sources": report.sources,
+                    "records": report.records,
+                    "complete": report.complete,
+                    "unreadable": unreadable,
+                    "leaks": report.to_dicts(),
+                },
                 option=orjson.OPT_INDENT_2,
             ).decode()
         )
     else:
         for k in report.leaks:
-            click.echo(f"{k.source_b}:{k.line_b}: {k.method} {k.similarity:.2f} {k.source_a}:{k.line_a}")
+            click.echo(
+                f"{visible_path(k.source_b)}:{k.line_b}: {k.method} {k.similarity:.2f} {visible_path(k.source_a)}:{k.line_a}"
+            )
         if not quiet:
             by_file = ", ".join(
                 f"{len(report.leaked_records(s)):,} of {report.records[s]:,} in {s}" for s in report.sources[1:]
             )
-            click.echo(f"{len(report):,} leaked pairs ({by_file})." if report.leaks else "No leaks.")
+            if report.leaks:
+                click.echo(f"{len(report):,} leaked pairs ({by_file}).")
+            elif report.complete:
+                click.echo("No leaks.")
+    if not report.complete:
+        for name, items in report.unreadable.items():
+            click.echo(f"ftdata: error: {_unreadable_records(items, name)}", err=True)
+        sys.exit(2)
     sys.exit(1 if report.failed() else 0)
+
+
+def _unreadable_records(items: list[Any], name: str) -> str:
+    from collections import Counter
+
+    from ftdata.findings import plural
+
+    (rule, detail), n = Counter((u.rule, u.detail) for u in items).most_common(1)[0]
+    first = items[0].line if items[0].line is not None else items[0].index
+    return (
+        f"{plural(len(items), 'record')} of {name} could not be read (first at line {first}; most common cause, "
+        f"{n:,}: {rule + ': ' if rule else ''}{detail}); the leakage audit is incomplete"
+    )
 
 
 def _relative(path: Path) -> Path:

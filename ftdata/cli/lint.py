@@ -5,16 +5,16 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import click
 
-from ftdata.cli import OUTPUT_FORMAT_NAMES, UsageFailure, _progress, _rule_selection, _split, main
+from ftdata.cli import OUTPUT_FORMAT_NAMES, UsageFailure, main, progress_bar, rule_selection, split_values
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_rule_selection
+@rule_selection
 @click.option(
     "--output-format",
     type=click.Choice(OUTPUT_FORMAT_NAMES),
@@ -100,6 +100,7 @@ def lint(
     """
     import ftdata
     from ftdata.config import ConfigError, parse_option
+    from ftdata.io import iter_data_files
 
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -113,9 +114,9 @@ def lint(
     except ConfigError as e:
         raise UsageFailure(str(e)) from None
     kwargs: dict[str, Any] = {
-        "select": _split(select),
-        "ignore": _split(ignore),
-        "extend_select": _split(extend_select),
+        "select": split_values(select),
+        "ignore": split_values(ignore),
+        "extend_select": split_values(extend_select),
         "profile": profile,
         "format": input_format,
         "max_errors": max_errors,
@@ -125,44 +126,64 @@ def lint(
         "config": config,
         "jobs": jobs,
     }
+    from ftdata.outputs import OutputError, check_outputs
+
     try:
+        inputs = [*iter_data_files(list(paths)), *([baseline] if baseline else [])]
+        check_outputs(inputs, [output_file, write_baseline])
         if fix or diff:
             changed = _apply_fixes(list(paths), kwargs, write=not diff, quiet=quiet)
             if diff:
                 sys.exit(1 if changed else 0)
-        with _progress(quiet) as progress:
+        with progress_bar(quiet) as progress:
             report = ftdata.lint(
                 list(paths), baseline=None if write_baseline else baseline, progress=progress, **kwargs
             )
         if write_baseline:
             from ftdata.baseline import write_baseline as write
 
+            if report.incomplete:
+                _rule_errors(report)
+                raise UsageFailure("no baseline written: the run is incomplete")
             count = write(write_baseline, report.findings)
-            click.echo(f"Wrote {count:,} baseline entries for {len(report):,} findings to {write_baseline}.", err=True)
+            if not quiet:
+                click.echo(
+                    f"Wrote {count:,} baseline entries for {len(report):,} findings to {write_baseline}.", err=True
+                )
             sys.exit(0)
         _emit(report, output_format, output_file, quiet)
-        level = fail_on or _fail_on_from_config(list(paths), config)
-    except ConfigError as e:
+    except (ConfigError, OutputError) as e:
         raise UsageFailure(str(e)) from None
     except BrokenPipeError:
         raise
     except OSError as e:
         raise UsageFailure(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+    if report.incomplete:
+        _rule_errors(report)
+        sys.exit(2)
     if exit_zero:
         sys.exit(0)
-    sys.exit(1 if report.failed(level) else 0)
+    sys.exit(1 if report.failed(fail_on) else 0)
 
 
-def _fail_on_from_config(paths: list[Path], config: Any) -> str:
-    from ftdata.config import find_config, load_config
+def _rule_errors(report: Any) -> None:
+    """Rule failures on stderr: the verdict is incomplete, whatever the findings say."""
+    from ftdata.report.text import visible
 
-    if config is False:
-        return "error"
-    if config is not True:
-        return load_config(Path(config)).fail_on
-    first = paths[0] if paths[0].is_dir() else paths[0].parent
-    found = find_config(first)
-    return load_config(found).fail_on if found else "error"
+    failures = report.rule_errors
+    if not failures:
+        click.echo(
+            f"ftdata: error: {report.unexplained:,} record(s) could not be read and were not checked; "
+            "the verdict is incomplete (add --extend-select FT0,FT1 to see why)",
+            err=True,
+        )
+        return
+    first = failures[0]
+    click.echo(
+        f"ftdata: error: {len(failures):,} rule failure(s); the verdict is incomplete. "
+        f"First: {visible(first.source)}:{first.line or 1}: {visible(first.message)}",
+        err=True,
+    )
 
 
 def _emit(report: Any, output_format: str, output_file: Path | None, quiet: bool) -> None:
@@ -179,55 +200,41 @@ def _emit(report: Any, output_format: str, output_file: Path | None, quiet: bool
     _render(report, output_format, sys.stdout, quiet)
 
 
-def _render(report: Any, output_format: str, stream: TextIO, quiet: bool) -> None:
+def _render(report: Any, output_format: str, stream: IO[str], quiet: bool) -> None:
     from ftdata.report import render
 
     if quiet and output_format in ("concise", "full"):
-        from ftdata.report.concise import location
+        from ftdata.report.concise import finding_line
 
         for f in report.findings:
-            stream.write(f"{location(f)}: {f.code} {f.message}\n")
+            stream.write(finding_line(f) + "\n")
         return
-    render(report, output_format, stream)
+    render(report, output_format, stream)  # type: ignore[arg-type]
 
 
 def _apply_fixes(paths: list[Path], kwargs: dict[str, Any], *, write: bool, quiet: bool) -> bool:
     """Fix (or, with ``write=False``, show as a diff) every file; True if anything changed."""
-    from ftdata import registry
-    from ftdata.config import Settings
-    from ftdata.engine import compile_plan
-    from ftdata.fix import FIXABLE, fix_file, write_fix
-    from ftdata.io import iter_data_files
-    from ftdata.linter import _settings
+    from ftdata.api import fix
+    from ftdata.report.text import visible
 
-    overrides = {k: kwargs[k] for k in ("select", "ignore", "extend_select", "profile", "format")}
-    changed = False
-    total = 0
-    for path in iter_data_files(paths):
-        settings: Settings = _settings(kwargs["config"], path.parent).override(**overrides)
-        plan = compile_plan(settings)
-        enabled = frozenset(
-            name
-            for name in FIXABLE
-            if name in plan.source_rules or registry.get(name).code in {c for c, _, _ in plan.record_rules}
-        )
-        result = fix_file(path, enabled=enabled, format=settings.format)
-        if not result.changed:
-            continue
-        changed = True
-        total += sum(result.applied.values())
-        if write:
-            write_fix(result)
-        else:
-            _print_diff(result)
-    if write and changed and not quiet:
-        click.echo(f"Fixed {total:,} problem(s).", err=True)
-    return changed
+    selection = {k: kwargs[k] for k in ("select", "ignore", "extend_select", "profile", "format", "config")}
+    results = fix(paths, write=write, **selection)
+    for result in results:
+        if result.skipped is not None:
+            click.echo(f"ftdata: warning: {visible(result.message)}", err=True)
+    results = [r for r in results if r.skipped is None]
+    for result in results if not write else ():
+        _print_diff(result)
+    if write and results and not quiet:
+        click.echo(f"Fixed {sum(sum(r.applied.values()) for r in results):,} problem(s).", err=True)
+    return bool(results)
 
 
 def _print_diff(result: Any) -> None:
-    old = result.original.decode("utf-8", "replace").splitlines(keepends=True)
-    new = result.fixed.decode("utf-8", "replace").splitlines(keepends=True)
-    name = str(result.path)
+    from ftdata.report.text import visible
+
+    old = [visible(t, keep_lines=True) for t in result.original.decode("utf-8", "replace").splitlines(keepends=True)]
+    new = [visible(t, keep_lines=True) for t in result.fixed.decode("utf-8", "replace").splitlines(keepends=True)]
+    name = visible(result.path)
     for line in difflib.unified_diff(old, new, fromfile=f"a/{name}", tofile=f"b/{name}"):
         sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ftdata.cli import UsageFailure, main
+from ftdata.cli import AliasedOption, UsageFailure, main
+from ftdata.names import RULE_LIST_FORMATS
 
 
 @main.command("rule")
@@ -23,16 +24,18 @@ def rule_command(code: str) -> None:
 
 @main.command("rules")
 @click.option(
+    "--output-format",
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
+    cls=AliasedOption,
+    type=click.Choice(RULE_LIST_FORMATS),
     default="text",
     show_default=True,
     help="text: a table; json: every field; markdown: the reference in docs/rules.md.",
 )
 def rules_command(fmt: str) -> None:
     """List every rule with its code, name, default severity and summary."""
-    from ftdata.docgen import rules_json, rules_markdown, rules_table
+    from ftdata.docgen import RULE_LIST_RENDERERS
 
-    text = {"text": rules_table, "json": rules_json, "markdown": rules_markdown}[fmt]()
+    text = RULE_LIST_RENDERERS[fmt]()
     click.echo(text, nl=not text.endswith("\n"))

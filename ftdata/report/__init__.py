@@ -1,4 +1,8 @@
-"""Renderers of a Report: concise, full, json, json-lines, github, sarif."""
+"""Renderers of a Report: concise, full, json, json-lines, github, sarif.
+
+The text formats show data through :func:`ftdata.report.text.visible` (nothing from a
+record or a file name can act on a terminal or a CI log); the data formats keep it exact.
+"""
 
 from __future__ import annotations
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import TextIO
 
 from ftdata.findings import Finding, Report, Severity
+from ftdata.report.text import visible, visible_path
 
 
 def location(f: Finding) -> str:
+    """``path:line:col``, ``path[index]`` or ``path``, the file name made inert."""
+    source = visible_path(f.source)
     if f.line is not None:
-        return f"{f.source}:{f.line}:{f.column or 1}"
+        return f"{source}:{f.line}:{f.column or 1}"
     if f.index is not None:
-        return f"{f.source}[{f.index}]"
-    return f.source
+        return f"{source}[{f.index}]"
+    return source
+
+
+def finding_line(f: Finding) -> str:
+    """One finding as one line (no newline at the end): ``path:line:col: CODE message``."""
+    return f"{location(f)}: {f.code} {visible(f.message)}"
 
 
 def summary(report: Report) -> str:
@@ -20,6 +28,8 @@ def summary(report: Report) -> str:
     n_sources = len(report.sources)
     where = f"{n_sources} file{'s' if n_sources != 1 else ''}"
     records = f"{report.total_records:,} record{'s' if report.total_records != 1 else ''}"
+    if report.unexplained and not report.findings:
+        return f"Not checked: {report.unexplained:,} of {records} in {where} could not be read."
     if not report.findings:
         return f"All checks passed ({records} in {where})."
     counts = report.severity_counts()
@@ -36,6 +46,7 @@ def summary(report: Report) -> str:
 
 
 def render(report: Report, stream: TextIO) -> None:
+    """One line a finding, then the summary."""
     for f in report.findings:
-        stream.write(f"{location(f)}: {f.code} {f.message}\n")
+        stream.write(finding_line(f) + "\n")
     stream.write(summary(report) + "\n")

@@ -19,7 +19,7 @@ def read_lines(path: str, wanted: Iterable[int]) -> dict[int, str]:
                     out[number] = raw.rstrip(b"\r\n").decode("utf-8", "replace").removeprefix("\ufeff")
                 if number >= last:
                     break
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name no file can have (a NUL, a lone surrogate)
         return {}
     return out
 

@@ -6,12 +6,14 @@ from typing import TextIO
 
 from ftdata import registry
 from ftdata.findings import Report, Severity
+from ftdata.report.text import visible
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
 def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # GitHub's own escapes keep line breaks exact; everything else unsafe is made visible.
+    return visible(text, keep_lines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _prop(text: str) -> str:
@@ -19,6 +21,7 @@ def _prop(text: str) -> str:
 
 
 def render(report: Report, stream: TextIO) -> None:
+    """One workflow command a finding; data never ends a command or starts a new one."""
     for f in report.findings:
         props = [f"file={_prop(f.source)}"]
         if f.line is not None:

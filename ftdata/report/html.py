@@ -12,6 +12,8 @@ from ftdata import registry
 from ftdata._version import __version__
 from ftdata.findings import Finding, Severity
 from ftdata.report import svg
+from ftdata.report.jsonout import dumps
+from ftdata.report.text import visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ftdata.auditing import AuditReport, AuditStats
@@ -32,15 +34,14 @@ CSS = """
 .ftdata .plots svg { border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
 .ftdata code, .ftdata pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 .ftdata pre { white-space: pre-wrap; margin: 0; max-width: 620px; } .ftdata .muted { color: #57606a; font-size: 12px; }
+.ftdata .banner { border: 1px solid #b42318; background: #fff4f2; color: #7a1a10; border-radius: 6px; padding: 8px 12px; margin: 8px 0; font-weight: 600; }
 """
 
 
-# Control characters are not allowed in HTML text: show them as escapes.
-_VISIBLE = {c: f"\\u{c:04x}" for c in [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]}
-
-
 def _e(value: object) -> str:
-    return html.escape(str(value).translate(_VISIBLE), quote=True)
+    # Control characters are not allowed in HTML text and surrogates cannot be encoded:
+    # both are shown as escapes; line breaks stay for <pre> blocks.
+    return html.escape(visible(value, keep_lines=True), quote=True)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
@@ -69,9 +70,10 @@ def _summary(report: AuditReport) -> str:
         ("warnings", f"{counts[Severity.WARNING]:,}"),
         ("files", f"{len(report.sources):,}"),
     ]
-    out = [
+    out = [f'<p class="banner" role="alert">{_e(text)}</p>' for text in report.warnings]
+    out.append(
         '<div class="cards">' + "".join(f'<div class="card"><b>{_e(v)}</b>{_e(k)}</div>' for k, v in cards) + "</div>"
-    ]
+    )
     by_rule = Counter((f.code, f.severity) for f in report.findings)
     rows = []
     for (code, sev), n in sorted(by_rule.items(), key=lambda kv: (-kv[0][1], -kv[1], kv[0][0])):
@@ -191,17 +193,15 @@ def _value_at(data: Any, path: Sequence[str | int]) -> Any:
         if (isinstance(value, dict) and part in value) or (
             isinstance(value, list) and isinstance(part, int) and part < len(value)
         ):
-            value = value[part]
+            value = value[part]  # type: ignore[index]
         else:
             return data
     return value
 
 
 def _excerpt(data: Any, f: Finding) -> str:
-    import orjson
-
     value = _value_at(data, f.path) if data is not None else None
-    text = value if isinstance(value, str) else orjson.dumps(value).decode() if value is not None else ""
+    text = value if isinstance(value, str) else dumps(value).decode() if value is not None else ""
     return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
 
 

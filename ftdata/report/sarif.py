@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from ftdata import registry
 from ftdata._version import __version__
 from ftdata.findings import Report, Severity
+from ftdata.report.jsonout import dumps
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
 def document(report: Report) -> dict[str, Any]:
+    """The report as a SARIF 2.1.0 log: one run, the rules it found, one result a finding."""
     codes = sorted({f.code for f in report.findings})
-    rules = []
+    rules: list[dict[str, Any]] = []
     for code in codes:
         try:
             r = registry.get(code)
@@ -62,4 +62,5 @@ def document(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report, stream: TextIO) -> None:
-    stream.write(orjson.dumps(document(report), option=orjson.OPT_INDENT_2).decode() + "\n")
+    """The SARIF document, indented; text is kept exact (JSON escaping only)."""
+    stream.write(dumps(document(report), indent=True).decode() + "\n")

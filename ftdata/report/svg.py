@@ -7,6 +7,8 @@ import html
 import math
 from collections.abc import Sequence
 
+from ftdata.report.text import visible
+
 WIDTH = 560
 HEIGHT = 240
 MARGIN_LEFT = 56
@@ -17,7 +19,8 @@ LINE = "#e45756"
 
 
 def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    # Labels come from data (roles, system prompts): no control character reaches the XML.
+    return html.escape(visible(text), quote=True)
 
 
 def _ticks(top: float, count: int = 4) -> list[float]:

@@ -1,4 +1,8 @@
-"""The audit on a terminal: rich tables, plain text when the output is not a terminal."""
+"""The audit on a terminal: rich tables, plain text when the output is not a terminal.
+
+Nothing from the data is read as rich markup or emoji codes: every piece of it goes in as
+a :class:`rich.text.Text`, made visible first (no escape sequence or line break survives).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,22 @@ from typing import TYPE_CHECKING
 
 from ftdata import registry
 from ftdata.findings import Severity
+from ftdata.report.text import visible, visible_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from ftdata.auditing import AuditReport
 
 
 def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file: Path | None = None) -> None:
+    """Print the audit's warnings, findings by rule and each file's figures to stdout."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    console = Console(highlight=False, emoji=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    for warning in report.warnings:
+        # soft_wrap: a data-derived line is never broken where a CI could read a new line.
+        console.print(Text("Warning: " + visible(warning), style="bold red"), soft_wrap=True)
     counts = report.severity_counts()
     console.print(
         f"[bold]{report.total_records:,}[/] records in {len(report.sources)} file(s): "
@@ -39,12 +49,16 @@ def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file
             table.add_row(code, name, f"[{colour}]{sev}[/]", f"{n:,}")
         console.print(table)
     for stats in report.stats:
-        table = Table(title=f"{stats.source}", title_justify="left")
+        console.print(Text(visible_path(stats.source), style="italic"), soft_wrap=True)
+        table = Table()
         table.add_column("figure")
         table.add_column("value", justify="right")
         table.add_row("readable records", f"{stats.valid:,} of {stats.records:,}")
-        table.add_row("formats", ", ".join(f"{k} {v:,}" for k, v in stats.formats.items()) or "-")
-        table.add_row("messages by role", ", ".join(f"{k} {v:,}" for k, v in stats.messages_per_role.items()) or "-")
+        table.add_row("formats", Text(", ".join(f"{visible(k)} {v:,}" for k, v in stats.formats.items()) or "-"))
+        table.add_row(
+            "messages by role",
+            Text(", ".join(f"{visible(k)} {v:,}" for k, v in stats.messages_per_role.items()) or "-"),
+        )
         table.add_row(
             "distinct system prompts",
             f"{len(stats.system_prompts):,}" + (" or more" if len(stats.system_prompts) == 10 else ""),
@@ -55,7 +69,7 @@ def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file
         if tokens.get("count"):
             table.add_row(label, f"median {tokens['p50']:,}, p95 {tokens['p95']:,}, max {tokens['max']:,}")
         if stats.max_length:
-            table.add_row(f"over max_length {stats.max_length:,}", f"{stats.over_max_length:,}")
+            table.add_row(Text(f"over max_length {stats.max_length:,}"), f"{stats.over_max_length:,}")
         table.add_row("tokens trained on", f"{stats.trained_share:.0%}")
         if stats.duplicate_clusters:
             table.add_row("exact-duplicate clusters", f"{sum(stats.duplicate_clusters.values()):,}")
@@ -64,4 +78,4 @@ def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file
         console.print(table)
     for label, path in (("HTML report", html_file), ("JSON", json_file)):
         if path is not None:
-            console.print(f"{label}: {path}")
+            console.print(Text(f"{label}: {visible(path)}"), soft_wrap=True)

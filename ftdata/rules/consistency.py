@@ -14,11 +14,13 @@ import orjson
 
 from ftdata.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
-from ftdata.records import Record
+from ftdata.jsonstrict import syntax_error
+from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule
+from ftdata.requirements import SchemaFile
 
 
-@rule("FT200", "dataset-too-small", scope=Scope.DATASET, severity=Severity.WARNING)
+@rule("FT200", "dataset-too-small", scope=Scope.DATASET, severity=Severity.WARNING, ranges={"min_records": (0, 2**31)})
 def dataset_too_small(dataset: DatasetView, *, min_records: int = 100) -> Iterator[Issue]:
     """## What it does
     Checks that a file holds at least `min_records` records.
@@ -46,10 +48,11 @@ def intern(text: str) -> str:
 
 
 def _system_prompt(record: Record) -> str | None:
-    """The record's system prompt ("" when it has none); None when it has no turns."""
-    messages = record.messages
-    if not messages:
+    """The record's system prompt ("" when it has none); None when it is not readable
+    (unreadable records have no say in what the dataset's prompts are)."""
+    if not record.readable:
         return None
+    messages = record.messages
     first = messages[0]
     if first.role == "system":
         return intern(first.text or "")
@@ -82,7 +85,14 @@ def _shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@rule("FT201", "missing-system-prompt", scope=Scope.DATASET, severity=Severity.WARNING, collect=_system_prompt)
+@rule(
+    "FT201",
+    "missing-system-prompt",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    collect=_system_prompt,
+    ranges={"min_share": (0.0, 1.0)},
+)
 def missing_system_prompt(dataset: DatasetView, *, min_share: float = 0.5) -> Iterator[Issue]:
     """## What it does
     Checks for records without a system prompt when most records (at least `min_share`)
@@ -119,7 +129,14 @@ def _distinct_prompts(dataset: DatasetView) -> tuple[Counter[str], dict[str, lis
     return counts, members
 
 
-@rule("FT202", "system-prompt-variant", scope=Scope.DATASET, severity=Severity.WARNING, collect=_system_prompt)
+@rule(
+    "FT202",
+    "system-prompt-variant",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    collect=_system_prompt,
+    ranges={"similarity": (0.0, 1.0)},
+)
 def system_prompt_variant(dataset: DatasetView, *, similarity: float = 0.8) -> Iterator[Issue]:
     """## What it does
     Checks for system prompts that are almost, but not exactly, the most common one: a
@@ -200,7 +217,14 @@ def system_prompt_mismatch(files: Sequence[DatasetView]) -> Iterator[tuple[int, 
         )
 
 
-@rule("FT203", "many-system-prompts", scope=Scope.DATASET, severity=Severity.WARNING, collect=_system_prompt)
+@rule(
+    "FT203",
+    "many-system-prompts",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    collect=_system_prompt,
+    ranges={"max_distinct": (0, 2**31)},
+)
 def many_system_prompts(dataset: DatasetView, *, max_distinct: int = 10) -> Iterator[Issue]:
     """## What it does
     Checks that a dataset uses at most `max_distinct` distinct system prompts, and names
@@ -224,6 +248,8 @@ def many_system_prompts(dataset: DatasetView, *, max_distinct: int = 10) -> Iter
 
 def _shape(record: Record) -> str | None:
     """The structure of the record's last assistant reply (JSON keys, table, headings...)."""
+    if not record.readable:
+        return None
     last = None
     for m in reversed(record.messages):
         if m.role == "assistant":
@@ -276,7 +302,14 @@ def _describe(shape: str) -> str:
     }.get(kind, kind)
 
 
-@rule("FT205", "inconsistent-output-format", scope=Scope.DATASET, severity=Severity.WARNING, collect=_shape)
+@rule(
+    "FT205",
+    "inconsistent-output-format",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    collect=_shape,
+    ranges={"min_share": (0.0, 1.0)},
+)
 def inconsistent_output_format(dataset: DatasetView, *, min_share: float = 0.8) -> Iterator[Issue]:
     """## What it does
     When at least `min_share` of the final assistant replies share one structure (a JSON
@@ -334,7 +367,7 @@ def _validator(schema: str) -> Any:
     return cls(document)
 
 
-@rule("FT206", "output-schema", severity=Severity.ERROR, default=False)
+@rule("FT206", "output-schema", severity=Severity.ERROR, default=False, requires=(SchemaFile(),))
 def output_schema(record: Record, *, schema: str = "") -> list[Issue] | None:
     """## What it does
     Checks that the final assistant reply is JSON valid against a JSON Schema (the
@@ -360,8 +393,8 @@ def output_schema(record: Record, *, schema: str = "") -> list[Issue] | None:
     path = (*reply.path, "content") if record.format == "messages" else reply.path
     try:
         value = orjson.loads(reply.text)
-    except orjson.JSONDecodeError as e:
-        return [Issue(f"final reply is not valid JSON: {e}", path=path)]
+    except orjson.JSONDecodeError:
+        return [Issue(f"final reply is not valid JSON: {syntax_error(reply.text) or 'unreadable'}", path=path)]
     errors = sorted(_validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
     return [
         Issue(f"final reply does not match the schema at {_pointer(e.absolute_path)}: {e.message}", path=path)
@@ -373,21 +406,15 @@ def _pointer(parts: Any) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
-def _field(record: Record, *, field: str = "") -> str | None:
-    value: Any = record.data
-    for part in field.split(".") if field else ():
-        if type(value) is dict and part in value:
-            value = value[part]
-        elif type(value) is list and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return "" if field else None
-    if value is None or value is record.data:
-        return "" if field else None
-    return intern(value if isinstance(value, str) else orjson.dumps(value).decode())
-
-
-@rule("FT207", "label-imbalance", scope=Scope.DATASET, severity=Severity.WARNING, default=False, collect=_field)
+@rule(
+    "FT207",
+    "label-imbalance",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    default=False,
+    collect=field_label,
+    ranges={"max_ratio": (1.0, 1e12)},
+)
 def label_imbalance(dataset: DatasetView, *, field: str = "", max_ratio: float = 10.0) -> Iterator[Issue]:
     """## What it does
     Checks the distribution of a label or metadata field (a dotted path such as
@@ -428,7 +455,14 @@ def label_imbalance(dataset: DatasetView, *, field: str = "", max_ratio: float =
             )
 
 
-@rule("FT208", "low-diversity", scope=Scope.DATASET, severity=Severity.WARNING, default=False)
+@rule(
+    "FT208",
+    "low-diversity",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    default=False,
+    ranges={"n": (1, 64), "min_ratio": (0.0, 1.0)},
+)
 def low_diversity(
     dataset: DatasetView, *, scope: str = "prompt", n: int = 2, min_ratio: float = 0.1
 ) -> Iterator[Issue]:
@@ -449,7 +483,7 @@ def low_diversity(
     from ftdata.similarity.text import scope_text
     from ftdata.stats import distinct_ngram_ratio
 
-    texts = [scope_text(r, scope, casefold=True) for r in dataset.records() if r.messages]
+    texts = [scope_text(r, scope, casefold=True) for r in dataset.records() if r.readable]
     ratio = distinct_ngram_ratio(texts, n=n)
     if texts and ratio < min_ratio:
         yield Issue(

@@ -164,7 +164,7 @@ def placeholder_value(record: Record) -> list[Issue] | None:
 
 def _input_marker(record: Record) -> str | None:
     """How an Alpaca record says "no input": "" (empty or absent), "null", or a placeholder."""
-    if record.format != ALPACA:
+    if record.format != ALPACA or not record.readable:
         return None
     value = record.data.get("input", "")
     if value is None:

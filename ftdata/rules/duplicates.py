@@ -9,18 +9,25 @@ from ftdata.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
+from ftdata.requirements import EmbeddingModel, Module
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
-from ftdata.similarity.text import digest_bytes, normalise_text, scope_text, turn_key
+from ftdata.similarity.text import (
+    canonical_json,
+    conversation_key,
+    digest_bytes,
+    normalise_text,
+    prompt_key,
+    scope_text,
+    turn_extras,
+    turn_key,
+    turn_keys,
+)
 
 WARNING = Severity.WARNING
 
 
 def _conversation_key(record: Record, *, casefold: bool = False) -> int | None:
-    if not record.messages:
-        return None
-    return record.memo(
-        ("conversation-key", casefold), lambda: digest_bytes(b"\x1e".join(turn_key(record, casefold=casefold)))
-    )
+    return conversation_key(record, casefold=casefold)
 
 
 def _related(cluster: Cluster, member: int) -> tuple[int, ...]:
@@ -43,9 +50,14 @@ def _cluster_issues(dataset: DatasetView, clusters: Sequence[Cluster], what: str
 @rule("FT401", "duplicate-record", scope=Scope.DATASET, severity=WARNING, collect=_conversation_key)
 def duplicate_record(dataset: DatasetView, *, casefold: bool = False) -> Iterator[Issue]:
     """## What it does
-    Checks for records whose whole conversation is the same as another's after Unicode
-    NFC normalisation and whitespace collapsing (and case-folding, with `casefold`). Each
-    copy after the first is reported, with the other members of its group.
+    Checks for records that train on exactly the same thing as another: every turn's
+    role and text after Unicode NFC normalisation and whitespace collapsing (and
+    case-folding, with `casefold`), and everything else that changes what is learned:
+    tool calls (name and arguments, whatever their key order or spacing), tool results
+    and the call they answer, the `tools` offered, per-turn `weight`, preference fields
+    (`chosen`, `rejected`), labels and image or audio references. Call ids and metadata
+    do not count. Each copy after the first is reported, with the other members of its
+    group. Records ftdata cannot read are never compared.
 
     ## Why is this bad?
     Duplicates weigh some examples several times over, which the model memorises, and
@@ -64,9 +76,13 @@ def duplicate_record(dataset: DatasetView, *, casefold: bool = False) -> Iterato
 
 
 def _first_reply(record: Record) -> str | None:
-    for m in record.messages:
+    """The first assistant reply as compared words: its text, and its tool calls (name
+    and arguments) when it makes some."""
+    for k, m in enumerate(record.messages):
         if m.role == "assistant":
-            return m.text or ""
+            extras = turn_extras(record)[k]
+            text = m.text or ""
+            return f"{text} {extras.decode('utf-8', 'replace')}" if extras else text
     return None
 
 
@@ -76,6 +92,8 @@ def _prompt_answer(record: Record, *, min_prompt_words: int = 3) -> tuple[int, i
 
 
 def _compute_prompt_answer(record: Record, min_prompt_words: int) -> tuple[int, int] | None:
+    if not record.readable:
+        return None
     messages = record.messages
     first = next((k for k, m in enumerate(messages) if m.role == "assistant"), None)
     if first is None or first == 0:
@@ -83,7 +101,19 @@ def _compute_prompt_answer(record: Record, min_prompt_words: int) -> tuple[int, 
     turns = turn_key(record)
     if sum(turns[k].count(b" ") + 1 for k in range(first)) < min_prompt_words:  # "hi", "thanks": openers
         return None
-    return (digest_bytes(b"\x1e".join(turns[:first])), digest_bytes(turns[first].partition(b"\x1f")[2]))
+    prompt = prompt_key(record, system=True)
+    if prompt is None:
+        return None
+    labels = {k: record.data[k] for k in _LABELS if k in record.data}
+    if labels:  # a desirable and an undesirable answer (KTO) to one prompt do not conflict
+        prompt = digest_bytes(prompt.to_bytes(8, "big") + canonical_json(labels))
+    # What the reply says and does; its loss weight is not part of what it answers.
+    reply = turn_keys(record, drop=_NOT_ANSWER)[first].partition(b"\x1f")[2]
+    return (prompt, digest_bytes(reply))
+
+
+_NOT_ANSWER = frozenset({"weight"})
+_LABELS = ("label", "kto_tag")
 
 
 _WORD = re.compile(r"\w+")
@@ -191,11 +221,19 @@ def _least_agreement(answers: dict[int, _Answer]) -> tuple[float, str]:
     return min(pairs, default=(1.0, "word overlap 1.00"))
 
 
-@rule("FT402", "duplicate-prompt", scope=Scope.DATASET, severity=WARNING, collect=_prompt_answer)
+@rule(
+    "FT402",
+    "duplicate-prompt",
+    scope=Scope.DATASET,
+    severity=WARNING,
+    collect=_prompt_answer,
+    ranges={"paraphrase": (0.0, 1.0), "min_prompt_words": (0, 10_000)},
+)
 def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3) -> Iterator[Issue]:
     """## What it does
-    Checks for the same prompt (every turn before the first assistant reply; for Alpaca
-    the instruction and input) answered several times with first replies that say much
+    Checks for the same prompt (every turn before the first assistant reply, with the
+    `tools` offered and attached media; for Alpaca the instruction and input) answered
+    several times with first replies that say much
     the same thing in other words (word overlap of at least `paraphrase`). Prompts
     answered differently are reported by FT403 instead; identical records by FT401.
     Conversations that share a prompt and its reply and go on differently are not
@@ -225,13 +263,21 @@ def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_promp
         )
 
 
-@rule("FT403", "conflicting-answers", scope=Scope.DATASET, severity=WARNING, collect=_prompt_answer)
+@rule(
+    "FT403",
+    "conflicting-answers",
+    scope=Scope.DATASET,
+    severity=WARNING,
+    collect=_prompt_answer,
+    ranges={"paraphrase": (0.0, 1.0), "min_prompt_words": (0, 10_000), "near": (0.0, 1.0)},
+)
 def conflicting_answers(
     dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3, near: float = 0.0
 ) -> Iterator[Issue]:
     """## What it does
-    Checks for the same prompt (every turn before the first assistant reply) answered
-    differently. Two first replies conflict when their word overlap is below
+    Checks for the same prompt (every turn before the first assistant reply, with the
+    `tools` offered and attached media, and the same label) answered differently; a
+    first reply that calls tools is compared by its calls too. Two first replies conflict when their word overlap is below
     `paraphrase`, or when they visibly disagree however many words they share: one starts
     with yes and the other with no, or, for short answers (40 words or fewer), one is
     negated and the other not, or they give different numbers. Each group is reported at its first record, with the records of
@@ -277,15 +323,26 @@ def conflicting_answers(
 
 
 def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]]:
+    """The records to compare and their text of ``scope``: unreadable records, and those
+    with no text in ``scope``, are left out (an empty text would match every other)."""
     indices, texts = [], []
     for rec in dataset.records():
-        if rec.messages:
-            indices.append(rec.index)
-            texts.append(scope_text(rec, scope, casefold=True))
+        if rec.readable:
+            text = scope_text(rec, scope, casefold=True)
+            if text.strip():
+                indices.append(rec.index)
+                texts.append(text)
     return indices, texts
 
 
-@rule("FT404", "near-duplicate", scope=Scope.DATASET, severity=WARNING, default=False)
+@rule(
+    "FT404",
+    "near-duplicate",
+    scope=Scope.DATASET,
+    severity=WARNING,
+    default=False,
+    ranges={"threshold": (1e-9, 1.0), "num_perm": (1, 8192), "bands": (0, 8192), "n": (1, 64), "seed": (0, 2**63 - 1)},
+)
 def near_duplicate(
     dataset: DatasetView,
     *,
@@ -348,7 +405,15 @@ def _reindex(clusters: Sequence[Cluster], indices: Sequence[int]) -> list[Cluste
     return [Cluster(indices[c.representative], tuple(indices[m] for m in c.members), c.similarity) for c in clusters]
 
 
-@rule("FT405", "semantic-duplicate", scope=Scope.DATASET, severity=WARNING, default=False)
+@rule(
+    "FT405",
+    "semantic-duplicate",
+    scope=Scope.DATASET,
+    severity=WARNING,
+    default=False,
+    requires=(Module("sentence_transformers", extra="embed"), EmbeddingModel()),
+    ranges={"threshold": (1e-9, 1.0), "batch_size": (1, 65_536)},
+)
 def semantic_duplicate(
     dataset: DatasetView,
     *,

@@ -9,15 +9,14 @@ from collections.abc import Iterator, Sequence
 
 from ftdata.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
-from ftdata.leaks import exact_key
-from ftdata.records import Record
+from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule
-from ftdata.rules.consistency import _field
-from ftdata.similarity.text import scope_text
+from ftdata.requirements import EmbeddingModel, Module
+from ftdata.similarity.text import scope_key, scope_text
 
 
 def _prompt_key(record: Record, *, scope: str = "prompt") -> int | None:
-    return exact_key(record, scope) if record.messages else None
+    return scope_key(record, scope)
 
 
 def _describe(view: DatasetView, index: int) -> str:
@@ -29,8 +28,11 @@ def _describe(view: DatasetView, index: int) -> str:
 def leaked_record(files: Sequence[DatasetView], *, scope: str = "prompt") -> Iterator[tuple[int, Issue]]:
     """## What it does
     Checks that no record of a held-out file (eval, test) has the same normalised prompt
-    (or `scope`) as a record of an earlier file of the dataset (train first). Files are
-    taken as one dataset when they are linted together and named as splits of it.
+    (or `scope`) as a record of an earlier file of the dataset (train first). The prompt
+    includes the `tools` offered and attached media; the answer and the conversation
+    include tool calls with their arguments, tool results and preference fields. Files
+    are taken as one dataset when they are linted together and named as splits of it.
+    Records ftdata cannot read are never compared.
 
     ## Why is this bad?
     An eval question the model was trained on measures memory, not skill: the eval score
@@ -64,9 +66,11 @@ def _texts(files: Sequence[DatasetView], scope: str) -> tuple[list[tuple[int, in
     owners, texts = [], []
     for position, view in enumerate(files):
         for rec in view.records():
-            if rec.messages:
-                owners.append((position, rec.index))
-                texts.append(scope_text(rec, scope, casefold=True))
+            if rec.readable:
+                text = scope_text(rec, scope, casefold=True)
+                if text.strip():  # an empty text would match every other
+                    owners.append((position, rec.index))
+                    texts.append(text)
     return owners, texts
 
 
@@ -85,7 +89,14 @@ def _cross(
         yield pb, Issue(f"{what} (similarity {sim:.2f}) of {_describe(files[pa], ia)}", index=ib)
 
 
-@rule("FT602", "near-duplicate-leak", scope=Scope.FILES, severity=Severity.ERROR, default=False)
+@rule(
+    "FT602",
+    "near-duplicate-leak",
+    scope=Scope.FILES,
+    severity=Severity.ERROR,
+    default=False,
+    ranges={"threshold": (1e-9, 1.0)},
+)
 def near_duplicate_leak(
     files: Sequence[DatasetView], *, scope: str = "prompt", threshold: float = 0.8
 ) -> Iterator[tuple[int, Issue]]:
@@ -106,7 +117,15 @@ def near_duplicate_leak(
     yield from _cross(files, owners, near_duplicate_pairs(texts, threshold=threshold), f"a near duplicate {scope}")
 
 
-@rule("FT603", "semantic-leak", scope=Scope.FILES, severity=Severity.ERROR, default=False)
+@rule(
+    "FT603",
+    "semantic-leak",
+    scope=Scope.FILES,
+    severity=Severity.ERROR,
+    default=False,
+    requires=(Module("sentence_transformers", extra="embed"), EmbeddingModel()),
+    ranges={"threshold": (1e-9, 1.0)},
+)
 def semantic_leak(
     files: Sequence[DatasetView],
     *,
@@ -136,12 +155,14 @@ _HELD_OUT = ("eval", "evaluation", "valid", "validation", "val", "dev")
 
 
 def _split_name(view: DatasetView) -> str:
-    from ftdata.linter import split_word
+    from ftdata.splitnames import split_word
 
     return split_word(view.source)
 
 
-@rule("FT604", "eval-share", scope=Scope.FILES, severity=Severity.WARNING)
+@rule(
+    "FT604", "eval-share", scope=Scope.FILES, severity=Severity.WARNING, ranges={"low": (0.0, 1.0), "high": (0.0, 1.0)}
+)
 def eval_share(files: Sequence[DatasetView], *, low: float = 0.1, high: float = 0.2) -> Iterator[tuple[int, Issue]]:
     """## What it does
     Checks that the evaluation file holds between `low` and `high` of the dataset's records
@@ -168,7 +189,7 @@ def eval_share(files: Sequence[DatasetView], *, low: float = 0.1, high: float = 
                 )
 
 
-@rule("FT605", "small-eval-set", scope=Scope.FILES, severity=Severity.WARNING)
+@rule("FT605", "small-eval-set", scope=Scope.FILES, severity=Severity.WARNING, ranges={"min_records": (0, 2**31)})
 def small_eval_set(files: Sequence[DatasetView], *, min_records: int = 100) -> Iterator[tuple[int, Issue]]:
     """## What it does
     Checks that each held-out file (eval, test) has at least `min_records` records.
@@ -185,7 +206,14 @@ def small_eval_set(files: Sequence[DatasetView], *, min_records: int = 100) -> I
             yield position, Issue(f"this held-out file has {plural(len(view), 'record')}, fewer than {min_records}")
 
 
-@rule("FT606", "stratum-missing-from-eval", scope=Scope.FILES, severity=Severity.WARNING, default=False, collect=_field)
+@rule(
+    "FT606",
+    "stratum-missing-from-eval",
+    scope=Scope.FILES,
+    severity=Severity.WARNING,
+    default=False,
+    collect=field_label,
+)
 def stratum_missing_from_eval(files: Sequence[DatasetView], *, field: str = "") -> Iterator[tuple[int, Issue]]:
     """## What it does
     Checks that every value of `field` (a label or category, such as `metadata.task`)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ftdata.dataset import DatasetView
 from ftdata.findings import Issue, Severity
 from ftdata.registry import Scope, rule
+from ftdata.requirements import Tokenizer
 from ftdata.tokens import CHARS_PER_TOKEN, TokenCount, count_tokens, has_generation_markers, load_tokenizer
 
 
@@ -24,7 +25,15 @@ def _how(count: TokenCount, chars_per_token: float) -> str:
     return ""
 
 
-@rule("FT501", "too-many-tokens", scope=Scope.DATASET, severity=Severity.WARNING, default=False)
+@rule(
+    "FT501",
+    "too-many-tokens",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    default=False,
+    requires=(Tokenizer(),),
+    ranges={"max_length": (1, 2**31), "chars_per_token": (0.1, 100)},
+)
 def too_many_tokens(
     dataset: DatasetView, *, tokenizer: str = "", max_length: int = 2048, chars_per_token: float = CHARS_PER_TOKEN
 ) -> Iterator[Issue]:
@@ -51,7 +60,15 @@ def too_many_tokens(
             )
 
 
-@rule("FT502", "no-trainable-tokens", scope=Scope.DATASET, severity=Severity.ERROR, default=False)
+@rule(
+    "FT502",
+    "no-trainable-tokens",
+    scope=Scope.DATASET,
+    severity=Severity.ERROR,
+    default=False,
+    requires=(Tokenizer(),),
+    ranges={"max_length": (1, 2**31), "chars_per_token": (0.1, 100)},
+)
 def no_trainable_tokens(
     dataset: DatasetView, *, tokenizer: str = "", max_length: int = 2048, chars_per_token: float = CHARS_PER_TOKEN
 ) -> Iterator[Issue]:
@@ -78,7 +95,14 @@ def no_trainable_tokens(
             )
 
 
-@rule("FT503", "chat-template-error", scope=Scope.DATASET, severity=Severity.ERROR, default=False)
+@rule(
+    "FT503",
+    "chat-template-error",
+    scope=Scope.DATASET,
+    severity=Severity.ERROR,
+    default=False,
+    requires=(Tokenizer(required=True),),
+)
 def chat_template_error(dataset: DatasetView, *, tokenizer: str = "") -> Iterator[Issue]:
     """## What it does
     Renders every record with the tokenizer's chat template and reports those it refuses
@@ -99,7 +123,14 @@ def chat_template_error(dataset: DatasetView, *, tokenizer: str = "") -> Iterato
             yield Issue(f"the chat template fails on this record: {count.error}", index=count.index)
 
 
-@rule("FT504", "template-lacks-generation", scope=Scope.DATASET, severity=Severity.WARNING, default=False)
+@rule(
+    "FT504",
+    "template-lacks-generation",
+    scope=Scope.DATASET,
+    severity=Severity.WARNING,
+    default=False,
+    requires=(Tokenizer(required=True),),
+)
 def template_lacks_generation(dataset: DatasetView, *, tokenizer: str = "") -> Iterator[Issue]:
     """## What it does
     Checks that the tokenizer's chat template marks assistant text with

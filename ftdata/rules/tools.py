@@ -8,6 +8,7 @@ import orjson
 
 from ftdata.findings import Issue, PathT, Severity
 from ftdata.formats import MESSAGES, PROMPT_COMPLETION, SHAREGPT
+from ftdata.jsonstrict import syntax_error
 from ftdata.records import Message, Record
 from ftdata.registry import rule
 
@@ -148,8 +149,8 @@ def _check_function(fn: Any, path: PathT, arguments: str, declared: set[str] | N
         else:
             try:
                 parsed = orjson.loads(args)
-            except orjson.JSONDecodeError as e:
-                out.append(Issue(f"arguments is not valid JSON: {e}", path=apath))
+            except orjson.JSONDecodeError:
+                out.append(Issue(f"arguments is not valid JSON: {syntax_error(args) or 'unreadable'}", path=apath))
             else:
                 if type(parsed) is not dict:
                     out.append(Issue("arguments must encode a JSON object", path=apath))
@@ -247,8 +248,8 @@ def malformed_tools(record: Record) -> list[Issue] | None:
             return [Issue("'tools' must be a list, got a string", path=path)]
         try:
             tools = orjson.loads(tools)
-        except orjson.JSONDecodeError as e:
-            return [Issue(f"'tools' is not valid JSON: {e}", path=path)]
+        except orjson.JSONDecodeError:
+            return [Issue(f"'tools' is not valid JSON: {syntax_error(tools) or 'unreadable'}", path=path)]
     if tools is None:
         return None
     if type(tools) is not list:

@@ -39,18 +39,37 @@ def resolve_model(name_or_path: str) -> str:
 
 @lru_cache(maxsize=4)
 def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None) -> Any:
-    """A SentenceTransformer (imported here, on first use). Local models load offline."""
+    """A SentenceTransformer (imported here, on first use) from a local folder, the local
+    cache, or the hub when it answers within seconds.
+    :class:`~ftdata.requirements.RequirementError` when none of them has it."""
+    from ftdata.requirements import RequirementError, hub_reachable, looks_like_path, missing_local
+
     resolved = resolve_model(name_or_path)
-    if Path(resolved).exists():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     quiet_hugging_face()
     try:
         from sentence_transformers import SentenceTransformer
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("semantic similarity needs the 'embed' extra: pip install 'ftdata[embed]'") from e
+    except ImportError as e:
+        raise RequirementError("semantic similarity needs the 'embed' extra: pip install 'ftdata[embed]'") from e
+    local = Path(resolved)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return SentenceTransformer(resolved, device=device or "cpu")
+        if local.is_dir():
+            try:
+                return SentenceTransformer(str(local), device=device or "cpu", local_files_only=True)
+            except (OSError, ValueError) as e:
+                raise RequirementError(f"{local} holds no loadable sentence-transformers model: {e}") from None
+        if local.exists() or looks_like_path(resolved):
+            raise missing_local("embedding model", name_or_path)
+        try:
+            return SentenceTransformer(resolved, device=device or "cpu", local_files_only=True)
+        except (OSError, ValueError):
+            pass
+        if not hub_reachable():
+            raise missing_local("embedding model", name_or_path)
+        try:
+            return SentenceTransformer(resolved, device=device or "cpu")
+        except (OSError, ValueError) as e:
+            raise RequirementError(f"embedding model {name_or_path!r} could not be loaded from the hub: {e}") from None
 
 
 def quiet_hugging_face() -> None:

@@ -1,0 +1,219 @@
+"""The front doors: ``ftdata.lint`` (and, lazily, the curation verbs re-exported from
+``ftdata``). Each resolves settings, compiles one plan per distinct settings, checks what
+the selected rules need, then runs the engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftdata.baseline import apply_baseline
+from ftdata.config import ConfigError, Settings, find_config, load_config, validate
+from ftdata.dataset import DatasetView
+from ftdata.engine.plan import Plan, compile_plan
+from ftdata.engine.run import files_findings, lint_file, lint_records
+from ftdata.executors import Executor
+from ftdata.findings import Finding, Report, SourceStats
+from ftdata.io import iter_data_files
+from ftdata.progress import Progress
+from ftdata.splitnames import dataset_groups
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ftdata.fix import FixResult
+
+PathLike = str | os.PathLike[str]
+
+
+def lint(
+    source: PathLike | Iterable[PathLike] | Iterable[Mapping[str, Any]],
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    extend_select: Iterable[str] | None = None,
+    profile: str | None = None,
+    format: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    severity: Mapping[str, str] | None = None,
+    max_errors: int | None = None,
+    tokenizer: str | None = None,
+    max_length: int | None = None,
+    baseline: PathLike | None = None,
+    config: PathLike | bool = True,
+    jobs: int | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Lint a dataset and return a :class:`~ftdata.findings.Report`.
+
+    ``source`` is a path (a file, or a folder searched for .jsonl/.ndjson/.json files), a
+    list of paths, or in-memory records (a list of dicts). ``select``/``ignore``/
+    ``extend_select`` take rule codes, code prefixes or names; ``profile`` is one of
+    ``openai``, ``together``, ``mistral``, ``trl``; ``format`` forces a format; ``options``
+    maps a rule to its options and ``severity`` a rule to a severity. ``tokenizer`` and
+    ``max_length`` fill the options of that name of every token rule (FT5xx).
+
+    For files, ``[tool.ftdata]`` in the nearest pyproject.toml (or ftdata.toml) applies
+    unless ``config=False``; pass a path to use that file instead. Keyword arguments win
+    over the file. ``progress(stage, done, total)`` hears how far reading and the long
+    dataset rules (near duplicates, embeddings) are; ``executor`` runs the shards of large
+    files (default: ``jobs`` processes).
+
+    Before any data is read, what the selected rules need (an extra, a tokenizer, a model,
+    a schema) is checked: :class:`~ftdata.requirements.RequirementError` (a ConfigError)
+    names the rules and the fix. A rule that raises while running does not stop the run:
+    it becomes an FT000 finding and the report is ``incomplete``. Raises ConfigError on
+    invalid settings and ``OSError`` when a file cannot be read (or changes while it is
+    read); never on bad data.
+    """
+    overrides = {
+        **_selection(select, ignore, extend_select, profile, format),
+        "options": options,
+        "severity": severity,
+        "max_errors": max_errors,
+        "tokenizer": tokenizer,
+        "max_length": max_length,
+    }
+    paths = _as_paths(source)
+    findings: list[Finding] = []
+    stats: list[SourceStats] = []
+    fail_on = "error"
+    if paths is None:
+        plan = _plan(settings_for(config, None).override(**overrides))
+        plan.preflight()
+        found, st = lint_records(source, plan, progress=progress)  # type: ignore[arg-type]
+        findings.extend(found)
+        stats.append(st)
+        fail_on = plan.settings.fail_on
+    else:
+        cache: dict[Path, Settings] = {}
+        files = list(iter_data_files(paths))
+        plans = {path: _plan(settings_for(config, path.parent, cache).override(**overrides)) for path in files}
+        checked: set[int] = set()
+        for plan in plans.values():
+            if id(plan) not in checked:
+                checked.add(id(plan))
+                plan.preflight()
+        if files:
+            fail_on = plans[files[0]].settings.fail_on
+        views: dict[Path, dict[str, DatasetView]] = {}
+        for path in files:
+            plan = plans[path]
+            views[path] = {}
+            found, st = lint_file(
+                path, plan, source=str(path), jobs=jobs, executor=executor, views=views[path], progress=progress
+            )
+            settings = plan.settings
+            if settings.baseline and baseline is None:
+                base = Path(settings.baseline)
+                if settings.path and not base.is_absolute():
+                    base = Path(settings.path).parent / base
+                found = _apply_baseline(found, base)
+            findings.extend(found)
+            stats.append(st)
+        for group in dataset_groups(files):
+            findings.extend(files_findings(plans[group[0]], [(str(p), views[p]) for p in group]))
+    if baseline is not None:
+        findings = _apply_baseline(findings, baseline)
+    return Report(findings, stats, fail_on=fail_on)
+
+
+def fix(
+    source: PathLike | Iterable[PathLike],
+    *,
+    write: bool = True,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    extend_select: Iterable[str] | None = None,
+    profile: str | None = None,
+    format: str | None = None,
+    config: PathLike | bool = True,
+) -> list[FixResult]:
+    """Apply the safe fixes of the selected fixable rules to every file of ``source``
+    (each file replaced atomically; with ``write=False`` only computed). Returns the
+    result of every file that changes (``applied`` counts the fixes per rule) and of every
+    file left alone because it is not UTF-8 JSON text (``skipped`` says why)."""
+    from ftdata import registry
+    from ftdata.fix import fix_file, write_fix
+
+    paths = _as_paths(source)
+    if paths is None:
+        raise TypeError("fix works on files: give a path or a list of paths")
+    overrides = _selection(select, ignore, extend_select, profile, format)
+    results = []
+    for path in iter_data_files(paths):
+        plan = _plan(settings_for(config, path.parent).override(**overrides))
+        enabled = {b.rule.name for b in plan.records if b.rule.fixable}
+        enabled.update(name for name in plan.reader if registry.get(name).fixable)
+        result = fix_file(path, enabled=frozenset(enabled), format=plan.format)
+        if result.skipped is not None:
+            results.append(result)
+        elif result.changed:
+            if write:
+                write_fix(result)
+            results.append(result)
+    return results
+
+
+def _selection(
+    select: Iterable[str] | None,
+    ignore: Iterable[str] | None,
+    extend_select: Iterable[str] | None,
+    profile: str | None,
+    format: str | None,
+) -> dict[str, Any]:
+    """The settings overrides that choose the rules and the input format."""
+    return {
+        "select": _tuple(select),
+        "ignore": _tuple(ignore),
+        "extend_select": _tuple(extend_select),
+        "profile": profile,
+        "format": format,
+    }
+
+
+def _plan(settings: Settings) -> Plan:
+    validate(settings)
+    return compile_plan(settings)
+
+
+def _apply_baseline(findings: list[Finding], path: PathLike) -> list[Finding]:
+    try:
+        return apply_baseline(findings, path)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _as_paths(source: Any) -> list[Path] | None:
+    if isinstance(source, str | os.PathLike):
+        return [Path(source)]
+    if isinstance(source, list | tuple) and source and all(isinstance(s, str | os.PathLike) for s in source):
+        return [Path(s) for s in source]
+    return None
+
+
+def settings_for(config: PathLike | bool, folder: Path | None, cache: dict[Path, Settings] | None = None) -> Settings:
+    """The settings for files in ``folder``: ``config=True`` searches the nearest
+    pyproject.toml/ftdata.toml, a path reads that file, False uses the defaults."""
+    if config is False:
+        return Settings()
+    if config is not True:
+        return load_config(Path(config))
+    if folder is None:
+        return Settings()
+    if cache is not None and folder in cache:
+        return cache[folder]
+    found = find_config(folder)
+    settings = load_config(found) if found else Settings()
+    if cache is not None:
+        cache[folder] = settings
+    return settings

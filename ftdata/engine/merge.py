@@ -1,0 +1,50 @@
+"""Merging shard results in file order: lines and record indices shifted, the error
+budget (``max_errors``) applied across shards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from ftdata.dataset import Column
+from ftdata.engine.scan import ShardResult
+from ftdata.findings import Severity
+
+
+def merge(parts: Iterable[ShardResult], source: str, max_errors: int | None) -> ShardResult:
+    """One result for a file from the results of its shards, in order."""
+    total = ShardResult(source)
+    line_shift = index_shift = 0
+    for part in parts:
+        for f in part.findings:
+            if total.truncated:
+                break
+            if line_shift or index_shift:
+                f = replace(
+                    f,
+                    line=f.line + line_shift if f.line is not None else None,
+                    index=f.index + index_shift if f.index is not None else None,
+                )
+            total.findings.append(f)
+            if f.severity >= Severity.ERROR:
+                total.errors += 1
+                if max_errors is not None and total.errors >= max_errors:
+                    total.truncated = True
+        total.formats += part.formats
+        total.rule_failures.update(part.rule_failures)
+        total.unreadable += part.unreadable
+        for code, column in part.collected.items():
+            total.collected.setdefault(code, Column()).extend(column, index_shift)
+        s = part.stats
+        if s.crlf_lines and not total.stats.crlf_lines:
+            total.stats.first_crlf_line = s.first_crlf_line + line_shift
+        total.stats.crlf_lines += s.crlf_lines
+        total.stats.missing_final_newline = s.missing_final_newline
+        line_shift += s.lines
+        index_shift += s.records
+        total.truncated = total.truncated or part.truncated
+        if part.truncated:
+            break
+    total.stats.lines = line_shift
+    total.stats.records = index_shift
+    return total

@@ -1,0 +1,192 @@
+"""The plan: Settings compiled once into what a run needs, with named parts.
+
+``compile_plan`` resolves selection, profile, severities and options, and binds each
+rule's options; ``Plan.preflight`` checks what the selected rules need (an extra, a
+tokenizer, a model, a schema file) before any data is read. Plans are frozen and
+picklable: the one value every executor sends with a shard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import orjson
+
+from ftdata import registry
+from ftdata.config import SHARED_OPTIONS, SPLIT_OPTIONS, ConfigError, Settings
+from ftdata.findings import RULE_ERROR, Severity
+from ftdata.profiles import get_profile
+from ftdata.requirements import RequirementError
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderOptions:
+    """What the reader needs to know (bounds it enforces while parsing)."""
+
+    max_line_bytes: int
+    max_depth: int
+
+
+@dataclass(frozen=True, slots=True)
+class BoundRule:
+    """A selected rule with its severity and its options bound."""
+
+    rule: registry.Rule
+    severity: Severity
+    options: Mapping[str, Any]
+    check: Callable[..., Any]
+    collect: Callable[..., Any] | None = None
+
+    @property
+    def code(self) -> str:
+        return self.rule.code
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run checks. ``reader`` maps a reader problem (its rule's name) to the code
+    and severity it is reported with; problems of unselected reader rules are dropped."""
+
+    settings: Settings
+    reader: Mapping[str, tuple[str, Severity]]
+    records: tuple[BoundRule, ...]
+    dataset: tuple[BoundRule, ...]
+    files: tuple[BoundRule, ...]
+    reader_options: ReaderOptions
+
+    @property
+    def format(self) -> str | None:
+        return self.settings.format
+
+    @property
+    def collectors(self) -> tuple[BoundRule, ...]:
+        """Dataset and files rules that gather a value per record during the pass."""
+        return tuple(b for b in (*self.dataset, *self.files) if b.collect is not None)
+
+    @property
+    def selected(self) -> tuple[BoundRule, ...]:
+        return (*self.records, *self.dataset, *self.files)
+
+    def preflight(self) -> None:
+        """Check what every selected rule needs before any data is read; one
+        :class:`~ftdata.requirements.RequirementError` names every rule that cannot run."""
+        problems: dict[str, list[str]] = {}
+        for bound in self.selected:
+            options = {**bound.rule.options, **bound.options}
+            for need in bound.rule.requires:
+                cause = need.check(options)
+                if cause:
+                    problems.setdefault(cause, []).append(bound.code)
+        if problems:
+            lines = [
+                f"{', '.join(codes)} cannot run: {cause} (or leave them out: --ignore {','.join(codes)})"
+                for cause, codes in problems.items()
+            ]
+            raise RequirementError("; ".join(lines))
+
+
+_CACHE: dict[bytes, Plan] = {}
+
+
+def compile_plan(settings: Settings) -> Plan:
+    """The plan for ``settings`` (compiled once per distinct settings); ConfigError when invalid."""
+    key = _settings_key(settings)
+    plan = _CACHE.get(key)
+    if plan is None:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        plan = _CACHE[key] = _compile(settings)
+    return plan
+
+
+def _settings_key(settings: Settings) -> bytes:
+    return orjson.dumps(dataclasses.asdict(settings), option=orjson.OPT_SORT_KEYS, default=repr)
+
+
+def _compile(settings: Settings) -> Plan:
+    profile = get_profile(settings.profile) if settings.profile else None
+    try:
+        extend = (*(profile.extend_select if profile else ()), *settings.extend_select)
+        rules = registry.select(settings.select, settings.ignore, extend)
+    except KeyError as e:
+        raise ConfigError(f"unknown rule selector {e.args[0]!r}") from None
+    severity: dict[str, Severity] = {}
+    options: dict[str, dict[str, Any]] = {}
+    layers: list[tuple[Mapping[str, str], Mapping[str, Mapping[str, Any]]]] = []
+    if profile:
+        layers.append((profile.severity, profile.options))
+    layers.append((settings.severity, settings.options))
+    for sev_layer, opt_layer in layers:
+        for key, level in sev_layer.items():
+            severity[_code(key)] = Severity.parse(level)
+        for key, opts in opt_layer.items():
+            options.setdefault(_code(key), {}).update(opts)
+    shared = {name: getattr(settings, name) for name in SHARED_OPTIONS if getattr(settings, name) is not None}
+    from_splits: dict[str, dict[str, Any]] = {}
+    for key, value in settings.splits.items():
+        for code, option in SPLIT_OPTIONS.get(key, ()):
+            from_splits.setdefault(code, {})[option] = value
+
+    def bind(rule: registry.Rule) -> BoundRule:
+        known = rule.options
+        given = {**{k: v for k, v in shared.items() if k in known}, **from_splits.get(rule.code, {})}
+        given.update(options.get(rule.code, {}))
+        try:
+            opts = rule.check_options(given)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        check = partial(rule.func, **opts) if opts else rule.func
+        collect = None
+        if rule.collect is not None:
+            accepted = inspect.signature(rule.collect).parameters
+            wanted = {k: v for k, v in opts.items() if k in accepted}
+            collect = partial(rule.collect, **wanted) if wanted else rule.collect
+        return BoundRule(rule, severity.get(rule.code, rule.severity), opts, check, collect)
+
+    reader: dict[str, tuple[str, Severity]] = {}
+    records: list[BoundRule] = []
+    dataset: list[BoundRule] = []
+    files: list[BoundRule] = []
+    by_scope = {registry.Scope.RECORD: records, registry.Scope.DATASET: dataset, registry.Scope.FILES: files}
+    for rule in rules:
+        bound = bind(rule)
+        if rule.scope is registry.Scope.SOURCE:
+            reader[rule.name] = (rule.code, bound.severity)
+        else:
+            by_scope[rule.scope].append(bound)
+    # FT000 cannot be deselected: a rule that could not run always makes the run incomplete.
+    reader[registry.get(RULE_ERROR).name] = (RULE_ERROR, Severity.ERROR)  # always on, always an error
+    return Plan(settings, reader, tuple(records), tuple(dataset), tuple(files), _reader_options(options))
+
+
+def _reader_options(options: Mapping[str, Mapping[str, Any]]) -> ReaderOptions:
+    """Each reader rule declares which of its options bound the reader; they apply even
+    when the rule itself is not selected (the reader must stop somewhere)."""
+    values: dict[str, Any] = {}
+    for rule in registry.all_rules():
+        for option, field_name in rule.reader_options.items():
+            given = options.get(rule.code, {})
+            value = given[option] if option in given else rule.options[option]
+            if option in given:
+                try:
+                    rule.check_options({option: value})
+                except ValueError as e:
+                    raise ConfigError(str(e)) from None
+            values[field_name] = value
+    fields = {f.name for f in dataclasses.fields(ReaderOptions)}
+    missing = fields - values.keys()
+    if missing:  # pragma: no cover - a registry without the FT0xx rules
+        raise ConfigError(f"no rule declares the reader options {sorted(missing)}")
+    return ReaderOptions(**{k: v for k, v in values.items() if k in fields})
+
+
+def _code(key: str) -> str:
+    try:
+        return registry.get(key).code
+    except KeyError:
+        raise ConfigError(f"unknown rule {key!r}") from None

@@ -1,0 +1,189 @@
+"""The streaming pass: reader problems and record rules for every record, and the values
+dataset rules collect. ``scan_shard`` is the one function every executor runs."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ftdata import io
+from ftdata.dataset import FORMAT_CODES, Column
+from ftdata.engine.locate import Pending, stamp
+from ftdata.engine.plan import Plan
+from ftdata.findings import RULE_ERROR, Finding, Issue, Severity
+from ftdata.formats import normalise
+from ftdata.records import Record
+
+#: Failures of one rule reported record by record before they are only counted.
+RULE_ERRORS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """A byte range of a JSON Lines file (``end`` None: to the end), or a whole file."""
+
+    path: str
+    source: str
+    start: int = 0
+    end: int | None = None
+
+
+@dataclass
+class ShardResult:
+    """What one pass over one shard accumulates: findings, the format of every record,
+    collected columns, reader statistics and rule failures."""
+
+    source: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: int = 0
+    formats: bytearray = field(default_factory=bytearray)
+    collected: dict[str, Column] = field(default_factory=dict)
+    stats: io.ReadStats = field(default_factory=io.ReadStats)
+    truncated: bool = False
+    rule_failures: Counter[str] = field(default_factory=Counter)
+    unreadable: int = 0
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        if finding.severity >= Severity.ERROR:
+            self.errors += 1
+
+
+def rule_failed(code: str, e: BaseException) -> Issue:
+    """The FT000 issue for rule ``code`` raising ``e``."""
+    return Issue(f"rule {code} failed: {type(e).__name__}: {e}")
+
+
+def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
+    """Normalise one record and run every selected record rule and collector on it."""
+    if type(rec.data) is dict:
+        normalise(rec, plan.format)
+    pending: list[Pending] = []
+    if rec.problems:
+        reader = plan.reader
+        for kind, path, message, offset in rec.problems:
+            entry = reader.get(kind)
+            if entry is not None:
+                pending.append((entry[0], entry[1], Issue(message, path, offset=offset)))
+    if type(rec.data) is dict:
+        for bound in plan.records:
+            try:
+                issues = bound.check(rec)
+                if issues:
+                    pending.extend((bound.rule.code, bound.severity, issue) for issue in issues)
+            except Exception as e:  # a broken rule must not stop the run; it makes it incomplete
+                _failure(result, pending, bound.rule.code, e)
+        for bound in plan.collectors:
+            try:
+                value = bound.collect(rec)  # type: ignore[misc]
+            except Exception as e:
+                _failure(result, pending, bound.rule.code, e)
+                continue
+            if value is not None:
+                column = result.collected.get(bound.rule.code)
+                if column is None:
+                    column = result.collected[bound.rule.code] = Column()
+                column.append(rec.index, value)
+    if not rec.readable:
+        result.unreadable += 1
+    result.formats.append(FORMAT_CODES.get(rec.format, 0))
+    if pending:
+        for finding in stamp(rec, pending):
+            result.add(finding)
+
+
+def _failure(result: ShardResult, pending: list[Pending], code: str, e: BaseException) -> None:
+    result.rule_failures[code] += 1
+    if result.rule_failures[code] <= RULE_ERRORS_SHOWN:
+        pending.append((RULE_ERROR, Severity.ERROR, rule_failed(code, e)))
+
+
+def scan_items(
+    items: Iterable[Record | io.FileProblem],
+    plan: Plan,
+    result: ShardResult,
+    tick: Callable[[int], None] | None = None,
+) -> None:
+    """Check every record of ``items``; stop at ``max_errors`` errors."""
+    max_errors = plan.settings.max_errors
+    # Records, their normalised views and findings hold no reference cycles, so reference
+    # counting frees them; the cyclic collector would only rescan young objects.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for item in items:
+            if type(item) is Record:
+                if tick is not None and not item.index & 0x1FFF:  # every 8,192 records: the byte offset
+                    tick(item.offset or 0)
+                check_record(item, plan, result)
+                if max_errors is not None and result.errors >= max_errors:
+                    result.truncated = True
+                    break
+            else:
+                assert isinstance(item, io.FileProblem)
+                finding = file_finding(plan, item.kind, result.source, item.line, item.column, item.message)
+                if finding is not None:
+                    result.add(finding)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def file_finding(
+    plan: Plan, kind: str, source: str, line: int | None, column: int | None, message: str
+) -> Finding | None:
+    """A finding of the file itself (not of one record), when its reader rule is selected."""
+    entry = plan.reader.get(kind)
+    if entry is None:
+        return None
+    return Finding(entry[0], entry[1], message, source, line, column, None, (), (), "")
+
+
+def scan_shard(shard: Shard, plan: Plan) -> ShardResult:
+    """Read and check one shard. Pure in what it returns, picklable in what it takes: the
+    function a serial, process or cluster executor runs."""
+    result = ShardResult(shard.source)
+    options = plan.reader_options
+    items = io.read_jsonl(
+        Path(shard.path),
+        result.stats,
+        source=shard.source,
+        start=shard.start,
+        end=shard.end,
+        max_line_bytes=options.max_line_bytes,
+        max_depth=options.max_depth,
+    )
+    scan_items(items, plan, result)
+    return result
+
+
+def cut(path: Path, size: int, parts: int) -> list[int]:
+    """Offsets that cut a JSON Lines file into ``parts`` ranges, each at a line start."""
+    cuts = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(cuts[-1], size * k // parts))
+            while True:
+                chunk = f.read(1 << 16)
+                if not chunk:
+                    break
+                nl = chunk.find(b"\n")
+                if nl != -1:
+                    f.seek(nl + 1 - len(chunk), os.SEEK_CUR)
+                    break
+            pos = f.tell()
+            if pos >= size:
+                break
+            if pos > cuts[-1]:
+                cuts.append(pos)
+    return cuts
+
+
+def shards(path: Path, source: str, size: int, parts: int) -> list[Shard]:
+    """The shards of a JSON Lines file for ``parts`` workers' worth of ranges."""
+    offsets = cut(path, size, parts)
+    return [Shard(str(path), source, a, b) for a, b in zip(offsets, [*offsets[1:], None], strict=True)]

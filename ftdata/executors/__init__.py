@@ -1,0 +1,28 @@
+"""Where shard functions run. An executor has one method, ``map(fn, items)``, returning
+``fn(item)`` for every item in order; serial and process executors ship here, and a
+cluster executor needs only a module of its own beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    """Runs a picklable function over items; results come back in the items' order."""
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]: ...
+
+
+def for_jobs(jobs: int) -> Executor:
+    """The executor for ``--jobs``: serial for one job, a process pool for more."""
+    if jobs <= 1:
+        from ftdata.executors.serial import SerialExecutor
+
+        return SerialExecutor()
+    from ftdata.executors.process import ProcessExecutor
+
+    return ProcessExecutor(jobs)

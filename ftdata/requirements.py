@@ -1,0 +1,170 @@
+"""What a rule needs before it can run, checked by the plan before any data is read.
+
+A rule declares ``requires=(Module("sentence_transformers", extra="embed"), Tokenizer())``;
+each requirement's ``check(options)`` returns ``None`` when satisfied, or the cause and
+the fix in one sentence. A missing requirement is an error of the run (exit 2), never a
+silently skipped check.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from ftdata.config import ConfigError
+
+
+class RequirementError(ConfigError):
+    """A selected rule cannot run: a missing extra, tokenizer, model or file."""
+
+
+class Requirement(Protocol):
+    """Something a rule needs; ``check`` gets the rule's bound options."""
+
+    def check(self, options: Mapping[str, Any]) -> str | None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Module:
+    """An importable module, installed with ``pip install 'ftdata[EXTRA]'``."""
+
+    name: str
+    extra: str
+
+    def check(self, options: Mapping[str, Any]) -> str | None:
+        try:
+            found = importlib.util.find_spec(self.name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            return None
+        return (
+            f"the Python module {self.name!r} is not installed (install the extra: pip install 'ftdata[{self.extra}]')"
+        )
+
+    def describe(self) -> str:
+        return f"the `{self.extra}` extra (`pip install 'ftdata[{self.extra}]'`)"
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """The tokenizer named by an option, loadable now (a local folder, the local cache,
+    or a reachable hub); an empty option means the rule estimates instead."""
+
+    option: str = "tokenizer"
+    #: True for rules that cannot estimate: an empty option is then an error, not a pass.
+    required: bool = False
+
+    def check(self, options: Mapping[str, Any]) -> str | None:
+        name = options.get(self.option) or ""
+        if not name:
+            return "it needs a tokenizer (--tokenizer NAME_OR_PATH)" if self.required else None
+        from ftdata.tokens import load_tokenizer
+
+        try:
+            load_tokenizer(name)
+        except (OSError, ValueError, ImportError, RequirementError) as e:
+            return f"tokenizer {name!r} could not be loaded: {_first_line(e)}"
+        return None
+
+    def describe(self) -> str:
+        return f"the tokenizer in option `{self.option}`, when set (a local folder or a model id in the local cache)"
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """The sentence-transformers model named by an option, loadable now."""
+
+    option: str = "model"
+
+    def check(self, options: Mapping[str, Any]) -> str | None:
+        name = options.get(self.option) or ""
+        if not name:
+            return f"option {self.option!r} names no model"
+        from ftdata.similarity.embeddings import load_model
+
+        try:
+            load_model(name)
+        except (OSError, ValueError, ImportError, RequirementError) as e:
+            return f"embedding model {name!r} could not be loaded: {_first_line(e)}"
+        return None
+
+    def describe(self) -> str:
+        return f"the embedding model in option `{self.option}` (a local folder or a model id in the local cache)"
+
+
+@dataclass(frozen=True)
+class SchemaFile:
+    """A JSON Schema given inline or as a file path in an option, valid as a schema."""
+
+    option: str = "schema"
+
+    def check(self, options: Mapping[str, Any]) -> str | None:
+        text = options.get(self.option) or ""
+        if not text:
+            return None
+        try:
+            load_schema(text)
+        except Exception as e:  # a broken schema of any kind is the same user error
+            return f"schema {text[:60]!r} could not be loaded: {_first_line(e)}"
+        return None
+
+    def describe(self) -> str:
+        return f"a valid JSON Schema in option `{self.option}`, when set"
+
+
+def load_schema(text: str) -> Any:
+    """A JSON Schema validator from inline JSON (starting with ``{``) or a file path."""
+    import jsonschema
+    import orjson
+
+    if not text.lstrip().startswith("{"):
+        text = Path(text).expanduser().read_text(encoding="utf-8")
+    document = orjson.loads(text)
+    cls = jsonschema.validators.validator_for(document)
+    cls.check_schema(document)
+    return cls(document)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:300]
+
+
+def looks_like_path(name: str) -> bool:
+    """A name the user meant as a folder (``./tok``, ``/models/x``, ``~/x``, ``C:\\x``)
+    rather than a hub id (``org/name``)."""
+    return name.startswith((".", "/", "~", "\\")) or (len(name) > 1 and name[1] == ":") or name.count("/") > 1
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the model hub answers a TCP connection within ``timeout`` seconds. Offline
+    mode (``HF_HUB_OFFLINE=1``) counts as unreachable, so nothing waits on the network."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme != "http" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def missing_local(kind: str, name: str) -> RequirementError:
+    """The error for a name that is neither a local folder nor loadable offline."""
+    if looks_like_path(name):
+        return RequirementError(f"no such {kind} folder: {name}")
+    return RequirementError(
+        f"{kind} {name!r} is not in the local Hugging Face cache and the hub cannot be reached; "
+        f"download it first (huggingface-cli download {name}) or pass a local folder"
+    )
