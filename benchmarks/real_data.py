@@ -47,7 +47,7 @@ SOURCES = {
 }
 
 
-def _sdist_url(name: str, version: str) -> str:
+def sdist_url(name: str, version: str) -> str:
     project = name.replace("_", "-")
     with urllib.request.urlopen(f"https://pypi.org/simple/{project}/", timeout=60) as r:
         page = r.read().decode()
@@ -64,7 +64,7 @@ def fetch() -> list[Path]:
         name, version = dist.rsplit("-", 1)
         targets = [root / dist / m for m in members]
         if not all(t.exists() for t in targets):
-            with urllib.request.urlopen(_sdist_url(name, version), timeout=300) as r:
+            with urllib.request.urlopen(sdist_url(name, version), timeout=300) as r:
                 payload = stdio.BytesIO(r.read())
             with tarfile.open(fileobj=payload) as archive:
                 for member, target in zip(members, targets, strict=True):

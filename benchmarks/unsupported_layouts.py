@@ -48,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import DATA, table
+from real_data import sdist_url
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUTS = ROOT / "tests" / "data" / "layouts"
@@ -415,16 +416,6 @@ def run_corpus(cases: Sequence[Case], jobs: int = 4) -> list[Result]:
         return list(pool.map(one, cases))
 
 
-def _sdist_url(name: str, version: str) -> str:
-    project = name.replace("_", "-")
-    with urllib.request.urlopen(f"https://pypi.org/simple/{project}/", timeout=60) as r:
-        page = r.read().decode()
-    match = re.search(rf'href="([^"#]*{re.escape(name)}-{re.escape(version)}\.tar\.gz)', page)
-    if not match:
-        raise SystemExit(f"no sdist of {name} {version} on PyPI")
-    return match.group(1)
-
-
 def fetch_full() -> list[Case]:
     """The complete files of FULL_SOURCES, downloaded once into benchmarks/data/layouts."""
     root = DATA / "layouts"
@@ -436,7 +427,7 @@ def fetch_full() -> list[Case]:
         targets = [root / dist / Path(m).name for m, _ in members]
         if not all(t.exists() for t in targets):
             name, version = dist.rsplit("-", 1)
-            with urllib.request.urlopen(_sdist_url(name, version), timeout=300) as r:
+            with urllib.request.urlopen(sdist_url(name, version), timeout=300) as r:
                 payload = stdio.BytesIO(r.read())
             with tarfile.open(fileobj=payload) as archive:
                 for (member, _), target in zip(members, targets, strict=True):

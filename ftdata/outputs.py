@@ -76,8 +76,8 @@ class OutputError(ValueError):
     """An output path that would destroy an input or another output, or cannot be written."""
 
 
-class InputChangedError(ValueError):
-    """An input that changed while a command read it twice; nothing was written."""
+class InputChangedError(OSError, ValueError):
+    """An input that changed while a command read it more than once (an I/O error to lint)."""
 
 
 def _same(a: Path, b: Path) -> bool:

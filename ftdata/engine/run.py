@@ -34,16 +34,13 @@ from ftdata.engine.scan import (
 from ftdata.executors import Executor, for_jobs
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity, SourceStats
 from ftdata.formats import normalise
+from ftdata.outputs import InputChangedError
 from ftdata.problems import Problem
 from ftdata.progress import Progress
 from ftdata.records import Record
 
 #: Files at least this large are checked by several processes when more than one CPU is free.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
-
-
-class InputChangedError(OSError):
-    """A file changed while it was being read more than once."""
 
 
 @dataclass(frozen=True, slots=True)
