@@ -18,7 +18,7 @@ from corpus import write, write_planted
 
 SPLIT_1M = """
 import json, random, sys, time
-from ftdata.splits import split, write_split
+from ftdata.curation.split import split, write_split
 n = int(sys.argv[3])
 rng = random.Random(0)
 labels, cluster = [], 0
@@ -42,7 +42,7 @@ def main() -> None:
     import subprocess
 
     import ftdata
-    from ftdata.splits import write_split
+    from ftdata.curation.split import write_split
 
     big = DATA / "chat-1000k.jsonl"
     if not big.exists():

@@ -21,16 +21,16 @@ from ftdata.registry import Scope, rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ftdata.auditing import AuditReport, audit
-    from ftdata.deduplicate import dedup
-    from ftdata.leaks import leakage
-    from ftdata.splits import split
+    from ftdata.curation.dedup import dedup
+    from ftdata.curation.leakage import leakage
+    from ftdata.curation.split import split
 
 _LAZY = {
     "audit": "ftdata.auditing",
     "AuditReport": "ftdata.auditing",
-    "dedup": "ftdata.deduplicate",
-    "leakage": "ftdata.leaks",
-    "split": "ftdata.splits",
+    "dedup": "ftdata.curation.dedup",
+    "leakage": "ftdata.curation.leakage",
+    "split": "ftdata.curation.split",
 }
 
 __all__ = [

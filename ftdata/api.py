@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftdata.baseline import apply_baseline
 from ftdata.config import ConfigError, Settings, find_config, load_config, validate
-from ftdata.dataset import DatasetView
+from ftdata.engine.dataset import DatasetView
 from ftdata.engine.plan import Plan, compile_plan
 from ftdata.engine.run import files_findings, lint_file, lint_records
 from ftdata.executors import Executor
@@ -21,7 +21,7 @@ from ftdata.progress import Progress
 from ftdata.splitnames import dataset_groups
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ftdata.fix import FixResult
+    from ftdata.curation.fix import FixResult
 
 PathLike = str | os.PathLike[str]
 
@@ -135,7 +135,7 @@ def fix(
     result of every file that changes (``applied`` counts the fixes per rule) and of every
     file left alone because it is not UTF-8 JSON text (``skipped`` says why)."""
     from ftdata import registry
-    from ftdata.fix import fix_file, write_fix
+    from ftdata.curation.fix import fix_file, write_fix
 
     paths = _as_paths(source)
     if paths is None:

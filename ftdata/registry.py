@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,20 +29,44 @@ CODE_RE = re.compile(r"^[A-Z]{2,5}[0-9]{3}$")
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-class Scope(enum.Enum):
+class _ScopeType(enum.EnumMeta):
+    """Keeps ``Scope.SOURCE``, the old name of ``Scope.READER``, working for plugins."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name == "SOURCE":
+            warnings.warn(_SOURCE_DEPRECATED, DeprecationWarning, stacklevel=2)
+            return cls.READER  # type: ignore[attr-defined]
+        raise AttributeError(name)
+
+
+_SOURCE_DEPRECATED = "Scope.SOURCE (scope 'source') is deprecated: use Scope.READER"
+
+
+class Scope(enum.Enum, metaclass=_ScopeType):
     """What a rule looks at.
 
-    SOURCE rules are checked by the reader and the format normaliser themselves (invalid
+    READER rules are checked by the reader and the format normaliser themselves (invalid
     JSON, a missing key): the rule entry carries their code, severity, options and docs.
     RECORD rules are functions of one record; DATASET rules see the whole dataset once;
     FILES rules see the files of one dataset together (train.jsonl beside eval.jsonl) and
     yield ``(position of the file, Issue)`` pairs.
+
+    ``Scope.SOURCE`` and the value ``"source"`` are deprecated names of ``READER``, still
+    accepted (with a DeprecationWarning) so that plugins written against them load.
     """
 
-    SOURCE = "source"
+    READER = "reader"
     RECORD = "record"
     DATASET = "dataset"
     FILES = "files"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Scope | None:
+        if value == "source":
+            # stacklevel 4: past Enum.__new__ and EnumType.__call__, at whoever called Scope(...).
+            warnings.warn(_SOURCE_DEPRECATED, DeprecationWarning, stacklevel=4)
+            return cls.READER
+        return None
 
 
 @dataclass(frozen=True)
@@ -127,7 +152,7 @@ def rule(
     code: str,
     name: str,
     *,
-    scope: Scope = Scope.RECORD,
+    scope: Scope | str = Scope.RECORD,
     severity: Severity = Severity.WARNING,
     default: bool = True,
     fixable: bool = False,
@@ -138,13 +163,15 @@ def rule(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a rule. The decorated function's docstring is its documentation.
 
-    ``requires`` lists what the rule needs to run (checked before any data is read);
+    ``scope`` is a :class:`Scope` or its value (``"dataset"``); ``requires`` lists what
+    the rule needs to run (checked before any data is read);
     ``ranges`` bounds its numeric options (inclusive); ``reader_options`` maps an option
     of a reader rule to the reader bound it sets (``{"max_bytes": "max_line_bytes"}``)."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must look like FT123")
     if not NAME_RE.match(name):
         raise ValueError(f"rule name {name!r} must be kebab-case")
+    where = _scope(code, scope)
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         if code in _RULES and _RULES[code].func is not func:
@@ -154,7 +181,7 @@ def rule(
         entry = Rule(
             code,
             name,
-            scope,
+            where,
             severity,
             func,
             default,
@@ -172,6 +199,21 @@ def rule(
         return func
 
     return register
+
+
+def _scope(code: str, scope: Scope | str) -> Scope:
+    """``scope`` as a Scope: a plugin may give the value (``"record"``), or the old ``"source"``."""
+    if isinstance(scope, Scope):
+        return scope
+    if scope == "source":
+        # stacklevel 3: the plugin module calling @rule(...), not this helper.
+        warnings.warn(_SOURCE_DEPRECATED, DeprecationWarning, stacklevel=3)
+        return Scope.READER
+    try:
+        return Scope(scope)
+    except ValueError:
+        known = ", ".join(s.value for s in Scope)
+        raise ValueError(f"rule {code}: unknown scope {scope!r} (known: {known})") from None
 
 
 def _load() -> None:

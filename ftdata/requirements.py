@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 from ftdata.config import ConfigError
@@ -101,37 +101,78 @@ class EmbeddingModel:
         return f"the embedding model in option `{self.option}` (a local folder or a model id in the local cache)"
 
 
+@runtime_checkable
+class Loader(Protocol):
+    """A requirement whose resource the plan loads once, when it is compiled: ``load``
+    returns the option values the check receives instead of the user's (a schema text
+    becomes a :class:`JsonSchema`), and raises RequirementError when it cannot. Checks
+    then do no I/O."""
+
+    def load(self, options: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class SchemaFile:
-    """A JSON Schema given inline or as a file path in an option, valid as a schema."""
+    """A JSON Schema given inline or as a file path in an option, valid as a schema; the
+    plan loads it and the check receives a :class:`JsonSchema` in that option."""
 
     option: str = "schema"
 
-    def check(self, options: Mapping[str, Any]) -> str | None:
+    def load(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
         text = options.get(self.option) or ""
-        if not text:
-            return None
+        if not isinstance(text, str) or not text:
+            return {}
         try:
-            load_schema(text)
+            return {self.option: load_schema(text)}
         except Exception as e:  # a broken schema of any kind is the same user error
-            return f"schema {text[:60]!r} could not be loaded: {_first_line(e)}"
+            raise RequirementError(f"schema {text[:60]!r} could not be loaded: {_first_line(e)}") from None
+
+    def check(self, options: Mapping[str, Any]) -> str | None:
+        try:
+            self.load(options)
+        except RequirementError as e:
+            return str(e)
         return None
 
     def describe(self) -> str:
         return f"a valid JSON Schema in option `{self.option}`, when set"
 
 
-def load_schema(text: str) -> Any:
-    """A JSON Schema validator from inline JSON (starting with ``{``) or a file path."""
-    import jsonschema
+class JsonSchema:
+    """A JSON Schema document, checked as a schema, with its validator. Pickles as the
+    document alone (validators do not pickle), so a plan carrying it reaches every worker
+    process; each builds the validator again from memory."""
+
+    __slots__ = ("_validator", "document")
+
+    def __init__(self, document: Any) -> None:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(document)
+        cls.check_schema(document)
+        self.document = document
+        self._validator = cls(document)
+
+    def iter_errors(self, instance: Any) -> Iterator[Any]:
+        """The ``jsonschema`` errors of ``instance`` (each with ``message`` and ``absolute_path``)."""
+        return self._validator.iter_errors(instance)  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> tuple[Any]:
+        # A tuple: a falsy state (the schema ``false``) would skip __setstate__.
+        return (self.document,)
+
+    def __setstate__(self, state: tuple[Any]) -> None:
+        self.__init__(state[0])  # type: ignore[misc]
+
+
+def load_schema(text: str) -> JsonSchema:
+    """A JSON Schema from inline JSON (starting with ``{``) or a file path, checked as a
+    schema; OSError, ValueError or a ``jsonschema`` SchemaError when it is not one."""
     import orjson
 
     if not text.lstrip().startswith("{"):
         text = Path(text).expanduser().read_text(encoding="utf-8")
-    document = orjson.loads(text)
-    cls = jsonschema.validators.validator_for(document)
-    cls.check_schema(document)
-    return cls(document)
+    return JsonSchema(orjson.loads(text))
 
 
 def _first_line(e: BaseException) -> str:

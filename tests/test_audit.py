@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import ftdata
 from ftdata.auditing import audit
 from ftdata.findings import Finding, Severity
-from ftdata.report.html import top_findings
+from ftdata.render.html import top_findings
 from scripts.screenshot_report import chromium, screenshot
 from tests.conftest import ROOT, TOKENIZER_DIR, run_cli
 from tests.png import count_colour, read_png

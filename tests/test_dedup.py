@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ftdata.deduplicate as dd
+import ftdata.curation.dedup as dd
 from ftdata.similarity.text import normalise_text
 from tests.conftest import GOLDEN_DIR, TESTS, check_golden, run_cli
 
@@ -136,3 +136,72 @@ def test_cli_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "is the input" in result.stderr
     assert (tmp_path / "dups.jsonl").read_bytes() == before
+
+
+def _lint_groups(folder: Path, name: str, *args: str) -> set[tuple[int, ...]]:
+    """The duplicate groups ``ftdata lint --output-format json`` reports for ``name``."""
+    result = run_cli("lint", name, *args, "--output-format", "json", cwd=folder)
+    # 2: the broken record makes the verdict incomplete; the findings are still printed.
+    assert result.returncode in (0, 1, 2), result.stderr
+    return {tuple(sorted({f["index"], *f["related"]})) for f in json.loads(result.stdout)}
+
+
+@pytest.mark.parametrize(("method", "args"), [("exact", ["--select", "FT401"]), ("minhash", ["--select", "FT404"])])
+def test_dedup_clusters_are_the_rules_groups(tmp_path: Path, method: str, args: list[str]) -> None:
+    shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
+    result = dd.dedup(tmp_path / "dups.jsonl", tmp_path / "out.jsonl", method=method)
+    groups = _lint_groups(tmp_path, "dups.jsonl", *args)
+    assert groups, "the fixture holds duplicates"
+    assert {c.members for c in result.clusters} == groups
+    # The broken line (index 4) is never in a group, and is kept unchanged.
+    assert [u.index for u in result.unreadable] == [4]
+    assert all(4 not in c.members for c in result.clusters)
+    assert 4 in result.kept
+
+
+@pytest.mark.parametrize("scope", ["prompt", "answer", "conversation"])
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_dedup_options_reach_the_rule(tmp_path: Path, scope: str, keep: str) -> None:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Hi there, how do I reset it?"},
+                {"role": "assistant", "content": "Open Settings."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Hi there, how do I reset it?"},
+                {"role": "assistant", "content": "Open Settings, then Reset."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Something else entirely?"},
+                {"role": "assistant", "content": "Open Settings."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Hi there, how do I reset it?"},
+                {"role": "assistant", "content": "Open Settings."},
+            ]
+        },
+        "not an object",
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = dd.dedup(source, tmp_path / "out.jsonl", scope=scope, keep=keep)
+    expected = {"prompt": {(0, 1, 3)}, "answer": {(0, 2, 3)}, "conversation": {(0, 3)}}[scope]
+    assert {c.members for c in result.clusters} == expected
+    lint = _lint_groups(tmp_path, "in.jsonl", "--select", "FT401", "--config", str(_config(tmp_path, scope, keep)))
+    assert lint == expected
+    # Exact copies have texts of one length, so "longest" ties and the first is kept too.
+    assert [c.representative for c in result.clusters] == [0]
+    assert all(4 not in c.members for c in result.clusters)
+
+
+def _config(folder: Path, scope: str, keep: str) -> Path:
+    path = folder / "pyproject.toml"
+    path.write_text(f'[tool.ftdata.rules.FT401]\nscope = "{scope}"\nkeep = "{keep}"\n')
+    return path

@@ -18,6 +18,7 @@ from ftdata.engine.run import lint_file as run_file
 from ftdata.executors import process
 from ftdata.executors.serial import SerialExecutor
 from ftdata.findings import Issue, Severity
+from tests.conftest import run_cli
 
 
 def lint_file(path: Path, settings: Settings, **kwargs: object) -> tuple[list, object]:
@@ -219,3 +220,59 @@ def test_progress_hears_of_reading_and_of_long_rules(tmp_path: Path, jobs: int) 
     assert all(0 <= done <= size for done, _ in reading)
     assert {"shingle", "sign"} <= {stage for stage, _, _ in calls}  # FT404's MinHash
     assert ftdata.lint(path, select=["FT101"], config=False, progress=None).total_records == 20_000
+
+
+SCHEMA = {"type": "object", "required": ["label"], "properties": {"label": {"enum": ["bug", "billing"]}}}
+
+
+def _replies(path: Path, labels: list[str]) -> None:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"ticket {i}"},
+                {"role": "assistant", "content": json.dumps({"label": x})},
+            ]
+        }
+        for i, x in enumerate(labels)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_the_plan_reads_the_schema_once_and_workers_never_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    monkeypatch.setattr(process, "mp_context", lambda: multiprocessing.get_context(start))
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA))
+    data = tmp_path / "replies.jsonl"
+    labels = ["bug", "spam", "billing"] * 400
+    _replies(data, labels)
+    settings = Settings(select=("FT206",), options={"FT206": {"schema": str(schema)}})
+    plan = compile_plan(settings)
+    plan.preflight()
+    schema.unlink()  # what the check needs is in the plan, pickled to every worker
+    findings, _ = run_file(data, plan, jobs=3, parallel_min_bytes=1)
+    spam = [i for i, x in enumerate(labels) if x == "spam"]
+    assert sorted(f.index for f in findings if f.code == "FT206") == spam
+    assert all("'spam' is not one of" in f.message for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("schema", "cause"),
+    [("missing.json", "No such file"), ('{"type": 12}', "is not valid"), ("[1", "could not be loaded")],
+)
+def test_an_unloadable_schema_stops_the_run_before_any_record_is_read(tmp_path: Path, schema: str, cause: str) -> None:
+    data = tmp_path / "replies.jsonl"
+    _replies(data, ["bug"])
+    result = run_cli("lint", data, "--select", "FT206", "--config", _config(tmp_path, schema))
+    assert result.returncode == 2, result.stdout
+    assert "FT206 cannot run" in result.stderr
+    assert cause in result.stderr
+    assert "FT206" not in result.stdout
+
+
+def _config(tmp_path: Path, schema: str) -> Path:
+    config = tmp_path / "ftdata.toml"
+    config.write_text(f"[rules.output-schema]\nschema = {json.dumps(schema)}\n")
+    return config

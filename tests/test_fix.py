@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ftdata
-from ftdata.fix import FIXABLE, fix_bytes
+from ftdata.curation.fix import FIXABLE, fix_bytes
 
 ROLES = ["system", "user", "assistant"]
 texts = st.lists(

@@ -176,3 +176,39 @@ def test_pretty_printed_objects_in_a_json_file(tmp_path: Path) -> None:
     path.write_text(json.dumps(one, indent=2) + "\nstray\n" + json.dumps(two, indent=2))
     report = ftdata.lint(path, config=False, select=["FT001"])
     assert [(f.line, f.message) for f in report] == [(13, "unexpected data between records")]
+
+
+def _io_names_used(path: Path) -> set[str]:
+    """Names a module takes from ``ftdata.io``: ``from ftdata.io import X`` and, where
+    ``from ftdata import io`` binds the name ``io``, every ``io.X``."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    used: set[str] = set()
+    binds_io = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "ftdata.io":
+            used |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module == "ftdata":
+            binds_io |= any(a.name == "io" and a.asname is None for a in node.names)
+        elif isinstance(node, ast.Import) and any(a.name == "io" for a in node.names):
+            return used  # the standard io in the same file: its attributes are not ours
+    if binds_io:
+        used |= {
+            n.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "io"
+        }
+    return used
+
+
+def test_every_name_taken_from_ftdata_io_is_exported_by_the_package() -> None:
+    root = Path(__file__).resolve().parents[1]
+    files = [p for d in ("ftdata", "ftdata_train", "tests", "benchmarks", "scripts") for p in (root / d).rglob("*.py")]
+    used = {name: path for path in files for name in _io_names_used(path)}
+    assert {"read", "ReadStats", "FileProblem", "atomic_write", "iter_data_files"} <= set(used)
+    missing = {f"{used[n].relative_to(root)}: io.{n}" for n in used if n not in io.__all__ and not n.startswith("__")}
+    assert missing == set()
+    for name in io.__all__:
+        module = getattr(io, name).__module__ if callable(getattr(io, name)) else None
+        assert module is None or module.startswith("ftdata.io"), name

@@ -8,7 +8,7 @@ import pytest
 
 import ftdata
 from ftdata import registry
-from ftdata.report.concise import location
+from ftdata.render.concise import location
 from tests.conftest import TESTS, check_golden
 
 RULES_DIR = TESTS / "rules"

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ftdata
+from ftdata.curation.split import split, write_split
 from ftdata.outputs import TEMP_PREFIX, OutputSet
-from ftdata.splits import split, write_split
 from tests.conftest import GOLDEN_DIR, ROOT, check_golden, run_cli
 
 SAMPLE = ROOT / "ftdata" / "samples" / "support_chat.jsonl"

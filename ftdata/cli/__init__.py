@@ -29,7 +29,7 @@ class UsageFailure(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        from ftdata.report.text import visible
+        from ftdata.render.text import visible
 
         click.echo(f"ftdata: error: {visible(self.format_message())}", err=True)
 

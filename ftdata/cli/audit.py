@@ -61,7 +61,7 @@ def audit_command(
     from ftdata.config import ConfigError
     from ftdata.io import iter_data_files
     from ftdata.outputs import OutputError, check_outputs
-    from ftdata.report.text import visible
+    from ftdata.render.text import visible
 
     if quiet:
         _hush_libraries()
@@ -95,7 +95,7 @@ def audit_command(
             raise UsageFailure(visible(str(e))) from None
     _write_outputs(report, paths, html_file, json_file)
     if not quiet:
-        from ftdata.report.terminal import print_audit
+        from ftdata.render.terminal import print_audit
 
         print_audit(report, html_file=html_file, json_file=json_file)
     sys.exit(1 if fail_on and report.failed(fail_on) else 0)
@@ -105,8 +105,8 @@ def _write_outputs(report: Any, paths: tuple[Path, ...], html_file: Path | None,
     """Write the HTML page and the JSON atomically; a failed write (disk full, folder gone)
     leaves no partial file and is a usage failure, exit 2."""
     from ftdata.io import atomic_write
-    from ftdata.report.jsonout import dumps
-    from ftdata.report.text import visible
+    from ftdata.render.jsonout import dumps
+    from ftdata.render.text import visible
 
     for path, content in (
         (html_file, lambda: report.to_html(title=f"ftdata audit: {', '.join(str(p) for p in paths)}").encode()),

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ftdata.cli import UsageFailure, input_format_option, main, progress_bar
-from ftdata.report.text import visible, visible_path
+from ftdata.render.text import visible, visible_path
 
 
 @main.command()
@@ -100,7 +100,7 @@ def dedup(
     cannot be read are never compared: they are kept unchanged (exit status 1) or, with
     --unreadable reject, rejected with the rule that explains why. Nothing is lost.
     """
-    from ftdata.deduplicate import dedup as run
+    from ftdata.curation.dedup import dedup as run
     from ftdata.findings import plural
 
     with progress_bar(quiet) as progress:
@@ -235,7 +235,7 @@ def split_command(
     byte for byte, and the files and manifest.json are committed together. The written
     files are then audited for exact prompt leaks: exit status 1 if any.
     """
-    from ftdata.splits import check_split_outputs, split, write_split
+    from ftdata.curation.split import check_split_outputs, split, write_split
 
     sizes = {"train": 1.0 - eval_size - test_size, "eval": eval_size}
     if test_size:
@@ -346,7 +346,7 @@ def leak_command(
     records could not be read (the audit is then incomplete).
     """
     from ftdata.config import ConfigError, find_config, load_config
-    from ftdata.leaks import leakage
+    from ftdata.curation.leakage import leakage
 
     try:
         found = config_file or find_config(Path.cwd())

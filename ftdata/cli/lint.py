@@ -168,7 +168,7 @@ def lint(
 
 def _rule_errors(report: Any) -> None:
     """Rule failures on stderr: the verdict is incomplete, whatever the findings say."""
-    from ftdata.report.text import visible
+    from ftdata.render.text import visible
 
     failures = report.rule_errors
     if not failures:
@@ -187,7 +187,7 @@ def _rule_errors(report: Any) -> None:
 
 
 def _emit(report: Any, output_format: str, output_file: Path | None, quiet: bool) -> None:
-    from ftdata.report.concise import summary
+    from ftdata.render.concise import summary
 
     if output_file is not None:
         from ftdata.io import atomic_write
@@ -201,10 +201,10 @@ def _emit(report: Any, output_format: str, output_file: Path | None, quiet: bool
 
 
 def _render(report: Any, output_format: str, stream: IO[str], quiet: bool) -> None:
-    from ftdata.report import render
+    from ftdata.render import render
 
     if quiet and output_format in ("concise", "full"):
-        from ftdata.report.concise import finding_line
+        from ftdata.render.concise import finding_line
 
         for f in report.findings:
             stream.write(finding_line(f) + "\n")
@@ -215,7 +215,7 @@ def _render(report: Any, output_format: str, stream: IO[str], quiet: bool) -> No
 def _apply_fixes(paths: list[Path], kwargs: dict[str, Any], *, write: bool, quiet: bool) -> bool:
     """Fix (or, with ``write=False``, show as a diff) every file; True if anything changed."""
     from ftdata.api import fix
-    from ftdata.report.text import visible
+    from ftdata.render.text import visible
 
     selection = {k: kwargs[k] for k in ("select", "ignore", "extend_select", "profile", "format", "config")}
     results = fix(paths, write=write, **selection)
@@ -231,7 +231,7 @@ def _apply_fixes(paths: list[Path], kwargs: dict[str, Any], *, write: bool, quie
 
 
 def _print_diff(result: Any) -> None:
-    from ftdata.report.text import visible
+    from ftdata.render.text import visible
 
     old = [visible(t, keep_lines=True) for t in result.original.decode("utf-8", "replace").splitlines(keepends=True)]
     new = [visible(t, keep_lines=True) for t in result.fixed.decode("utf-8", "replace").splitlines(keepends=True)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ftdata.dataset import Column
+from ftdata.engine.dataset import Column
 from ftdata.engine.scan import ShardResult
 from ftdata.findings import Severity
 

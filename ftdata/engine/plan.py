@@ -1,9 +1,10 @@
 """The plan: Settings compiled once into what a run needs, with named parts.
 
 ``compile_plan`` resolves selection, profile, severities and options, and binds each
-rule's options; ``Plan.preflight`` checks what the selected rules need (an extra, a
-tokenizer, a model, a schema file) before any data is read. Plans are frozen and
-picklable: the one value every executor sends with a shard.
+rule's options, loading what a rule reads (a JSON Schema file) so that checks do no I/O;
+``Plan.preflight`` checks what the selected rules need (an extra, a tokenizer, a model, a
+schema file) before any data is read. Plans are frozen and picklable: the one value
+every executor sends with a shard.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ftdata import registry
 from ftdata.config import SHARED_OPTIONS, SPLIT_OPTIONS, ConfigError, Settings
 from ftdata.findings import RULE_ERROR, Severity
 from ftdata.profiles import get_profile
-from ftdata.requirements import RequirementError
+from ftdata.requirements import Loader, RequirementError
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class BoundRule:
     options: Mapping[str, Any]
     check: Callable[..., Any]
     collect: Callable[..., Any] | None = None
+    #: Why a resource the rule needs could not be loaded (raised by ``Plan.preflight``).
+    unmet: tuple[str, ...] = ()
 
     @property
     def code(self) -> str:
@@ -78,8 +81,9 @@ class Plan:
         problems: dict[str, list[str]] = {}
         for bound in self.selected:
             options = {**bound.rule.options, **bound.options}
-            for need in bound.rule.requires:
-                cause = need.check(options)
+            causes: list[str | None] = list(bound.unmet)  # loaders were tried when the plan was compiled
+            causes += [need.check(options) for need in bound.rule.requires if not isinstance(need, Loader)]
+            for cause in causes:
                 if cause:
                     problems.setdefault(cause, []).append(bound.code)
         if problems:
@@ -140,13 +144,23 @@ def _compile(settings: Settings) -> Plan:
             opts = rule.check_options(given)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        check = partial(rule.func, **opts) if opts else rule.func
+        # What a rule reads (a schema file) is read here, once, not in the check.
+        loaded: dict[str, Any] = {}
+        unmet: list[str] = []
+        for need in rule.requires:
+            if isinstance(need, Loader):
+                try:
+                    loaded.update(need.load({**rule.options, **opts}))
+                except RequirementError as e:
+                    unmet.append(str(e))
+        bound_options = {**opts, **loaded}
+        check = partial(rule.func, **bound_options) if bound_options else rule.func
         collect = None
         if rule.collect is not None:
             accepted = inspect.signature(rule.collect).parameters
             wanted = {k: v for k, v in opts.items() if k in accepted}
             collect = partial(rule.collect, **wanted) if wanted else rule.collect
-        return BoundRule(rule, severity.get(rule.code, rule.severity), opts, check, collect)
+        return BoundRule(rule, severity.get(rule.code, rule.severity), opts, check, collect, tuple(unmet))
 
     reader: dict[str, tuple[str, Severity]] = {}
     records: list[BoundRule] = []
@@ -155,7 +169,7 @@ def _compile(settings: Settings) -> Plan:
     by_scope = {registry.Scope.RECORD: records, registry.Scope.DATASET: dataset, registry.Scope.FILES: files}
     for rule in rules:
         bound = bind(rule)
-        if rule.scope is registry.Scope.SOURCE:
+        if rule.scope is registry.Scope.READER:
             reader[rule.name] = (rule.code, bound.severity)
         else:
             by_scope[rule.scope].append(bound)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ftdata import io
-from ftdata.dataset import FORMAT_CODES, Dataset, DatasetView
+from ftdata.engine.dataset import FORMAT_CODES, DatasetHandle, DatasetView
 from ftdata.engine.locate import at_record_start, stamp
 from ftdata.engine.merge import merge
 from ftdata.engine.plan import BoundRule, Plan
@@ -119,7 +119,7 @@ def lint_file(
     _file_findings(plan, state, name)
     if not state.truncated:
         reread = _Rereader(path, plan, name, version)
-        dataset = Dataset(
+        dataset = DatasetHandle(
             name,
             formats=state.formats,
             reread=reread.records,
@@ -235,7 +235,7 @@ class _Rereader:
 
 def dataset_findings(
     plan: Plan,
-    dataset: Dataset,
+    dataset: DatasetHandle,
     state: ShardResult,
     fetch: Callable[[set[int]], dict[int, Record]] | None,
 ) -> Iterator[Finding]:
@@ -299,7 +299,7 @@ def lint_records(
             state.truncated = True
             break
     if not state.truncated:
-        dataset = Dataset(source, formats=state.formats, records=kept, progress=progress)
+        dataset = DatasetHandle(source, formats=state.formats, records=kept, progress=progress)
         by_index = {r.index: r for r in kept}
         state.findings.extend(dataset_findings(plan, dataset, state, lambda wanted: {i: by_index[i] for i in wanted}))
     _failure_summary(state)

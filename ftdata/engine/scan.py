@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftdata import io
-from ftdata.dataset import FORMAT_CODES, Column
+from ftdata.engine.dataset import FORMAT_CODES, Column
 from ftdata.engine.locate import Pending, stamp
 from ftdata.engine.plan import Plan
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ftdata.dataset import DatasetView
+from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.jsonstrict import syntax_error
 from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule
-from ftdata.requirements import SchemaFile
+from ftdata.requirements import JsonSchema, SchemaFile
 
 
 @rule("FT200", "dataset-too-small", scope=Scope.DATASET, severity=Severity.WARNING, ranges={"min_records": (0, 2**31)})
@@ -354,21 +352,8 @@ def inconsistent_output_format(dataset: DatasetView, *, min_share: float = 0.8) 
         yield Issue(f"final reply is {_describe(shape)}{detail} while {share} are {expected}", index=index)
 
 
-@functools.lru_cache(maxsize=8)
-def _validator(schema: str) -> Any:
-    import jsonschema
-
-    text = schema.strip()
-    if not text.startswith("{"):
-        text = Path(text).expanduser().read_text(encoding="utf-8")
-    document = orjson.loads(text)
-    cls = jsonschema.validators.validator_for(document)
-    cls.check_schema(document)
-    return cls(document)
-
-
 @rule("FT206", "output-schema", severity=Severity.ERROR, default=False, requires=(SchemaFile(),))
-def output_schema(record: Record, *, schema: str = "") -> list[Issue] | None:
+def output_schema(record: Record, *, schema: str | JsonSchema = "") -> list[Issue] | None:
     """## What it does
     Checks that the final assistant reply is JSON valid against a JSON Schema (the
     structured-output use case). Opt-in: select it and set `schema`.
@@ -381,8 +366,11 @@ def output_schema(record: Record, *, schema: str = "") -> list[Issue] | None:
     - `schema` (str, default ""): a JSON Schema, inline (starting with `{`) or the path of
       a file holding one.
     """
+    # The plan loads the schema (SchemaFile) and binds it here; a text means it did not.
     if not schema:
         return None
+    if isinstance(schema, str):
+        raise TypeError("FT206 runs with the schema its plan loaded, not the option text")
     reply = None
     for m in reversed(record.messages):
         if m.role == "assistant":
@@ -395,7 +383,7 @@ def output_schema(record: Record, *, schema: str = "") -> list[Issue] | None:
         value = orjson.loads(reply.text)
     except orjson.JSONDecodeError:
         return [Issue(f"final reply is not valid JSON: {syntax_error(reply.text) or 'unreadable'}", path=path)]
-    errors = sorted(_validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    errors = sorted(schema.iter_errors(value), key=lambda e: list(e.absolute_path))
     return [
         Issue(f"final reply does not match the schema at {_pointer(e.absolute_path)}: {e.message}", path=path)
         for e in errors[:5]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from ftdata.dataset import DatasetView
+from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
@@ -17,6 +17,7 @@ from ftdata.similarity.text import (
     digest_bytes,
     normalise_text,
     prompt_key,
+    scope_key,
     scope_text,
     turn_extras,
     turn_key,
@@ -26,8 +27,10 @@ from ftdata.similarity.text import (
 WARNING = Severity.WARNING
 
 
-def _conversation_key(record: Record, *, casefold: bool = False) -> int | None:
-    return conversation_key(record, casefold=casefold)
+def _duplicate_key(record: Record, *, casefold: bool = False, scope: str = "conversation") -> int | None:
+    if scope == "conversation":
+        return conversation_key(record, casefold=casefold)
+    return scope_key(record, scope, casefold=casefold)
 
 
 def _related(cluster: Cluster, member: int) -> tuple[int, ...]:
@@ -47,8 +50,10 @@ def _cluster_issues(dataset: DatasetView, clusters: Sequence[Cluster], what: str
             )
 
 
-@rule("FT401", "duplicate-record", scope=Scope.DATASET, severity=WARNING, collect=_conversation_key)
-def duplicate_record(dataset: DatasetView, *, casefold: bool = False) -> Iterator[Issue]:
+@rule("FT401", "duplicate-record", scope=Scope.DATASET, severity=WARNING, collect=_duplicate_key)
+def duplicate_record(
+    dataset: DatasetView, *, casefold: bool = False, scope: str = "conversation", keep: str = "first"
+) -> Iterator[Issue]:
     """## What it does
     Checks for records that train on exactly the same thing as another: every turn's
     role and text after Unicode NFC normalisation and whitespace collapsing (and
@@ -68,11 +73,23 @@ def duplicate_record(dataset: DatasetView, *, casefold: bool = False) -> Iterato
 
     ## Options
     - `casefold` (bool, default false): treat text that differs only in case as equal.
+    - `scope` (str, default "conversation"): compare the `prompt` (without the system
+      prompt), the `answer` or the whole `conversation`.
+    - `keep` (str, default "first"): the representative of a group, the record not
+      reported: `first` or `longest` (the longest text of `scope`, roles included).
     """
     keys: list[int | None] = [None] * len(dataset)
     for index, key in dataset.collected:
         keys[index] = key
-    yield from _cluster_issues(dataset, exact_clusters(keys), "duplicate")
+    clusters = exact_clusters(keys)
+    if keep != "first" and clusters:
+        # Lengths only matter inside a group: read just those records again.
+        members = {m for c in clusters for m in c.members}
+        lengths = [0] * len(dataset)
+        for index, rec in dataset.fetch(members).items():
+            lengths[index] = len(scope_text(rec, scope, casefold=casefold, roles=True))
+        clusters = exact_clusters(keys, keep=keep, lengths=lengths)
+    yield from _cluster_issues(dataset, clusters, "duplicate")
 
 
 def _first_reply(record: Record) -> str | None:

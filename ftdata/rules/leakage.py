@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from ftdata.dataset import DatasetView
+from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule

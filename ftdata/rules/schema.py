@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ftdata.dataset import DatasetView
+from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.formats import (
     MESSAGE_KEYS,
@@ -24,7 +24,7 @@ WARNING = Severity.WARNING
 _CONTAINER = {MESSAGES: "messages", SHAREGPT: "conversations", PROMPT_COMPLETION: "completion"}
 
 
-@rule("FT100", Problem.UNKNOWN_FORMAT.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT100", Problem.UNKNOWN_FORMAT.value, scope=Scope.READER, severity=ERROR)
 def unknown_format() -> None:
     """## What it does
     Checks that each record is in a supported format: OpenAI-style `messages`,
@@ -85,7 +85,7 @@ def mixed_formats(dataset: DatasetView) -> Iterator[Issue]:
         )
 
 
-@rule("FT102", Problem.WRONG_TYPE.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT102", Problem.WRONG_TYPE.value, scope=Scope.READER, severity=ERROR)
 def wrong_type() -> None:
     """## What it does
     Checks that every field has the type its format requires: `messages` a list of
@@ -107,7 +107,7 @@ def wrong_type() -> None:
     """
 
 
-@rule("FT103", Problem.MISSING_MESSAGES.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT103", Problem.MISSING_MESSAGES.value, scope=Scope.READER, severity=ERROR)
 def missing_messages() -> None:
     """## What it does
     Checks that the list of turns (`messages`, `conversations`, or a conversational
@@ -123,7 +123,7 @@ def missing_messages() -> None:
     """
 
 
-@rule("FT104", Problem.MISSING_KEY.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT104", Problem.MISSING_KEY.value, scope=Scope.READER, severity=ERROR)
 def missing_key() -> None:
     """## What it does
     Checks that every required key is present: `role` and `content` in a message
@@ -212,7 +212,7 @@ def extra_top_level_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[
     ] or None
 
 
-@rule("FT107", Problem.UNRECOGNISED_ROLE.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT107", Problem.UNRECOGNISED_ROLE.value, scope=Scope.READER, severity=ERROR)
 def unrecognised_role() -> None:
     """## What it does
     Checks that every role is one the format knows: `system`, `developer`, `user`,
@@ -236,7 +236,7 @@ def unrecognised_role() -> None:
     """
 
 
-@rule("FT108", Problem.MISSING_CONTENT.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT108", Problem.MISSING_CONTENT.value, scope=Scope.READER, severity=ERROR)
 def missing_content() -> None:
     """## What it does
     Checks for a `content` (or ShareGPT `value`, Alpaca field) that is `null`, except on
@@ -505,7 +505,7 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-@rule("FT119", Problem.ROLE_WHITESPACE.value, scope=Scope.SOURCE, severity=ERROR, fixable=True)
+@rule("FT119", Problem.ROLE_WHITESPACE.value, scope=Scope.READER, severity=ERROR, fixable=True)
 def role_whitespace() -> None:
     """## What it does
     Checks for a role with leading or trailing whitespace (`" user"`, `"assistant\\n"`).

@@ -12,7 +12,7 @@ ERROR = Severity.ERROR
 WARNING = Severity.WARNING
 
 
-@rule("FT000", Problem.RULE_ERROR.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT000", Problem.RULE_ERROR.value, scope=Scope.READER, severity=ERROR)
 def rule_error() -> None:
     """## What it does
     Reports a rule that raised an exception on a record instead of finishing its check.
@@ -23,7 +23,7 @@ def rule_error() -> None:
     """
 
 
-@rule("FT001", Problem.INVALID_JSON.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT001", Problem.INVALID_JSON.value, scope=Scope.READER, severity=ERROR)
 def invalid_json() -> None:
     """## What it does
     Checks that every line of a JSONL file (every element of a JSON array file) is valid
@@ -48,7 +48,7 @@ def invalid_json() -> None:
     """
 
 
-@rule("FT002", Problem.INVALID_UTF8.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT002", Problem.INVALID_UTF8.value, scope=Scope.READER, severity=ERROR)
 def invalid_utf8() -> None:
     """## What it does
     Checks that every record is valid UTF-8.
@@ -65,7 +65,7 @@ def invalid_utf8() -> None:
     """
 
 
-@rule("FT003", Problem.UTF8_BOM.value, scope=Scope.SOURCE, severity=ERROR, fixable=True)
+@rule("FT003", Problem.UTF8_BOM.value, scope=Scope.READER, severity=ERROR, fixable=True)
 def utf8_bom() -> None:
     """## What it does
     Checks for a UTF-8 byte order mark (`EF BB BF`) at the start of the file.
@@ -82,7 +82,7 @@ def utf8_bom() -> None:
     """
 
 
-@rule("FT004", Problem.CRLF_LINE_ENDING.value, scope=Scope.SOURCE, severity=WARNING, fixable=True)
+@rule("FT004", Problem.CRLF_LINE_ENDING.value, scope=Scope.READER, severity=WARNING, fixable=True)
 def crlf_line_ending() -> None:
     """## What it does
     Checks for Windows (CRLF) line endings; reported once per file with the count.
@@ -97,7 +97,7 @@ def crlf_line_ending() -> None:
     """
 
 
-@rule("FT005", Problem.BLANK_LINE.value, scope=Scope.SOURCE, severity=WARNING, fixable=True)
+@rule("FT005", Problem.BLANK_LINE.value, scope=Scope.READER, severity=WARNING, fixable=True)
 def blank_line() -> None:
     """## What it does
     Checks for empty or whitespace-only lines in a JSONL file.
@@ -111,7 +111,7 @@ def blank_line() -> None:
     """
 
 
-@rule("FT006", Problem.NAN_OR_INFINITY.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT006", Problem.NAN_OR_INFINITY.value, scope=Scope.READER, severity=ERROR)
 def nan_or_infinity() -> None:
     """## What it does
     Checks for `NaN`, `Infinity` and `-Infinity`, and for numbers too large for a double.
@@ -131,7 +131,7 @@ def nan_or_infinity() -> None:
     """
 
 
-@rule("FT007", Problem.DUPLICATE_KEY.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT007", Problem.DUPLICATE_KEY.value, scope=Scope.READER, severity=ERROR)
 def duplicate_key() -> None:
     """## What it does
     Checks for an object with the same key twice.
@@ -150,7 +150,7 @@ def duplicate_key() -> None:
     """
 
 
-@rule("FT008", Problem.LONE_SURROGATE.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT008", Problem.LONE_SURROGATE.value, scope=Scope.READER, severity=ERROR)
 def lone_surrogate() -> None:
     """## What it does
     Checks for `\\uD800`-`\\uDFFF` escapes that are not part of a surrogate pair.
@@ -173,7 +173,7 @@ def lone_surrogate() -> None:
 @rule(
     "FT009",
     Problem.NESTING_TOO_DEEP.value,
-    scope=Scope.SOURCE,
+    scope=Scope.READER,
     severity=ERROR,
     ranges={"max_depth": (1, 1_000_000)},
     reader_options={"max_depth": "max_depth"},
@@ -194,7 +194,7 @@ def nesting_too_deep(*, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
 @rule(
     "FT010",
     Problem.LINE_TOO_LONG.value,
-    scope=Scope.SOURCE,
+    scope=Scope.READER,
     severity=ERROR,
     ranges={"max_bytes": (1, 2**40)},
     reader_options={"max_bytes": "max_line_bytes"},
@@ -212,7 +212,7 @@ def line_too_long(*, max_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
     """
 
 
-@rule("FT011", Problem.UNSAFE_INTEGER.value, scope=Scope.SOURCE, severity=WARNING)
+@rule("FT011", Problem.UNSAFE_INTEGER.value, scope=Scope.READER, severity=WARNING)
 def unsafe_integer() -> None:
     """## What it does
     Checks for integers beyond ±2^53 (9007199254740992).
@@ -231,7 +231,7 @@ def unsafe_integer() -> None:
     """
 
 
-@rule("FT012", Problem.NOT_AN_OBJECT.value, scope=Scope.SOURCE, severity=ERROR)
+@rule("FT012", Problem.NOT_AN_OBJECT.value, scope=Scope.READER, severity=ERROR)
 def not_an_object() -> None:
     """## What it does
     Checks that every record is a JSON object.
@@ -247,7 +247,7 @@ def not_an_object() -> None:
     """
 
 
-@rule("FT013", Problem.MISSING_FINAL_NEWLINE.value, scope=Scope.SOURCE, severity=WARNING, fixable=True)
+@rule("FT013", Problem.MISSING_FINAL_NEWLINE.value, scope=Scope.READER, severity=WARNING, fixable=True)
 def missing_final_newline() -> None:
     """## What it does
     Checks that a JSONL file ends with a newline.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import PurePath
 
-from ftdata.dataset import DatasetView
+from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity
 from ftdata.registry import Scope, rule
-from ftdata.requirements import Tokenizer
+from ftdata.requirements import Tokenizer, looks_like_path
 from ftdata.tokens import CHARS_PER_TOKEN, TokenCount, count_tokens, has_generation_markers, load_tokenizer
 
 
@@ -150,5 +150,5 @@ def template_lacks_generation(dataset: DatasetView, *, tokenizer: str = "") -> I
     if not tokenizer or len(dataset) == 0:
         return
     if not has_generation_markers(load_tokenizer(tokenizer)):
-        name = Path(tokenizer).name if Path(tokenizer).exists() else tokenizer
+        name = PurePath(tokenizer).name if looks_like_path(tokenizer) else tokenizer  # no I/O in a check
         yield Issue(f"the chat template of {name!r} has no {{% generation %}} markers for assistant-only loss")

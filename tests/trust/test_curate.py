@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ftdata
-from ftdata.deduplicate import dedup
+from ftdata.curation.dedup import dedup
+from ftdata.curation.split import split, write_split
 from ftdata.outputs import COMMIT_PREFIX, PAUSE_ENV, TEMP_PREFIX, InputChangedError, OutputError, recover
-from ftdata.splits import split, write_split
 from tests.conftest import run_cli
 
 PAUSE = 0.5

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ftdata import registry
-from ftdata.fix import FIXABLE, FIXERS, fix_bytes, fix_file, unfixable, write_fix
+from ftdata.curation.fix import FIXABLE, FIXERS, fix_bytes, fix_file, unfixable, write_fix
 from tests.conftest import run_cli
 
 RECORD = {"messages": [{"role": " user", "content": "e\u0301 hi"}, {"role": "assistant ", "content": "ok"}]}

@@ -17,7 +17,10 @@ from ftdata.problems import Problem
 from ftdata.records import Record
 from tests.conftest import ROOT, run_cli
 
-EMITTERS = [ROOT / "ftdata" / name for name in ("io.py", "jsonstrict.py", "formats.py")]
+EMITTERS = [
+    *sorted((ROOT / "ftdata" / "io").glob("*.py")),
+    *(ROOT / "ftdata" / n for n in ("jsonstrict.py", "formats.py")),
+]
 
 
 def _records(path: Path, parse: str = "strict", **kw: int) -> tuple[list[Record], list[io.FileProblem]]:
@@ -33,11 +36,11 @@ def _codes(report: ftdata.Report) -> list[tuple[str, int | None, int | None, int
 
 
 def test_every_problem_kind_is_a_reader_rule_and_every_reader_rule_a_kind() -> None:
-    source = {r.name for r in registry.all_rules() if r.scope.value == "source"}
+    source = {r.name for r in registry.all_rules() if r.scope.value == "reader"}
     kinds = {p.value for p in Problem}
     assert kinds == source
     for p in Problem:
-        assert registry.get(p.value).scope.value == "source"
+        assert registry.get(p.value).scope.value == "reader"
         assert str(p) == f"{p}" == p.value  # prints as the rule name on every Python version
 
 

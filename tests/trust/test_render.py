@@ -10,12 +10,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ftdata.findings import Finding, Report, Severity, SourceStats
-from ftdata.report import OUTPUT_FORMATS, render
-from ftdata.report.text import shift, visible, visible_path
+from ftdata.render import OUTPUT_FORMATS, render
+from ftdata.render.text import shift, visible, visible_path
 from tests.conftest import run_cli
 
 PAYLOAD = "hi\n::error::pwned \x1b[31mred\x1b[0m [bold]loud[/] \u2028::set-output name=x::y\r::warning::cr"
@@ -138,6 +138,8 @@ def test_visible_path_never_starts_a_workflow_command(text: str) -> None:
 
 
 @given(message=texts, source=texts, path=st.lists(texts, max_size=2))
+@example(message="", source=":", path=[])  # ":" + ":1:1" would read "::1:1"
+@example(message="", source="#", path=[])
 def test_every_text_renderer_writes_one_inert_line_per_finding(message: str, source: str, path: list[str]) -> None:
     import io
 

@@ -1,0 +1,443 @@
+"""Deterministic, stratified, leakage-free train/eval(/test) splits.
+
+Records are gathered into groups that must not straddle splits (a field such as a
+conversation id, identical prompts, exact duplicates, MinHash or embedding near
+duplicates, or precomputed labels), groups are placed stratum by stratum so that each
+split gets its share of records (not of groups), and the order of placement comes from a
+seeded hash of the records' content: the same input, options and seed give the same
+bytes on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ftdata import io
+from ftdata.curation.dedup import why_unreadable
+from ftdata.curation.split_write import check_split_outputs as check_split_outputs
+from ftdata.curation.split_write import output_paths as output_paths
+from ftdata.curation.split_write import write_split
+from ftdata.formats import normalise
+from ftdata.outputs import Fingerprint
+from ftdata.records import MISSING, Record, field_value, plain
+from ftdata.similarity.clusters import UnionFind
+from ftdata.similarity.text import scope_text
+
+GROUPINGS = ("prompt", "duplicates", "near-duplicates", "semantic")
+#: ``group_by`` that keeps nothing together (eval may then share prompts with train).
+NO_GROUPING = "none"
+DEFAULT_GROUPING = "prompt"
+UNGROUPED_WARNING = "no grouping (group by none): eval may share prompts with train"
+DEFAULT_SIZES = {"train": 0.85, "eval": 0.15}
+
+Key = Callable[[Record], Hashable]
+
+
+@dataclass
+class SplitResult:
+    """Where every record went. ``assignment[i]`` is the split of record ``i`` or None
+    when it could not be read (see ``rejected``)."""
+
+    names: list[str]
+    assignment: list[str | None]
+    targets: dict[str, float]
+    strata: dict[str, dict[str, int]]
+    rejected: dict[int, str]
+    warnings: list[str]
+    options: dict[str, Any]
+    groups: int
+    source: Path | None = None
+    lines: list[int | None] = field(default_factory=list)
+    records: list[Any] | None = None
+    fingerprint: Fingerprint | None = None
+    rejected_rules: dict[int, str | None] = field(default_factory=dict)
+    leaks: list[Any] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(a for a in self.assignment if a is not None)
+        return {name: c.get(name, 0) for name in self.names}
+
+    def indices(self, name: str) -> list[int]:
+        return [i for i, a in enumerate(self.assignment) if a == name]
+
+    def report(self) -> dict[str, Any]:
+        """Achieved against target, per split and per stratum, with the warnings."""
+        total = sum(self.counts.values())
+        return {
+            "records": len(self.assignment),
+            "rejected": len(self.rejected),
+            "groups": self.groups,
+            "splits": {
+                name: {
+                    "records": n,
+                    "share": round(n / total, 6) if total else 0.0,
+                    "target": self.targets[name],
+                }
+                for name, n in self.counts.items()
+            },
+            "strata": self.strata,
+            "warnings": self.warnings,
+        }
+
+    def write(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write the split files, ``rejected.jsonl`` and ``manifest.json`` (see ``write_split``)."""
+        return write_split(self, directory)
+
+    def to_datasets(self) -> Any:
+        """The splits as a ``datasets.DatasetDict`` of the original records."""
+        from datasets import Dataset, DatasetDict
+
+        rows = self.records if self.records is not None else _load_rows(self)
+        return DatasetDict({name: Dataset.from_list([rows[i] for i in self.indices(name)]) for name in self.names})
+
+
+def _load_rows(result: SplitResult) -> list[Any]:
+    rows: list[Any] = []
+    assert result.source is not None
+    for item in io.read(result.source, io.ReadStats()):
+        if isinstance(item, Record):
+            rows.append(item.data)
+    return rows
+
+
+def _sizes(sizes: Mapping[str, float]) -> dict[str, float]:
+    clean = {str(k): float(v) for k, v in sizes.items() if float(v) > 0}
+    if not clean:
+        raise ValueError("sizes must name at least one split with a positive share")
+    total = sum(clean.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"split sizes must add up to 1, not {total:g}")
+    return clean
+
+
+def _field_getter(path: str) -> Key:
+    def get(rec: Record) -> Hashable:
+        value = field_value(rec.data, path)
+        if value is MISSING:
+            return None
+        if isinstance(value, dict | list):
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return value
+
+    return get
+
+
+def _stratum_key(stratify_by: str | Key | None) -> Key | None:
+    if stratify_by is None:
+        return None
+    if callable(stratify_by):
+        return stratify_by
+    if stratify_by == "system":
+        return lambda r: next((m.text for m in r.messages if m.role == "system"), None)
+    if stratify_by == "format":
+        return lambda r: r.format
+    return _field_getter(stratify_by)
+
+
+def _bin_numbers(values: list[Hashable], bins: int) -> list[Hashable]:
+    """Numbers become quantile bins ("q1".."qN"), so that a numeric field can stratify."""
+    numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not numeric or len(numeric) < len([v for v in values if v is not None]):
+        return values
+    ordered: list[float] = sorted(numeric)
+    edges = [ordered[min(len(ordered) - 1, (k * len(ordered)) // bins)] for k in range(1, bins)]
+    out: list[Hashable] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        rank = sum(1 for e in edges if v >= e)  # type: ignore[operator,misc]
+        out.append(f"q{rank + 1}")
+    return out
+
+
+def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Record], Path | None, list[Any] | None]:
+    """Records of a path, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame,
+    one at a time; normalised to the chat view only when ``chat`` (a grouping or a stratum
+    needs it). Files are parsed with orjson alone: a split needs values, not diagnostics."""
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+
+        def from_file() -> Iterator[Record]:
+            for item in io.read(path, io.ReadStats(), parse="fast"):
+                if isinstance(item, Record):
+                    if chat and type(item.data) is dict:
+                        normalise(item, format)
+                    yield item
+
+        return from_file(), path, None
+    rows = _rows(source)
+
+    def from_rows() -> Iterator[Record]:
+        for i, data in enumerate(rows):
+            rec = Record(i, data)
+            if chat and type(data) is dict:
+                normalise(rec, format)
+            yield rec
+
+    return from_rows(), None, rows
+
+
+def _rows(source: Any) -> list[Any]:
+    kind = type(source).__module__.split(".")[0]
+    if kind == "pandas":
+        return [plain(r) for r in source.to_dict(orient="records")]
+    if kind == "datasets":
+        if hasattr(source, "keys") and not hasattr(source, "column_names"):
+            raise ValueError("pass one split of a DatasetDict (for example dataset['train'])")
+        return [dict(r) for r in source]
+    return list(source)
+
+
+def _content_hash(rec: Record, seed: int) -> bytes:
+    payload = rec.raw if rec.raw is not None else orjson.dumps(rec.data, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(payload, digest_size=8, key=seed.to_bytes(8, "big", signed=True)).digest()
+
+
+def _groupings(group_by: Any, n_hint: int | None) -> list[Any]:
+    """``group_by`` as a list of groupings; precomputed labels become one list entry."""
+    if group_by is None or (isinstance(group_by, str) and group_by == NO_GROUPING):
+        return []
+    if isinstance(group_by, str) or callable(group_by):
+        return [group_by]
+    items = list(group_by)
+    if items and not isinstance(items[0], str) and not callable(items[0]):
+        return [items]  # precomputed labels, one per record
+    return items
+
+
+def _record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
+    """Per-record group key for groupings decided by equal keys; None for the others."""
+    if isinstance(grouping, list) or grouping in ("near-duplicates", "semantic"):
+        return None
+    if callable(grouping):
+        return grouping
+    from ftdata.curation.leakage import exact_key
+
+    # The leakage audit's own key, so that grouping by prompt leaves it nothing to find.
+    if grouping == "prompt":
+        return lambda rec: exact_key(rec, "prompt") if rec.readable else None
+    if grouping == "duplicates":
+        return lambda rec: exact_key(rec, "conversation") if rec.readable else None
+    return _field_getter(grouping)
+
+
+def _join_equal(uf: UnionFind, keys: Iterable[tuple[int, Hashable]]) -> None:
+    first: dict[Hashable, int] = {}
+    for i, k in keys:
+        if k is None:
+            continue
+        j = first.setdefault(k, i)
+        if j != i:
+            uf.union(j, i)
+
+
+def split(
+    source: Any,
+    *,
+    sizes: Mapping[str, float] = DEFAULT_SIZES,
+    seed: int = 0,
+    stratify_by: str | Key | None = None,
+    group_by: Any = DEFAULT_GROUPING,
+    min_per_stratum: int | None = None,
+    bins: int = 5,
+    threshold: float | None = None,
+    scope: str = "prompt",
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    format: str | None = None,
+    min_eval: int = 100,
+) -> SplitResult:
+    """Split ``source`` (a path, a list of dicts, a ``datasets.Dataset`` or a DataFrame).
+
+    ``sizes`` maps split names to shares adding up to 1 (the first split gets rare strata).
+    ``stratify_by`` is a dotted field path (``metadata.task``), ``"system"``, ``"format"`` or
+    a callable of a Record; numbers are cut into ``bins`` quantile bins. ``group_by`` is a
+    field path, ``"prompt"``, ``"duplicates"``, ``"near-duplicates"`` (MinHash, Jaccard >=
+    ``threshold``, default 0.8), ``"semantic"`` (cosine >= ``threshold``, default 0.9), a
+    callable, a list of these, or precomputed labels (one per record): every group stays in
+    one split. The default groups by prompt, so that no eval prompt is also in train;
+    ``"none"`` (or None) groups nothing, with a warning. Near and semantic duplicates compare ``scope`` (``prompt`` by default, as
+    the leakage audit does; or ``answer``, ``conversation``). A stratum with fewer than ``min_per_stratum`` records (default: one per
+    split) goes to the first split, with a warning.
+    """
+    targets = _sizes(sizes)
+    names = list(targets)
+    groupings = _groupings(group_by, None)
+    fingerprint = Fingerprint.of(source) if isinstance(source, str | os.PathLike) else None
+    # Always normalised: a record ftdata does not understand is rejected, never placed blind.
+    records, path, rows = _iterate(source, format, True)
+    limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
+    key = _stratum_key(stratify_by)
+    keyed = [(g, _record_key(g)) for g in groupings]
+    needs_texts = any(g in ("near-duplicates", "semantic") for g in groupings if isinstance(g, str))
+
+    # One pass: a few compact columns per record, never the records themselves.
+    lines: list[int | None] = []
+    usable: list[int] = []
+    rejected: dict[int, str] = {}
+    rejected_rules: dict[int, str | None] = {}
+    raw_strata: list[Hashable] = []
+    hashes: dict[int, bytes] = {}
+    group_keys: list[list[tuple[int, Hashable]]] = [[] for _ in keyed]
+    texts: list[str] = []
+    text_owner: list[int] = []
+    interned: dict[Hashable, Hashable] = {}
+    for rec in records:
+        i = rec.index
+        lines.append(rec.line)
+        if not rec.readable:
+            rejected_rules[i], rejected[i] = why_unreadable(rec)
+            raw_strata.append(None)
+            continue
+        usable.append(i)
+        value = key(rec) if key else None
+        raw_strata.append(interned.setdefault(value, value) if isinstance(value, Hashable) else value)
+        hashes[i] = _content_hash(rec, seed)
+        for column, (_, get) in zip(group_keys, keyed, strict=True):
+            if get is not None:
+                column.append((i, get(rec)))
+        if needs_texts and rec.readable:
+            texts.append(scope_text(rec, scope, casefold=True))
+            text_owner.append(i)
+    n = len(lines)
+
+    uf = UnionFind(n)
+    for (grouping, get), column in zip(keyed, group_keys, strict=True):
+        if get is not None:
+            _join_equal(uf, column)
+        elif isinstance(grouping, list):
+            if len(grouping) != n:
+                raise ValueError(f"precomputed group labels: {len(grouping)} labels for {n} records")
+            _join_equal(uf, ((i, grouping[i]) for i in usable))
+        else:
+            if grouping == "near-duplicates":
+                from ftdata.similarity.minhash import near_duplicate_pairs
+
+                pairs = near_duplicate_pairs(texts, threshold=limit)
+            else:
+                from ftdata.similarity.embeddings import encode, neighbour_pairs
+
+                pairs = list(neighbour_pairs(encode(texts, model=model), limit))
+            for a, b, _ in pairs:
+                uf.union(text_owner[a], text_owner[b])
+
+    if key is not None:
+        raw_strata = _bin_numbers(raw_strata, bins)
+    strata_of = ["(missing)" if s is None else str(s) for s in raw_strata] if key else ["(all)"] * n
+
+    groups: dict[int, list[int]] = {}
+    for i in usable:
+        groups.setdefault(uf.find(i), []).append(i)
+    warnings: list[str] = [] if groupings else [UNGROUPED_WARNING]
+    by_stratum: dict[str, list[list[int]]] = {}
+    for members in groups.values():
+        if len(members) == 1:
+            stratum = strata_of[members[0]]
+        else:
+            votes = Counter(strata_of[i] for i in members)
+            stratum = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        by_stratum.setdefault(stratum, []).append(members)
+
+    assignment: list[str | None] = [None] * n
+    floor = len(names) if min_per_stratum is None else min_per_stratum
+    strata_report: dict[str, dict[str, int]] = {}
+    for stratum in sorted(by_stratum):
+        members_lists = by_stratum[stratum]
+        size = sum(len(g) for g in members_lists)
+        if size < floor:
+            for g in members_lists:
+                for i in g:
+                    assignment[i] = names[0]
+            warnings.append(
+                f"stratum {stratum!r} has {size} record(s), too few to split (minimum {floor}): all went to {names[0]}"
+            )
+        else:
+            _place(members_lists, names, targets, hashes, assignment)
+        placed = Counter(assignment[i] for g in members_lists for i in g)
+        strata_report[stratum] = {name: placed.get(name, 0) for name in names}
+    result = SplitResult(
+        names=names,
+        assignment=assignment,
+        targets=targets,
+        strata=strata_report if key is not None else {},
+        rejected=rejected,
+        warnings=warnings,
+        options={
+            "sizes": targets,
+            "seed": seed,
+            "stratify_by": stratify_by if isinstance(stratify_by, str | type(None)) else "<callable>",
+            "group_by": _describe_grouping(group_by),
+            "threshold": limit if groupings else None,
+            "scope": scope,
+            "min_per_stratum": floor,
+            "bins": bins,
+        },
+        groups=len(groups),
+        source=path,
+        lines=lines,
+        records=rows,
+        fingerprint=fingerprint,
+        rejected_rules=rejected_rules,
+    )
+    result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval))
+    return result
+
+
+def _describe_grouping(group_by: Any) -> Any:
+    if group_by is None or isinstance(group_by, str):
+        return group_by
+    if callable(group_by):
+        return "<callable>"
+    if isinstance(group_by, Sequence) and group_by and not isinstance(group_by[0], str):
+        return "<precomputed labels>"
+    return [g if isinstance(g, str) else "<callable>" for g in group_by]
+
+
+def _place(
+    groups: list[list[int]],
+    names: list[str],
+    targets: dict[str, float],
+    hashes: Mapping[int, bytes],
+    assignment: list[str | None],
+) -> None:
+    """Give each group, largest first and then in seeded-hash order, to the split that is
+    furthest below its target: shares are met by records, within one group of target."""
+    total = sum(len(g) for g in groups)
+    want = {name: targets[name] * total for name in names}
+    have = dict.fromkeys(names, 0)
+    order = sorted(groups, key=lambda g: (-len(g), min(hashes[i] for i in g)))
+    for g in order:
+        best = max(names, key=lambda name: (want[name] - have[name], -names.index(name)))
+        have[best] += len(g)
+        for i in g:
+            assignment[i] = best
+
+
+def guidance(result: SplitResult, *, stratified: bool, min_eval: int) -> list[str]:
+    """The field's advice, checked: eval share between 10% and 20%, an eval set large
+    enough to measure anything, every stratum present in eval."""
+    out = []
+    counts = result.counts
+    total = sum(counts.values())
+    held_out = [name for name in result.names if name != result.names[0]]
+    for name in held_out:
+        share = counts[name] / total if total else 0.0
+        if name in ("eval", "validation", "valid", "dev") and not 0.1 <= share <= 0.2:
+            out.append(f"{name} holds {share:.1%} of the records; 10-20% is the usual advice")
+        if counts[name] < min_eval:
+            out.append(f"{name} has {counts[name]} records, fewer than {min_eval}: metrics on it will be noisy")
+    if stratified and held_out:
+        for stratum, placed in result.strata.items():
+            for name in held_out:
+                if placed.get(name, 0) == 0:
+                    out.append(f"stratum {stratum!r} is missing from {name}")
+    return out

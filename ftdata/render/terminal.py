@@ -1,0 +1,81 @@
+"""The audit on a terminal: rich tables, plain text when the output is not a terminal.
+
+Nothing from the data is read as rich markup or emoji codes: every piece of it goes in as
+a :class:`rich.text.Text`, made visible first (no escape sequence or line break survives).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ftdata import registry
+from ftdata.findings import Severity
+from ftdata.render.text import visible, visible_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ftdata.auditing import AuditReport
+
+
+def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file: Path | None = None) -> None:
+    """Print the audit's warnings, findings by rule and each file's figures to stdout."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False, emoji=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    for warning in report.warnings:
+        # soft_wrap: a data-derived line is never broken where a CI could read a new line.
+        console.print(Text("Warning: " + visible(warning), style="bold red"), soft_wrap=True)
+    counts = report.severity_counts()
+    console.print(
+        f"[bold]{report.total_records:,}[/] records in {len(report.sources)} file(s): "
+        f"[red]{counts[Severity.ERROR]:,} errors[/], [yellow]{counts[Severity.WARNING]:,} warnings[/], "
+        f"{counts[Severity.INFO]:,} info"
+    )
+    by_rule = Counter((f.code, f.severity) for f in report.findings)
+    if by_rule:
+        table = Table(title="Findings by rule", title_justify="left")
+        for column in ("code", "rule", "severity", "findings"):
+            table.add_column(column, justify="right" if column == "findings" else "left")
+        for (code, sev), n in sorted(by_rule.items(), key=lambda kv: (-kv[0][1], -kv[1], kv[0][0])):
+            try:
+                name = registry.get(code).name
+            except KeyError:
+                name = ""
+            colour = {"error": "red", "warning": "yellow"}.get(str(sev), "blue")
+            table.add_row(code, name, f"[{colour}]{sev}[/]", f"{n:,}")
+        console.print(table)
+    for stats in report.stats:
+        console.print(Text(visible_path(stats.source), style="italic"), soft_wrap=True)
+        table = Table()
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        table.add_row("readable records", f"{stats.valid:,} of {stats.records:,}")
+        table.add_row("formats", Text(", ".join(f"{visible(k)} {v:,}" for k, v in stats.formats.items()) or "-"))
+        table.add_row(
+            "messages by role",
+            Text(", ".join(f"{visible(k)} {v:,}" for k, v in stats.messages_per_role.items()) or "-"),
+        )
+        table.add_row(
+            "distinct system prompts",
+            f"{len(stats.system_prompts):,}" + (" or more" if len(stats.system_prompts) == 10 else ""),
+        )
+        table.add_row("records without a system prompt", f"{stats.without_system_prompt:,}")
+        tokens = stats.to_dict()["tokens"]["total"]
+        label = "tokens per record" + (" (estimated)" if stats.tokens_estimated else "")
+        if tokens.get("count"):
+            table.add_row(label, f"median {tokens['p50']:,}, p95 {tokens['p95']:,}, max {tokens['max']:,}")
+        if stats.max_length:
+            table.add_row(Text(f"over max_length {stats.max_length:,}"), f"{stats.over_max_length:,}")
+        table.add_row("tokens trained on", f"{stats.trained_share:.0%}")
+        if stats.duplicate_clusters:
+            table.add_row("exact-duplicate clusters", f"{sum(stats.duplicate_clusters.values()):,}")
+        if stats.distinct_2 is not None:
+            table.add_row("distinct prompt bigrams", f"{stats.distinct_2:.3f}")
+        console.print(table)
+    for label, path in (("HTML report", html_file), ("JSON", json_file)):
+        if path is not None:
+            console.print(Text(f"{label}: {visible(path)}"), soft_wrap=True)

@@ -1,0 +1,40 @@
+"""Fixtures for ftdata_train: a tiny random Llama-style chat model with a tokenizer trained on
+the bundled sample, so every test runs real transformers/peft/trl code in seconds on a CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SAMPLE = Path(__file__).resolve().parents[2] / "ftdata" / "samples" / "support_chat.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a saved tiny chat model (tokenizer with a {% generation %} template)."""
+    from ftdata_train.testing import build_tiny_model, sample_texts
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), sample_texts(SAMPLE))
+
+
+@pytest.fixture(scope="session")
+def clean_chat(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample's records that lint clean (its one broken line removed), as JSON Lines."""
+    import orjson
+
+    import ftdata
+
+    report = ftdata.lint(SAMPLE, config=False)
+    bad = {f.line for f in report.findings if f.severity >= ftdata.Severity.ERROR}
+    out = tmp_path_factory.mktemp("data") / "chat.jsonl"
+    with open(SAMPLE, "rb") as src, open(out, "wb") as dst:
+        for number, line in enumerate(src, start=1):
+            if number not in bad and line.strip():
+                orjson.loads(line)
+                dst.write(line)
+    return out
