@@ -3,8 +3,8 @@
 ``ftdata.lint(path_or_records)`` returns a :class:`Report` of :class:`Finding` objects,
 each with a stable rule code; ``ftdata.audit`` adds the dataset's figures and an HTML
 report; ``ftdata.dedup``, ``ftdata.split`` and ``ftdata.leakage`` curate, split and check
-the data. The last four are imported on first use, so that ``import ftdata`` (and the
-pre-commit hook) stays quick.
+the data on disk, and ``ftdata.curate`` cleans records in memory. These are imported on
+first use, so that ``import ftdata`` (and the pre-commit hook) stays quick.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ftdata._version import __version__
 from ftdata.api import lint
 from ftdata.config import ConfigError, Settings
-from ftdata.findings import Finding, Issue, Report, Severity
+from ftdata.findings import Finding, Issue, RecordRef, Report, Severity
 from ftdata.records import Message, Record
 from ftdata.registry import Scope, rule
 
@@ -23,11 +23,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ftdata.auditing import AuditReport, audit
     from ftdata.curation.dedup import dedup
     from ftdata.curation.leakage import leakage
+    from ftdata.curation.memory import CurateResult, curate
     from ftdata.curation.split import split
 
 _LAZY = {
     "audit": "ftdata.auditing",
     "AuditReport": "ftdata.auditing",
+    "CurateResult": "ftdata.curation.memory",
+    "curate": "ftdata.curation.memory",
     "dedup": "ftdata.curation.dedup",
     "leakage": "ftdata.curation.leakage",
     "split": "ftdata.curation.split",
@@ -36,16 +39,19 @@ _LAZY = {
 __all__ = [
     "AuditReport",
     "ConfigError",
+    "CurateResult",
     "Finding",
     "Issue",
     "Message",
     "Record",
+    "RecordRef",
     "Report",
     "Scope",
     "Settings",
     "Severity",
     "__version__",
     "audit",
+    "curate",
     "dedup",
     "leakage",
     "lint",

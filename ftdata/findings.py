@@ -14,6 +14,20 @@ if TYPE_CHECKING:  # pragma: no cover
 PathT = tuple[str | int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """A record of another file that a finding points at (FT601-FT603: the earlier record
+    an eval record leaks from): its ``source``, 0-based ``index`` and starting ``line``
+    (None in memory). Serialised as ``{"source", "index", "line"}``."""
+
+    source: str
+    index: int
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "index": self.index, "line": self.line}
+
+
 class Severity(enum.IntEnum):
     """How bad a finding is; ``--fail-on`` compares against it."""
 
@@ -46,6 +60,9 @@ class Issue:
     ``index`` to the record concerned and ``related`` to the other members of its group.
     ``key=True`` points the column at the key of ``path`` rather than at its value;
     ``offset`` (set by the reader) is a character position in the record's raw text.
+    ``score`` is the exact similarity behind a near-duplicate or leak finding (FT404,
+    FT405: the similarity that joined the record to its group; FT602, FT603: to the
+    record it leaks from); ``other`` names a record of another file (FT601-FT603).
     """
 
     message: str
@@ -54,11 +71,18 @@ class Issue:
     related: tuple[int, ...] = ()
     key: bool = False
     offset: int | None = None
+    score: float | None = None
+    other: RecordRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One finding: a rule's code and severity, a message and where it is."""
+    """One finding: a rule's code and severity, a message and where it is.
+
+    ``related`` lists the other records of the same file in the finding's group;
+    ``score`` and ``other`` are copied from the rule's :class:`Issue` (a similarity, and
+    a :class:`RecordRef` to a record of another file). Both appear in the JSON output only
+    when set, so findings of the other rules keep their shape."""
 
     code: str
     severity: Severity
@@ -71,6 +95,9 @@ class Finding:
     related: tuple[int, ...] = ()
     # sha256 prefix of the record's bytes, for baselines; not part of the public record.
     fingerprint: str = field(default="", compare=False, repr=False)
+    # After the fingerprint, so that positional construction keeps its meaning.
+    score: float | None = None
+    other: RecordRef | None = None
 
     @property
     def json_path(self) -> str:
@@ -88,8 +115,9 @@ class Finding:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; severity as a lower-case word, path as a list."""
-        return {
+        """A JSON-ready dict; severity as a lower-case word, path as a list; ``score`` and
+        ``other`` only when set."""
+        out: dict[str, Any] = {
             "code": self.code,
             "severity": str(self.severity),
             "message": self.message,
@@ -100,6 +128,11 @@ class Finding:
             "path": list(self.path),
             "related": list(self.related),
         }
+        if self.score is not None:
+            out["score"] = self.score
+        if self.other is not None:
+            out["other"] = self.other.to_dict()
+        return out
 
 
 def plural(n: int, noun: str, plural_form: str | None = None) -> str:

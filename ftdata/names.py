@@ -4,7 +4,15 @@ CLI builds its choice lists from them; a test checks them against the library)."
 from __future__ import annotations
 
 #: Input formats the normaliser reads (``--input-format``).
-INPUT_FORMATS = ("messages", "prompt-completion", "alpaca", "sharegpt")
+INPUT_FORMATS = (
+    "messages",
+    "prompt-completion",
+    "alpaca",
+    "sharegpt",
+    "text",
+    "preference",
+    "unpaired-preference",
+)
 #: Provider profiles (``--profile``).
 PROFILES = ("openai", "together", "mistral", "trl")
 #: Renderings of a lint report (``--output-format``).

@@ -42,6 +42,9 @@ class Problem(str, enum.Enum):
     UNRECOGNISED_ROLE = "unrecognised-role"
     ROLE_WHITESPACE = "role-whitespace"
     MISSING_CONTENT = "missing-content"
+    # Preference and unpaired preference records (ftdata.formats).
+    PROMPT_MISMATCH = "implicit-prompt-mismatch"
+    INVALID_LABEL = "invalid-kto-label"
 
     # On Python 3.11+ a mixed-in enum prints as ``Problem.INVALID_JSON``; a problem kind
     # should print as the rule name it stands for, on every version.
@@ -83,5 +86,7 @@ NORMALISER = frozenset(
         Problem.UNRECOGNISED_ROLE,
         Problem.ROLE_WHITESPACE,
         Problem.MISSING_CONTENT,
+        Problem.PROMPT_MISMATCH,
+        Problem.INVALID_LABEL,
     }
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from sys import intern
 from typing import Any
 
@@ -87,6 +88,13 @@ class Record:
     ``data`` is the parsed JSON value (None when it could not be parsed). ``format`` is
     the detected or forced format name. ``messages``/``segments`` are the normalised view;
     ``problems`` what the reader and the normaliser found.
+
+    Preference data: ``messages`` is the conversation trained towards (the prompt, then
+    the chosen reply), ``reply`` the chosen reply (the last turns of ``messages``) and
+    ``rejected`` the rejected reply, whose text is not in ``segments``: it is what the
+    model is moved away from, so content rules never judge it. Unpaired preference (KTO):
+    ``reply`` is the completion and ``label`` True (desirable), False (undesirable) or
+    None (not a boolean). Both are empty, and ``label`` None, for every other format.
     """
 
     __slots__ = (
@@ -97,11 +105,14 @@ class Record:
         "data",
         "format",
         "index",
+        "label",
         "line",
         "messages",
         "offset",
         "problems",
         "raw",
+        "rejected",
+        "reply",
         "segments",
         "source",
     )
@@ -128,6 +139,9 @@ class Record:
         self.messages: list[Message] = []
         self.segments: list[Segment] = []
         self.problems: list[Problem] = []
+        self.reply: Sequence[Message] = ()
+        self.rejected: Sequence[Message] = ()
+        self.label: bool | None = None
         self._text: str | None = None
         self._pattern: str | None = None
         self._memo: dict[Any, Any] | None = None
@@ -183,6 +197,14 @@ class Record:
         if key not in memo:
             memo[key] = compute()
         return memo[key]
+
+    def judged(self, path: PathT) -> bool:
+        """Whether content rules that judge a reply may judge the text at ``path``: False
+        inside the completion of an undesirable KTO example, which the model is trained
+        away from (a pair's rejected reply is not in ``segments`` at all)."""
+        if self.label is not False:
+            return True
+        return not any(path[: len(m.path)] == m.path for m in self.reply)
 
     def prompt_messages(self) -> list[Message]:
         """The turns before the first assistant reply."""

@@ -161,7 +161,9 @@ class TrainConfig(_Section):
             found.append("[lora] settings are ignored by method = 'full'")
         if self.packing and self.loss in ("assistant", "completion"):
             found.append(
-                "packing with a masked loss: check the label preview (--show-labels) that masks survive packing"
+                "packing with a masked loss: TRL builds each example's labels before packing, so the masks"
+                " survive; packed examples are kept apart only by an attention implementation that"
+                " honours position_ids (flash attention, TRL's padding-free path)"
             )
         return found
 

@@ -1,12 +1,11 @@
 """The data gate: nothing trains on data ftdata would refuse, and nothing is dropped silently.
 
-:func:`prepare` lints the training (and eval) file with ftdata's default selection plus the
-token rules FT501-FT504, run with the model's own tokenizer and ``max_length``, checks that no
-eval prompt is also a training prompt (FT601), and refuses with :class:`GateError` when a
-finding at the report's fail level has a code the config does not allow, when a rule could
-not run, or when records could not be read and no rule says why. Without an eval file it
-holds out ``data.eval_size`` of train with ftdata's leak-free split (written under
-``output_dir/data/``) and says so.
+:func:`prepare` runs the gate's checks (:mod:`ftdata_train.gate`: ftdata's lint with the
+model's tokenizer, exact and near-duplicate leakage from train to eval) and refuses with
+:class:`GateError` when they fail. Without an eval file it holds out ``data.eval_size`` of train
+with ftdata's leak-free split, grouped by prompt and by near-duplicate prompt, and says so; the
+split stays in memory (a dry run writes nothing) until :meth:`Prepared.write_split` writes it,
+which :func:`ftdata_train.train` does under ``output_dir/data/`` once the gate has passed.
 
 It then tokenises every example as TRL's ``SFTTrainer`` will (:mod:`ftdata_train.labels`)
 and counts, per split, records, tokens, trained tokens, truncated examples and examples
@@ -17,23 +16,34 @@ assistant turn, which ftdata reports as a warning) would make TRL raise: they ar
 removed, counted and listed.
 
 The ``datasets.Dataset``\\ s hold only the columns TRL reads: ``messages`` (or ``prompt`` and
-``completion``) and ``tools`` (a JSON string, as TRL accepts, so that records with different
-tool schemas fit one Arrow column). Other fields (``metadata``...) are left out: TRL never
-uses them and their varying shapes would only make Arrow fill gaps with nulls.
+``completion``) and ``tools`` (a JSON string, as TRL accepts). Messages are stored with the
+``Json`` feature, one JSON object per message: Arrow would otherwise give every message the
+union of all messages' keys (``tool_calls: None`` on a plain reply, ``None`` arguments of other
+tools), which a template testing ``'tool_calls' in message`` renders wrongly or refuses. Other
+fields (``metadata``...) are left out: TRL never uses them.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ftdata_train.config import ConfigError, TrainConfig
+from ftdata_train.gate import (
+    FULLY_MASKED_RULE,
+    LEAK_RULE,
+    NEAR_LEAK_RULE,
+    TEMPLATE_RULE,
+    TOKEN_RULES,
+    GateError,
+    Input,
+    check,
+    error_finding,
+    refusal,
+)
 from ftdata_train.labels import (
     LossError,
     TokenizedExample,
@@ -43,141 +53,13 @@ from ftdata_train.labels import (
     tokenize_example,
     training_chat_template,
 )
-
-#: The token rules the gate adds to ftdata's default selection.
-TOKEN_RULES = ("FT501", "FT502", "FT503", "FT504")
-#: The schema name of :class:`DataManifest`.
-MANIFEST_SCHEMA = "ftdata_train.data/1"
-MANIFEST_NAME = "data-manifest.json"
-#: Findings a :class:`GateError` message lists before it gives a count of the rest.
-MAX_LISTED = 20
-#: The rule whose question (no trained token after truncation) the gate answers itself, with
-#: the trainer's own tokenisation (tools included), instead of taking FT502's estimate.
-FULLY_MASKED_RULE = "FT502"
-LEAK_RULE = "FT601"
-TEMPLATE_RULE = "FT503"
+from ftdata_train.manifest import MANIFEST_SCHEMA, DataManifest, Dropped, SplitStats, percentile
+from ftdata_train.rows import dataset_of, record_kind, trl_rows
 
 PathLike = str | os.PathLike[str]
-
-
-class GateError(ValueError):
-    """The data failed the gate. ``findings`` are the refusing ones (ftdata ``Finding``\\ s);
-    the message lists them as ``file:line:col CODE message``."""
-
-    def __init__(self, message: str, findings: Iterable[Any] = ()) -> None:
-        super().__init__(message)
-        self.findings: list[Any] = list(findings)
-
-
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    """An input record left out of the datasets, and why."""
-
-    split: str
-    source: str
-    line: int | None
-    index: int
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "split": self.split,
-            "source": self.source,
-            "line": self.line,
-            "index": self.index,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SplitStats:
-    """What one split holds after the gate. ``tokens`` and ``trained_tokens`` count the kept
-    examples after truncation (what the model is fed and what carries a label); the length
-    percentiles are of the examples before truncation, so ``length_p99 > max_length`` says
-    truncation is common. ``fully_masked_lines`` are the input lines of the examples
-    truncation left untrained (refused or dropped, by policy); ``no_target_lines`` those with
-    nothing to train on at all (always dropped)."""
-
-    records: int
-    tokens: int
-    trained_tokens: int
-    truncated: int
-    fully_masked: int
-    fully_masked_lines: tuple[int | None, ...]
-    no_target_lines: tuple[int | None, ...]
-    dropped: int
-    length_p50: int
-    length_p95: int
-    length_p99: int
-    length_max: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "records": self.records,
-            "tokens": self.tokens,
-            "trained_tokens": self.trained_tokens,
-            "truncated": self.truncated,
-            "fully_masked": self.fully_masked,
-            "fully_masked_lines": list(self.fully_masked_lines),
-            "no_target_lines": list(self.no_target_lines),
-            "dropped": self.dropped,
-            "length": {"p50": self.length_p50, "p95": self.length_p95, "p99": self.length_p99, "max": self.length_max},
-        }
-
-
-@dataclass
-class DataManifest:
-    """Provenance of the data a run trains on (schema ``ftdata_train.data/1``): the inputs'
-    sizes and sha256s, the split made (if any), records per split, what was dropped and why,
-    the ftdata version, the rules run, the findings let through by code, the tokenizer and
-    ``max_length``. The trainer saves it beside every checkpoint and adapter."""
-
-    inputs: list[dict[str, Any]]
-    records: dict[str, int]
-    dropped: list[Dropped]
-    rules: list[str]
-    allowed: dict[str, int]
-    warnings: dict[str, int]
-    tokenizer: str
-    max_length: int
-    kind: str
-    loss: str
-    fully_masked: str
-    split: dict[str, Any] | None = None
-    leakage: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The manifest as JSON-ready data."""
-        from ftdata import __version__ as ftdata_version
-
-        return {
-            "schema": MANIFEST_SCHEMA,
-            "ftdata": ftdata_version,
-            "inputs": [dict(i) for i in self.inputs],
-            "split": self.split,
-            "records": dict(self.records),
-            "dropped": [d.to_dict() for d in self.dropped],
-            "rules": list(self.rules),
-            "allowed": dict(self.allowed),
-            "warnings": dict(self.warnings),
-            "leakage": dict(self.leakage),
-            "tokenizer": self.tokenizer,
-            "max_length": self.max_length,
-            "kind": self.kind,
-            "loss": self.loss,
-            "fully_masked": self.fully_masked,
-        }
-
-    def save(self, directory: PathLike) -> Path:
-        """Write ``data-manifest.json`` into ``directory`` (created if missing), atomically."""
-        from ftdata.io import atomic_write
-
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / MANIFEST_NAME
-        with atomic_write(path) as fh:
-            fh.write(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
-        return path
+#: How the held-out split groups records, so that no eval prompt is a training prompt or a near
+#: copy of one (FT601's and FT602's questions, answered by construction).
+HOLD_OUT_GROUPING = ("prompt", "near-duplicates")
 
 
 @dataclass
@@ -199,23 +81,42 @@ class Prepared:
     notes: list[str]
     reports: dict[str, Any]
     lines: dict[str, list[int | None]]
+    #: The held-out split (an ``ftdata.split`` result) while it is only in memory.
+    split_result: Any = field(default=None, repr=False)
+
+    def write_split(self, directory: PathLike) -> dict[str, Path]:
+        """Write the held-out split (``train.jsonl``, ``eval.jsonl``, ``rejected.jsonl`` and
+        ftdata's split manifest) into ``directory`` and record the files, with their sha256s, in
+        :attr:`manifest`. Nothing to write (an empty mapping) when an eval file was given.
+        Raises ``ftdata.outputs.OutputError`` when the folder cannot take the files."""
+        if self.split_result is None or self.manifest.split is None:
+            return {}
+        from ftdata.outputs import Fingerprint
+
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        result = self.split_result
+        paths = result.write(folder)
+        files = {}
+        for name in ("train", "eval"):
+            fp = Fingerprint.of(paths[name])
+            files[name] = {
+                "path": str(paths[name]),
+                "size": fp.size,
+                "sha256": fp.sha256,
+                "records": result.counts[name],
+            }
+        self.manifest.split.update(directory=str(folder), files=files)
+        # write_split audits the new files for exact prompt leaks (FT601's key).
+        self.manifest.split["leakage"]["pairs"][LEAK_RULE] = len(result.leaks)
+        self.notes.append(f"the held-out split was written to {folder}")
+        return paths
 
     @property
     def sft_options(self) -> dict[str, bool]:
         """``assistant_only_loss`` and ``completion_only_loss`` for ``SFTConfig``: with them
         TRL trains on exactly the tokens the gate counted as trained."""
         return sft_loss_options(self.kind, self.loss)
-
-
-@dataclass
-class _Input:
-    split: str
-    path: Path
-    fingerprint: Any
-    report: Any
-    records: list[Any] = field(default_factory=list)
-    unreadable: list[Any] = field(default_factory=list)
-    total: int = 0
 
 
 def prepare(
@@ -226,75 +127,29 @@ def prepare(
     tokenizer: Any = None,
 ) -> Prepared:
     """Run the data gate on ``train`` (and ``eval``; both default to ``config.data``) and
-    return the datasets TRL takes with their statistics and manifest.
+    return the datasets TRL takes with their statistics and manifest. Writes nothing: a
+    held-out split is written by :meth:`Prepared.write_split`.
 
     ``tokenizer`` is the model's loaded tokenizer (default: loaded from ``config.model``,
     locally). Raises :class:`GateError` when the data fails (its ``findings`` are the refusing
-    ones), :class:`~ftdata_train.config.ConfigError` when no data is named, a file cannot be
-    read, or the loss cannot be computed with this chat template, and
-    ``ftdata.outputs.OutputError`` when the held-out split cannot be written under
-    ``output_dir/data``.
+    ones) and :class:`~ftdata_train.config.ConfigError` when no data is named, a file cannot be
+    read, or the loss cannot be computed with this chat template.
     """
-    import ftdata
-
     train_path = _data_path(train if train is not None else config.data.train, "train")
     if train_path is None:
         raise ConfigError("no training data: set data.train in the config (or pass train=)")
     eval_given = eval if eval is not None else config.data.eval
     eval_path = _data_path(eval_given, "eval")
     tok, tokenizer_name = _tokenizer(tokenizer, config.model)
-    fmt = config.data.input_format
-    lint_options: dict[str, Any] = {
-        "extend_select": TOKEN_RULES,
-        "tokenizer": tokenizer_name,
-        "max_length": config.max_length,
-        "format": fmt,
-        "config": False,
-    }
-
-    inputs = [_lint(train_path, "train", lint_options)]
-    if eval_path is not None:
-        inputs.append(_lint(eval_path, "eval", lint_options))
-    refusing: list[Any] = []
-    leak_findings: list[Any] = []
-    leakage_info: dict[str, Any] = {}
-    reports: dict[str, Any] = {item.split: item.report for item in inputs}
-    if eval_path is not None:
-        leaks = ftdata.leakage([train_path, eval_path], methods=("exact",), scope="prompt", format=fmt)
-        reports["leakage"] = leaks
-        leak_findings = _leak_findings(leaks, eval_path)
-        leakage_info = {"rule": LEAK_RULE, "methods": ["exact"], "scope": "prompt", "pairs": len(leaks.leaks)}
+    checked = check(train_path, eval_path, config=config, tokenizer=tokenizer_name)
+    inputs, reports, allowed, below = checked.inputs, checked.reports, checked.allowed, checked.below
     allow = set(config.data.allow)
-    allowed: Counter[str] = Counter()
-    below: Counter[str] = Counter()
-    for item in inputs:
-        report = item.report
-        found = list(report.findings) + (leak_findings if item.split == "eval" else [])
-        for finding in found:
-            if finding.code == FULLY_MASKED_RULE:
-                continue  # answered below with the trainer's tokenisation
-            if finding.severity < report.fail_on:
-                below[finding.code] += 1
-            elif finding.code in allow and finding.code != "FT000":
-                allowed[finding.code] += 1
-            else:
-                refusing.append(finding)
-        if report.unexplained:
-            raise GateError(
-                f"{item.path}: {report.unexplained} records could not be read and no selected rule says why;"
-                " the gate cannot pass data it did not see"
-            )
-    if refusing:
-        raise GateError(_refusal("the data failed ftdata's checks", refusing, allow_hint=True), refusing)
-
-    for item in inputs:
-        _read(item, fmt)
 
     notes: list[str] = []
     split_info: dict[str, Any] | None = None
-    source_rows: dict[str, list[Any]] = {}
+    split_result = None
     if eval_path is None:
-        source_rows, split_info = _hold_out(inputs[0], config, notes)
+        source_rows, split_info, split_result = _hold_out(inputs[0], config, notes)
     else:
         source_rows = {item.split: item.records for item in inputs}
     dropped: list[Dropped] = []
@@ -308,7 +163,7 @@ def prepare(
         )
 
     loss_wanted = config.loss
-    kinds = {_record_kind(rec, loss_wanted) for rows in source_rows.values() for rec in rows}
+    kinds = {record_kind(rec, loss_wanted) for rows in source_rows.values() for rec in rows}
     if len(kinds) > 1:
         raise GateError(
             f"the records mix {' and '.join(sorted(kinds))} rows; TRL trains on one shape at a time"
@@ -323,8 +178,6 @@ def prepare(
     if template is not None:
         notes.append("the chat template has no {% generation %} markers: TRL trains with its patched copy of it")
 
-    from datasets import Dataset
-
     datasets_out: dict[str, Any] = {}
     stats: dict[str, SplitStats] = {}
     lines: dict[str, list[int | None]] = {}
@@ -333,7 +186,7 @@ def prepare(
     for split in ("train", "eval"):
         recs = source_rows.get(split, [])
         source = str(_source_of(split, inputs))
-        table = Dataset.from_list(_rows(recs, kind)) if recs else Dataset.from_list([])
+        table = dataset_of(trl_rows(recs, kind))
         kept: list[int] = []
         tokens = trained = truncated = 0
         lengths: list[int] = []
@@ -345,7 +198,7 @@ def prepare(
                     dict(table[row]), tok, max_length=config.max_length, loss=loss, chat_template=template
                 )
             except Exception as exc:  # a chat template raises plain exceptions on what it refuses
-                finding = _finding(TEMPLATE_RULE, f"the chat template fails on this record: {exc}", source, rec)
+                finding = error_finding(TEMPLATE_RULE, f"the chat template fails on this record: {exc}", source, rec)
                 if TEMPLATE_RULE in allow:
                     dropped.append(Dropped(split, source, rec.line, rec.index, "chat template error"))
                     allowed[TEMPLATE_RULE] += 1
@@ -379,9 +232,9 @@ def prepare(
             fully_masked_lines=tuple(masked_lines),
             no_target_lines=tuple(no_target),
             dropped=len(recs) - len(kept),
-            length_p50=_percentile(ordered, 50),
-            length_p95=_percentile(ordered, 95),
-            length_p99=_percentile(ordered, 99),
+            length_p50=percentile(ordered, 50),
+            length_p95=percentile(ordered, 95),
+            length_p99=percentile(ordered, 99),
             length_max=ordered[-1] if ordered else 0,
         )
         if no_target:
@@ -390,10 +243,10 @@ def prepare(
                 " on them): they were left out; the manifest lists their lines"
             )
     if template_findings:
-        raise GateError(_refusal("the chat template fails on some records", template_findings), template_findings)
+        raise GateError(refusal("the chat template fails on some records", template_findings), template_findings)
     if fully_masked_findings and config.data.fully_masked == "refuse":
         raise GateError(
-            _refusal(
+            refusal(
                 f"truncation to max_length {config.max_length} leaves some examples with no trained token"
                 " (raise max_length, shorten them, or set data.fully_masked = 'drop')",
                 fully_masked_findings,
@@ -416,7 +269,7 @@ def prepare(
         inputs=[{"split": item.split, **item.fingerprint.to_dict(item.total)} for item in inputs],
         records={split: len(ds) for split, ds in datasets_out.items()},
         dropped=sorted(dropped, key=lambda d: (d.source, d.index)),
-        rules=[*_rules_run(lint_options), LEAK_RULE],
+        rules=checked.rules,
         allowed=dict(sorted(allowed.items())),
         warnings=dict(sorted(below.items())),
         tokenizer=tokenizer_name,
@@ -425,7 +278,7 @@ def prepare(
         loss=loss,
         fully_masked=config.data.fully_masked,
         split=split_info,
-        leakage=leakage_info or (split_info or {}).get("leakage", {}),
+        leakage=checked.leakage or (split_info or {}).get("leakage", {}),
     )
     return Prepared(
         train=datasets_out["train"],
@@ -438,6 +291,7 @@ def prepare(
         notes=notes,
         reports=reports,
         lines=lines,
+        split_result=split_result,
     )
 
 
@@ -462,126 +316,52 @@ def _tokenizer(tokenizer: Any, model: str) -> tuple[Any, str]:
         raise ConfigError(f"model {model!r}: {exc}") from None
 
 
-def _lint(path: Path, split: str, options: Mapping[str, Any]) -> _Input:
+def _hold_out(item: Input, config: TrainConfig, notes: list[str]) -> tuple[dict[str, list[Any]], dict[str, Any], Any]:
+    """Split train with ftdata's split, grouped by prompt and near-duplicate prompt (so no eval
+    prompt is a training prompt or a near copy of one), in memory."""
     import ftdata
-    from ftdata.outputs import Fingerprint
-
-    try:
-        fingerprint = Fingerprint.of(path)
-        report = ftdata.lint(path, **options)
-    except OSError as exc:
-        raise ConfigError(f"data.{split}: cannot read {path} ({exc.strerror or exc})") from None
-    return _Input(split, path, fingerprint, report)
-
-
-def _read(item: _Input, fmt: str | None) -> None:
-    """The input's records in the normalised view; unreadable ones apart."""
-    from ftdata import io
-    from ftdata.formats import normalise
-    from ftdata.records import Record
-
-    for rec in io.read(item.path, io.ReadStats()):
-        if not isinstance(rec, Record):
-            continue
-        item.total += 1
-        if type(rec.data) is dict:
-            normalise(rec, fmt)
-        (item.records if rec.readable else item.unreadable).append(rec)
-
-
-def _hold_out(item: _Input, config: TrainConfig, notes: list[str]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """Split train with ftdata's split (grouped by prompt, so no eval prompt is a training
-    prompt), written under ``output_dir/data``."""
-    import ftdata
-    from ftdata.outputs import Fingerprint
 
     size = config.data.eval_size
     result = ftdata.split(
         item.path,
         sizes={"train": 1 - size, "eval": size},
         seed=config.seed,
+        group_by=list(HOLD_OUT_GROUPING),
         format=config.data.input_format,
     )
-    directory = Path(config.output_dir) / "data"
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = result.write(directory)
     rows: dict[str, list[Any]] = {"train": [], "eval": []}
     for rec in item.records:
         where = result.assignment[rec.index] if rec.index < len(result.assignment) else None
         if where in rows:
             rows[where].append(rec)
-    files = {}
-    for name in ("train", "eval"):
-        fp = Fingerprint.of(paths[name])
-        files[name] = {"path": str(paths[name]), "size": fp.size, "sha256": fp.sha256, "records": result.counts[name]}
     notes.append(
-        f"no eval file was given: ftdata's leak-free split (grouped by prompt, seed {config.seed}) held out"
-        f" {result.counts['eval']} of {len(result.assignment)} records ({size:.0%}) as eval, written to {paths['eval']}"
+        f"no eval file was given: ftdata's leak-free split (grouped by prompt and near-duplicate prompt,"
+        f" seed {config.seed}) held out {result.counts['eval']} of {len(result.assignment)} records ({size:.0%})"
+        " as eval"
     )
     notes.extend(f"split: {w}" for w in result.warnings)
     info = {
         "made_by": "ftdata.split",
         "eval_size": size,
         "seed": config.seed,
-        "group_by": result.options.get("group_by"),
-        "directory": str(directory),
-        "files": files,
+        "group_by": list(HOLD_OUT_GROUPING),
+        "directory": None,
+        "files": {},
         "rejected": len(result.rejected),
-        "leakage": {"rule": LEAK_RULE, "methods": ["exact"], "scope": "prompt", "pairs": len(result.leaks)},
+        "leakage": {
+            "rules": [LEAK_RULE, NEAR_LEAK_RULE],
+            "checked": "by construction: records sharing a prompt or a near-duplicate prompt stay in one split",
+            "pairs": {LEAK_RULE: 0, NEAR_LEAK_RULE: 0},
+        },
     }
-    return rows, info
+    return rows, info, result
 
 
-def _source_of(split: str, inputs: list[_Input]) -> Path:
+def _source_of(split: str, inputs: list[Input]) -> Path:
     for item in inputs:
         if item.split == split:
             return item.path
     return inputs[0].path  # a held-out eval comes from the train file
-
-
-def _record_kind(rec: Any, loss: str) -> str:
-    from ftdata.formats import PROMPT_COMPLETION
-
-    if rec.format == PROMPT_COMPLETION:
-        data = rec.data
-        if isinstance(data.get("prompt"), str) and isinstance(data.get("completion"), str):
-            return "prompt_completion"
-        return "chat_prompt_completion"
-    # Completion-only loss on conversations: the last assistant turn is the completion.
-    return "chat_prompt_completion" if loss == "completion" else "messages"
-
-
-def _rows(records: list[Any], kind: str) -> list[dict[str, Any]]:
-    from ftdata.formats import PROMPT_COMPLETION
-    from ftdata.tokens import chat_messages
-
-    rows: list[dict[str, Any]] = []
-    for rec in records:
-        data = rec.data
-        if kind == "prompt_completion":
-            row: dict[str, Any] = {"prompt": data["prompt"], "completion": data["completion"]}
-        else:
-            messages = chat_messages(rec)
-            if kind == "messages":
-                row = {"messages": messages}
-            elif rec.format == PROMPT_COMPLETION:
-                row = {
-                    "prompt": [m for m, src in zip(messages, rec.messages, strict=True) if src.path[:1] == ("prompt",)],
-                    "completion": [
-                        m for m, src in zip(messages, rec.messages, strict=True) if src.path[:1] == ("completion",)
-                    ],
-                }
-            else:
-                last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
-                row = {"prompt": messages[:last], "completion": messages[last:]}
-        tools = data.get("tools")
-        if tools is not None:
-            row["tools"] = tools if isinstance(tools, str) else orjson.dumps(tools).decode()
-        rows.append(row)
-    if any("tools" in row for row in rows):
-        for row in rows:
-            row.setdefault("tools", None)
-    return rows
 
 
 def _trained_untruncated(row: Mapping[str, Any], tok: Any, loss: str, template: str | None) -> bool:
@@ -590,91 +370,14 @@ def _trained_untruncated(row: Mapping[str, Any], tok: Any, loss: str, template: 
     return not tokenize_example(dict(row), tok, max_length=None, loss=loss, chat_template=template).fully_masked
 
 
-def _finding(code: str, message: str, source: str, rec: Any) -> Any:
-    from ftdata import Finding, Severity
-
-    return Finding(code, Severity.ERROR, message, source, line=rec.line, column=1, index=rec.index)
-
-
 def _fully_masked_finding(example: TokenizedExample, max_length: int, source: str, rec: Any) -> Any:
-    return _finding(
+    return error_finding(
         FULLY_MASKED_RULE,
         f"the example has {example.length_before:,} tokens and truncation to max_length {max_length:,}"
         " leaves none of its trained tokens",
         source,
         rec,
     )
-
-
-def _leak_findings(leaks: Any, eval_path: Path) -> list[Any]:
-    """FT601 findings on the eval file from the exact leakage audit's pairs."""
-    from ftdata import Finding, Severity
-
-    out = []
-    seen: set[int] = set()
-    for leak in leaks.leaks:
-        # One finding per eval record, as FT601 reports it, naming its first match.
-        if leak.source_b != str(eval_path) or leak.index_b in seen:
-            continue
-        seen.add(leak.index_b)
-        where = (
-            f"{leak.source_a}:{leak.line_a}" if leak.line_a is not None else f"{leak.source_a} record {leak.index_a}"
-        )
-        out.append(
-            Finding(
-                LEAK_RULE,
-                Severity.ERROR,
-                f"the same prompt as the record at {where}",
-                leak.source_b,
-                line=leak.line_b,
-                column=1,
-                index=leak.index_b,
-            )
-        )
-    return out
-
-
-def _refusal(headline: str, findings: list[Any], *, allow_hint: bool = False) -> str:
-    ordered = sorted(findings, key=lambda f: f.sort_key())
-    shown = [
-        f"  {f.source}:{f.line if f.line is not None else 1}:{f.column if f.column is not None else 1}"
-        f" {f.code} {f.message}"
-        for f in ordered[:MAX_LISTED]
-    ]
-    if len(ordered) > MAX_LISTED:
-        shown.append(f"  ... and {len(ordered) - MAX_LISTED} more")
-    hint = ""
-    if allow_hint:
-        codes = sorted({f.code for f in ordered if f.code != "FT000"})
-        if codes:
-            hint = f"\nto let a code through, list it in data.allow (for example allow = {codes[:3]!r})"
-    return f"{headline}: {len(ordered)} refusing finding{'s' if len(ordered) != 1 else ''}\n" + "\n".join(shown) + hint
-
-
-def _percentile(ordered: list[int], p: float) -> int:
-    """Nearest-rank percentile of sorted values (0 for none)."""
-    if not ordered:
-        return 0
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
-
-
-def _rules_run(options: Mapping[str, Any]) -> list[str]:
-    """The codes of the rules ftdata's lint ran with these options."""
-    from ftdata.config import Settings
-    from ftdata.engine.plan import compile_plan
-
-    settings = Settings().override(
-        extend_select=tuple(options["extend_select"]),
-        tokenizer=options["tokenizer"],
-        max_length=options["max_length"],
-        format=options["format"],
-    )
-    plan = compile_plan(settings)
-    # Cross-file rules run only over files named as splits of one dataset, which the gate's
-    # inputs need not be; the leakage check it runs itself is added by the caller.
-    codes = {bound.code for bound in (*plan.records, *plan.dataset)} | {code for code, _ in plan.reader.values()}
-    return sorted(codes)
 
 
 __all__ = [

@@ -12,36 +12,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftdata_train.config import ConfigError, TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ftdata_train.estimate import MemoryEstimate, TimeEstimate
+    from ftdata_train.labels import TokenizedExample
+    from ftdata_train.manifest import SplitStats
 
 METHODS = ("lora", "qlora", "full")
 #: The time estimate's assumption unless told otherwise: a common training GPU at a
 #: utilisation fine-tunes of this kind usually reach.
 DEFAULT_GPU = "A100"
 DEFAULT_UTILISATION = 0.35
-
-
-def split_stat(stats: Any, *names: str, default: Any = None) -> Any:
-    """One figure of a split's statistics, under the first of ``names`` it has."""
-    for name in names:
-        if isinstance(stats, dict) and name in stats:
-            return stats[name]
-        value = getattr(stats, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def _as_dict(value: Any) -> Any:
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -99,19 +83,19 @@ class DryRun:
     config: TrainConfig
     model: dict[str, Any]
     kind: str
-    splits: dict[str, Any]
+    splits: dict[str, SplitStats]
     steps: Steps
     trainable_parameters: int
     #: Memory estimates by method (lora, qlora, full) at the configured batch and length.
-    memory: dict[str, Any]
+    memory: dict[str, MemoryEstimate]
     #: The sequence length the memory estimates assume (the longest batch after truncation).
     seq_len: int
-    time: Any | None
+    time: TimeEstimate | None
     time_assumption: str | None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: ``show_labels`` examples as the trainer sees them (``TokenizedExample``).
-    labels: list[Any] = field(default_factory=list)
+    labels: list[TokenizedExample] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     #: The model's tokenizer (to render ``labels``); not part of :meth:`to_dict`.
     tokenizer: Any = field(default=None, repr=False, compare=False)
@@ -120,20 +104,19 @@ class DryRun:
         """Everything as plain JSON types (what ``--output-format json`` prints)."""
         memory = {}
         for method, est in self.memory.items():
-            entry = _as_dict(est)
-            fits = est.fits() if hasattr(est, "fits") else {}
-            entry["fits"] = {f"{gb}GB": ok for gb, ok in fits.items()}
+            entry = est.to_dict()
+            entry["fits"] = {f"{gb}GB": ok for gb, ok in est.fits().items()}
             memory[method] = entry
         return {
             "model": self.model,
             "method": self.config.method,
             "kind": self.kind,
-            "splits": {name: _as_dict(stats) for name, stats in self.splits.items()},
+            "splits": {name: stats.to_dict() for name, stats in self.splits.items()},
             "steps": self.steps.to_dict(),
             "trainable_parameters": self.trainable_parameters,
             "seq_len": self.seq_len,
             "memory": memory,
-            "time": _as_dict(self.time) if self.time is not None else None,
+            "time": self.time.to_dict() if self.time is not None else None,
             "time_assumption": self.time_assumption,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -149,28 +132,6 @@ class DryRun:
             "data_manifest": self.manifest,
             "config": self.config.to_dict(),
         }
-
-
-def _tokens(stats: Any) -> int:
-    return int(split_stat(stats, "tokens", default=0) or 0)
-
-
-def _longest(stats: Any) -> int | None:
-    value = split_stat(stats, "max_length", "max", "length_max")
-    if value is None:
-        lengths = split_stat(stats, "lengths")
-        if isinstance(lengths, dict):
-            value = lengths.get("max")
-    return int(value) if value is not None else None
-
-
-def _p99(stats: Any) -> int | None:
-    value = split_stat(stats, "p99", "length_p99")
-    if value is None:
-        lengths = split_stat(stats, "lengths")
-        if isinstance(lengths, dict):
-            value = lengths.get("p99")
-    return int(value) if value is not None else None
 
 
 def dry_run(
@@ -201,13 +162,12 @@ def dry_run(
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the tokenizer of {config.model!r}: {exc}") from exc
     prepared = prepare(config.data.train, config.data.eval, config=config, tokenizer=tokenizer)
-    train_stats = prepared.stats.get("train")
-    records = int(split_stat(train_stats, "records", default=len(prepared.train)) or 0)
-    tokens = _tokens(train_stats)
-    steps = count_steps(config, records, tokens)
+    train_stats = prepared.stats["train"]
+    tokens = train_stats.tokens
+    steps = count_steps(config, train_stats.records, tokens)
 
-    longest = _longest(train_stats)
-    seq_len = config.max_length if config.packing or longest is None else min(config.max_length, longest)
+    longest = train_stats.length_max
+    seq_len = config.max_length if config.packing else min(config.max_length, longest)
     # Building peft on the meta model costs about a second on an 8B config: count once per
     # adapter shape (LoRA and QLoRA adapt the same layers; full trains every parameter).
     adapter = trainable_parameters(config.model_copy(update={"method": "lora"}), info)
@@ -222,8 +182,8 @@ def dry_run(
 
     warnings = list(config.warnings())
     for split, stats in prepared.stats.items():
-        p99 = _p99(stats)
-        if p99 is not None and p99 > config.max_length:
+        p99 = stats.length_p99
+        if p99 > config.max_length:
             warnings.append(
                 f"{split}: the 99th percentile length is {p99:,} tokens, above max_length {config.max_length:,}"
             )

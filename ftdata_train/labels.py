@@ -223,8 +223,13 @@ def render_labels(
 ) -> str | Text:
     """The example's text with what is trained on marked: ``brackets`` puts trained text
     inside ``[[...]]`` and masked text plain; ``rich`` returns a ``rich.text.Text`` with the
-    trained tokens coloured and the masked ones dim. A cut example ends with ``⟨truncated⟩``."""
-    pieces = _pieces(example, tokenizer)
+    trained tokens coloured and the masked ones dim. A cut example ends with ``⟨truncated⟩``.
+    Control characters and escapes in the text are shown as escapes (``\\x1b``), line breaks
+    and tabs kept."""
+    from ftdata.render.text import visible
+
+    # Records may hold ANSI escapes and control characters: shown, never sent to a terminal.
+    pieces = [(flag, visible(t, keep_lines=True)) for flag, t in _pieces(example, tokenizer)]
     if style == "brackets":
         text = "".join(f"{TRAINED_OPEN}{t}{TRAINED_CLOSE}" if flag else t for flag, t in pieces)
         return text + TRUNCATED_MARK if example.truncated else text

@@ -251,8 +251,8 @@ def _write_json(path: Path, data: Any) -> None:
 def _length_warnings(prepared: Prepared, config: TrainConfig) -> list[str]:
     notes = []
     for split, stats in prepared.stats.items():
-        p99 = getattr(stats, "length_p99", None)
-        if p99 is not None and p99 > config.max_length:
+        p99 = stats.length_p99
+        if p99 > config.max_length:
             notes.append(
                 f"{split}: the 99th percentile length is {p99:,} tokens, above max_length {config.max_length:,};"
                 " the longest examples are truncated (see --dry-run)"
@@ -289,6 +289,8 @@ def train(config: TrainConfig, *, resume: bool | str = False, progress: Progress
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the tokenizer of {config.model!r}: {exc}") from exc
     prepared = prepare(config.data.train, config.data.eval, config=config, tokenizer=tokenizer)
+    # Only data that passed the gate is written, and only by a run that trains on it.
+    prepared.write_split(Path(config.output_dir) / "data")
     too_long = _length_warnings(prepared, config)
     for note in too_long:
         warnings.warn(note, stacklevel=2)

@@ -205,3 +205,16 @@ def _config(folder: Path, scope: str, keep: str) -> Path:
     path = folder / "pyproject.toml"
     path.write_text(f'[tool.ftdata.rules.FT401]\nscope = "{scope}"\nkeep = "{keep}"\n')
     return path
+
+
+def test_similarities_are_the_rules_scores(tmp_path: Path) -> None:
+    """The rejects' similarity is the score FT404 put on its finding, not a second comparison."""
+    shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
+    result = dd.dedup(tmp_path / "dups.jsonl", tmp_path / "out.jsonl", method="minhash")
+    lint = run_cli("lint", "dups.jsonl", "--select", "FT404", "--output-format", "json", cwd=tmp_path)
+    scores = {f["index"]: f["score"] for f in json.loads(lint.stdout) if f["code"] == "FT404"}
+    assert scores, "the fixture holds near duplicates"
+    assert all(0.8 <= s <= 1.0 for s in scores.values())
+    assert {r.index: r.similarity for r in result.rejected if r.reason == "duplicate"} == scores
+    exact = run_cli("lint", "dups.jsonl", "--select", "FT401", "--output-format", "json", cwd=tmp_path)
+    assert all("score" not in f and "other" not in f for f in json.loads(exact.stdout)), "exact: no score"

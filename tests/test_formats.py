@@ -105,3 +105,103 @@ def test_problems_keep_going_past_the_first() -> None:
     rec = _norm({"messages": [{"role": "User", "content": None}, "oops", {"role": "assistant", "content": "Hello"}]})
     assert [k for k, _, _, _ in rec.problems] == ["unrecognised-role", "missing-content", "wrong-type"]
     assert rec.roles == ("User", "assistant")
+
+
+@pytest.mark.parametrize(
+    ("data", "prompt", "chosen", "rejected"),
+    [
+        ({"prompt": "Q?", "chosen": "A.", "rejected": "B."}, ["user"], ["A."], ["B."]),
+        (
+            {
+                "prompt": [{"role": "user", "content": "Q?"}],
+                "chosen": [{"role": "assistant", "content": "A."}],
+                "rejected": [{"role": "assistant", "content": "B."}],
+            },
+            ["user"],
+            ["A."],
+            ["B."],
+        ),
+        (
+            {
+                "chosen": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}],
+                "rejected": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "B."}],
+            },
+            ["user"],
+            ["A."],
+            ["B."],
+        ),
+        (
+            {
+                "system": "Be brief.",
+                "conversations": [{"from": "human", "value": "Q?"}],
+                "chosen": {"from": "gpt", "value": "A."},
+                "rejected": {"from": "gpt", "value": "B."},
+            },
+            ["system", "user"],
+            ["A."],
+            ["B."],
+        ),
+        (
+            {
+                "chosen_messages": [
+                    {"role": "user", "content": [{"type": "text", "value": "Q?"}], "loss_weight": 0.0},
+                    {"role": "assistant", "content": [{"type": "text", "value": "A."}], "loss_weight": 1.0},
+                ],
+                "rejected_messages": [
+                    {"role": "user", "content": [{"type": "text", "value": "Q?"}], "loss_weight": 0.0},
+                    {"role": "assistant", "content": [{"type": "text", "value": "B."}], "loss_weight": 1.0},
+                ],
+            },
+            ["user"],
+            ["A."],
+            ["B."],
+        ),
+        ({"instruction": "Q?", "input": "", "chosen": "A.", "rejected": "B."}, ["user"], ["A."], ["B."]),
+    ],
+)
+def test_preference_view_is_prompt_and_chosen_with_rejected_aside(
+    data: dict[str, Any], prompt: list[str], chosen: list[str], rejected: list[str]
+) -> None:
+    rec = _norm(data)
+    assert rec.format == "preference"
+    assert rec.problems == []
+    assert rec.roles == (*prompt, "assistant")
+    assert [m.text for m in rec.reply] == chosen
+    assert [m.text for m in rec.rejected] == rejected
+    # The rejected reply is never in the text content rules judge.
+    assert all(text != rejected[0] for _, text, _ in rec.segments)
+    assert rec.readable
+
+
+def test_text_is_one_trained_text() -> None:
+    rec = _norm({"text": "Once upon a time."})
+    assert (rec.format, rec.roles, rec.problems) == ("text", ("assistant",), [])
+    assert rec.segments == [("assistant", "Once upon a time.", ("text",))]
+    assert [p[:2] for p in _norm({"text": 3}).problems] == [("wrong-type", ("text",))]
+    assert [p[:2] for p in _norm({"text": None}).problems] == [("missing-content", ("text",))]
+
+
+@pytest.mark.parametrize(
+    ("data", "label"),
+    [
+        ({"prompt": "Q?", "completion": "A.", "label": True}, True),
+        (
+            {"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], "label": False},
+            False,
+        ),
+        ({"prompt": "Q?", "completion": "A.", "kto_tag": False}, False),
+        ({"prompt": "Q?", "completion": "A.", "label": "false"}, None),
+    ],
+)
+def test_unpaired_preference_keeps_its_label(data: dict[str, Any], label: bool | None) -> None:
+    rec = _norm(data)
+    assert rec.format == "unpaired-preference"
+    assert rec.label is label
+    assert [m.text for m in rec.reply] == ["A."]
+    assert rec.judged(rec.reply[0].path) is (label is not False)
+    assert [p[0] for p in rec.problems] == ([] if label is not None else ["invalid-kto-label"])
+
+
+def test_a_class_label_beside_messages_is_metadata() -> None:
+    data = {"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], "label": "spam"}
+    assert detect(data) == "messages"

@@ -91,7 +91,7 @@ def test_rare_strata_go_to_train_with_a_warning() -> None:
     rare = [i for i, r in enumerate(records) if r["metadata"]["category"] == "rare"]
     assert [result.assignment[i] for i in rare] == ["train"]
     assert any("'rare' has 1 record(s), too few to split" in w for w in result.warnings)
-    assert any("stratum 'rare' is missing from eval" in w for w in result.warnings)
+    assert "eval: metadata.category values in train but not in this file: 'rare' (FT606)" in result.warnings
 
 
 def test_numbers_are_binned_and_callables_stratify() -> None:
@@ -106,8 +106,8 @@ def test_numbers_are_binned_and_callables_stratify() -> None:
 def test_the_eval_share_and_small_eval_warnings() -> None:
     records = [_record(i, i, "a") for i in range(50)]
     result = split(records, sizes={"train": 0.5, "eval": 0.5})
-    assert any("eval holds 50.0% of the records" in w for w in result.warnings)
-    assert any("eval has 25 records, fewer than 100" in w for w in result.warnings)
+    assert any(w.startswith("eval: this evaluation file holds 50.0% of the 50 records") for w in result.warnings)
+    assert "eval: this held-out file has 25 records, fewer than 100 (FT605)" in result.warnings
     with pytest.raises(ValueError, match="add up to 1"):
         split(records, sizes={"train": 0.5, "eval": 0.2})
 
@@ -184,7 +184,7 @@ def test_cli_split_and_leak(tmp_path: Path) -> None:
     assert made.returncode == 1, made.stderr  # the sample's one unreadable record is rejected, not split
     assert "1 records could not be read" in made.stderr
     assert "Split 109 records" in made.stderr
-    assert "warning: eval has" in made.stderr
+    assert "warning: eval: this held-out file has" in made.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert set(manifest["outputs"]) == {"train", "eval", "test", "rejected"}
     assert manifest["outputs"]["rejected"]["records"] == 1

@@ -347,6 +347,7 @@ def leak_command(
     """
     from ftdata.config import ConfigError, find_config, load_config
     from ftdata.curation.leakage import leakage
+    from ftdata.findings import plural
 
     try:
         found = config_file or find_config(Path.cwd())
@@ -362,33 +363,24 @@ def leak_command(
     try:
         report = leakage(
             paths,
-            methods=methods or splits.get("methods", ("exact", "minhash")),
-            scope=scope or splits.get("scope", "prompt"),
-            threshold=threshold or splits.get("threshold", 0.8),
-            semantic_threshold=semantic_threshold or splits.get("semantic-threshold", 0.9),
-            model=model or splits.get("model", "sentence-transformers/all-MiniLM-L6-v2"),
+            methods=methods or None,
+            scope=scope,
+            threshold=threshold,
+            semantic_threshold=semantic_threshold,
+            model=model,
+            config=found or False,
         )
-    except (OSError, ValueError, ImportError) as e:
+    except (OSError, ValueError, ImportError, ConfigError) as e:
         raise UsageFailure(str(e)) from None
     if output_format == "json":
+        from dataclasses import asdict
+
         import orjson
 
-        unreadable = {
-            s: [{"index": u.index, "line": u.line, "rule": u.rule, "detail": u.detail} for u in items]
-            for s, items in report.unreadable.items()
-        }
-        click.echo(
-            orjson.dumps(
-                {
-                    "sources": report.sources,
-                    "records": report.records,
-                    "complete": report.complete,
-                    "unreadable": unreadable,
-                    "leaks": report.to_dicts(),
-                },
-                option=orjson.OPT_INDENT_2,
-            ).decode()
-        )
+        unreadable = {s: [asdict(u) for u in items] for s, items in report.unreadable.items()}
+        body: dict[str, Any] = {"sources": report.sources, "records": report.records, "options": report.options}
+        body.update(complete=report.complete, unreadable=unreadable, errors=report.errors, leaks=report.to_dicts())
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     else:
         for k in report.leaks:
             click.echo(
@@ -399,12 +391,14 @@ def leak_command(
                 f"{len(report.leaked_records(s)):,} of {report.records[s]:,} in {s}" for s in report.sources[1:]
             )
             if report.leaks:
-                click.echo(f"{len(report):,} leaked pairs ({by_file}).")
+                click.echo(f"{plural(len(report), 'leaked record')} ({by_file}).")
             elif report.complete:
                 click.echo("No leaks.")
     if not report.complete:
         for name, items in report.unreadable.items():
             click.echo(f"ftdata: error: {_unreadable_records(items, name)}", err=True)
+        for message in report.errors:
+            click.echo(f"ftdata: error: {visible(message)}; the leakage audit is incomplete", err=True)
         sys.exit(2)
     sys.exit(1 if report.failed() else 0)
 

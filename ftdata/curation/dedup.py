@@ -27,7 +27,6 @@ from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, check_outp
 from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster
-from ftdata.similarity.text import scope_text
 
 METHODS = ("exact", "minhash", "semantic")
 UNREADABLE = ("keep", "reject")
@@ -181,7 +180,7 @@ def dedup(
         paths = output_paths(output)
         check_outputs([path], paths.values())
         fingerprint = Fingerprint.of(path)
-    records = list(_records(path, source, format))
+    records = list(read_records(path, source, format))
     rule = RULE_OF_METHOD[method]
     options: dict[str, Any] = {"scope": scope, "keep": keep}
     if method == "exact":
@@ -192,8 +191,6 @@ def dedup(
         options.update(threshold=limit, model=model)
     found = _findings(path if path is not None else [r.data for r in records], rule, options, format, progress)
     clusters = clusters_of(found, rule)
-    if method != "exact":
-        clusters = _with_similarities(clusters, records, method, limit, options, progress)
     lines = {r.index: r.line for r in records}
     rejected: list[Rejection] = []
     for number, cluster in enumerate(clusters):
@@ -242,66 +239,28 @@ def _findings(
 
 def clusters_of(findings: Iterable[Finding], rule: str) -> list[Cluster]:
     """The duplicate groups that ``rule`` reported: each finding names one record left out
-    (``index``) and the other members of its group (``related``); the member no finding
-    names is the group's representative. Similarities are 1.0 (exact duplicates)."""
-    groups: dict[tuple[int, ...], set[int]] = {}
+    (``index``), the other members of its group (``related``) and the similarity that
+    joined it to the group (``score``; none for exact duplicates, 1.0); the member no
+    finding names is the group's representative (similarity 1.0)."""
+    groups: dict[tuple[int, ...], dict[int, float]] = {}
     for f in findings:
         if f.code != rule or f.index is None:
             continue
         members = tuple(sorted({f.index, *f.related}))
-        groups.setdefault(members, set()).add(f.index)
+        groups.setdefault(members, {})[f.index] = 1.0 if f.score is None else f.score
     clusters = []
     for members, dropped in groups.items():
         kept = [m for m in members if m not in dropped]
         if len(kept) != 1:
             raise RuntimeError(f"{rule} reported a group of {len(members)} records without one representative")
-        clusters.append(Cluster(kept[0], members, (1.0,) * len(members)))
+        clusters.append(Cluster(kept[0], members, tuple(dropped.get(m, 1.0) for m in members)))
     clusters.sort(key=lambda c: c.members[0])
     return clusters
 
 
-def _with_similarities(
-    clusters: list[Cluster],
-    records: list[Record],
-    method: str,
-    threshold: float,
-    options: Mapping[str, Any],
-    progress: Progress | None,
-) -> list[Cluster]:
-    """Each member's similarity inside its group (its best verified pair there), which the
-    rejects and the clusters file report: the groups come from the rule's findings, whose
-    messages round it; comparing only the members of each group, with the rule's
-    measure, gives the exact figure."""
-    by_index = {r.index: r for r in records}
-    scope = options["scope"]
-    out = []
-    for c in clusters:
-        texts = [scope_text(by_index[m], scope, casefold=True) for m in c.members]
-        if method == "minhash":
-            from ftdata.similarity.minhash import near_duplicate_pairs
-
-            pairs = near_duplicate_pairs(
-                texts,
-                threshold=threshold,
-                num_perm=options["num_perm"],
-                bands=options["bands"] or None,
-                shingle=options["shingle"],
-                n=options["n"],
-                seed=options["seed"],
-            )
-        else:
-            from ftdata.similarity.embeddings import encode, neighbour_pairs
-
-            pairs = list(neighbour_pairs(encode(texts, model=options["model"]), threshold))
-        best = [0.0] * len(texts)
-        for i, j, sim in pairs:
-            best[i], best[j] = max(best[i], sim), max(best[j], sim)
-        sims = tuple(1.0 if m == c.representative else round(best[k], 6) for k, m in enumerate(c.members))
-        out.append(Cluster(c.representative, c.members, sims))
-    return out
-
-
-def _records(path: Path | None, source: Any, format: str | None) -> Iterator[Record]:
+def read_records(path: Path | None, source: Any, format: str | None) -> Iterator[Record]:
+    """The records of the file ``path`` (else of the rows of ``source``), each JSON object
+    normalised (``format`` forced when given), in order."""
     if path is None:
         for index, data in enumerate(source):
             rec = Record(index, data)

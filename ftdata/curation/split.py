@@ -22,14 +22,15 @@ import orjson
 
 from ftdata import io
 from ftdata.curation.dedup import why_unreadable
+from ftdata.curation.sources import rows_of
 from ftdata.curation.split_write import check_split_outputs as check_split_outputs
 from ftdata.curation.split_write import output_paths as output_paths
 from ftdata.curation.split_write import write_split
 from ftdata.formats import normalise
 from ftdata.outputs import Fingerprint
-from ftdata.records import MISSING, Record, field_value, plain
+from ftdata.records import MISSING, Record, field_value
 from ftdata.similarity.clusters import UnionFind
-from ftdata.similarity.text import scope_text
+from ftdata.similarity.text import scope_key, scope_text
 
 GROUPINGS = ("prompt", "duplicates", "near-duplicates", "semantic")
 #: ``group_by`` that keeps nothing together (eval may then share prompts with train).
@@ -96,17 +97,12 @@ class SplitResult:
         """The splits as a ``datasets.DatasetDict`` of the original records."""
         from datasets import Dataset, DatasetDict
 
-        rows = self.records if self.records is not None else _load_rows(self)
+        rows = self.records
+        if rows is None:
+            if self.source is None:
+                raise ValueError("this split holds neither records nor a source file")
+            rows = [r.data for r in io.read(self.source, io.ReadStats()) if isinstance(r, Record)]
         return DatasetDict({name: Dataset.from_list([rows[i] for i in self.indices(name)]) for name in self.names})
-
-
-def _load_rows(result: SplitResult) -> list[Any]:
-    rows: list[Any] = []
-    assert result.source is not None
-    for item in io.read(result.source, io.ReadStats()):
-        if isinstance(item, Record):
-            rows.append(item.data)
-    return rows
 
 
 def _sizes(sizes: Mapping[str, float]) -> dict[str, float]:
@@ -175,7 +171,7 @@ def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Reco
                     yield item
 
         return from_file(), path, None
-    rows = _rows(source)
+    rows = rows_of(source)
 
     def from_rows() -> Iterator[Record]:
         for i, data in enumerate(rows):
@@ -185,17 +181,6 @@ def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Reco
             yield rec
 
     return from_rows(), None, rows
-
-
-def _rows(source: Any) -> list[Any]:
-    kind = type(source).__module__.split(".")[0]
-    if kind == "pandas":
-        return [plain(r) for r in source.to_dict(orient="records")]
-    if kind == "datasets":
-        if hasattr(source, "keys") and not hasattr(source, "column_names"):
-            raise ValueError("pass one split of a DatasetDict (for example dataset['train'])")
-        return [dict(r) for r in source]
-    return list(source)
 
 
 def _content_hash(rec: Record, seed: int) -> bytes:
@@ -221,13 +206,11 @@ def _record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
         return None
     if callable(grouping):
         return grouping
-    from ftdata.curation.leakage import exact_key
-
-    # The leakage audit's own key, so that grouping by prompt leaves it nothing to find.
+    # FT601's key, so that grouping by prompt leaves the leakage audit nothing to find.
     if grouping == "prompt":
-        return lambda rec: exact_key(rec, "prompt") if rec.readable else None
+        return lambda rec: scope_key(rec, "prompt") if rec.readable else None
     if grouping == "duplicates":
-        return lambda rec: exact_key(rec, "conversation") if rec.readable else None
+        return lambda rec: scope_key(rec, "conversation") if rec.readable else None
     return _field_getter(grouping)
 
 
@@ -388,7 +371,7 @@ def split(
         fingerprint=fingerprint,
         rejected_rules=rejected_rules,
     )
-    result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval))
+    result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval, strata=strata_of))
     return result
 
 
@@ -422,22 +405,35 @@ def _place(
             assignment[i] = best
 
 
-def guidance(result: SplitResult, *, stratified: bool, min_eval: int) -> list[str]:
-    """The field's advice, checked: eval share between 10% and 20%, an eval set large
-    enough to measure anything, every stratum present in eval."""
-    out = []
-    counts = result.counts
-    total = sum(counts.values())
-    held_out = [name for name in result.names if name != result.names[0]]
-    for name in held_out:
-        share = counts[name] / total if total else 0.0
-        if name in ("eval", "validation", "valid", "dev") and not 0.1 <= share <= 0.2:
-            out.append(f"{name} holds {share:.1%} of the records; 10-20% is the usual advice")
-        if counts[name] < min_eval:
-            out.append(f"{name} has {counts[name]} records, fewer than {min_eval}: metrics on it will be noisy")
-    if stratified and held_out:
-        for stratum, placed in result.strata.items():
-            for name in held_out:
-                if placed.get(name, 0) == 0:
-                    out.append(f"stratum {stratum!r} is missing from {name}")
-    return out
+#: The rules whose advice a split is checked against: eval share, eval size, strata.
+GUIDANCE_RULES = ("FT604", "FT605", "FT606")
+
+
+def guidance(result: SplitResult, *, stratified: bool, min_eval: int, strata: Sequence[str] = ()) -> list[str]:
+    """The field's advice on the split, from FT604-FT606 run by the engine over its splits
+    as the files of one dataset (train first): eval share between 10% and 20%, held-out
+    sets of at least ``min_eval`` records, every stratum (``strata[i]``, record ``i``'s)
+    of train present in each held-out split. One line each, ``"<split>: <message> (<code>)"``."""
+    from ftdata.config import Settings
+    from ftdata.engine.dataset import Column, DatasetHandle, DatasetView
+    from ftdata.engine.plan import compile_plan
+    from ftdata.engine.run import files_findings
+
+    label = result.options.get("stratify_by")
+    field_name = (label if isinstance(label, str) else "stratum") if stratified else ""
+    options: dict[str, dict[str, Any]] = {"FT605": {"min_records": min_eval}, "FT606": {"field": field_name}}
+    plan = compile_plan(Settings(select=GUIDANCE_RULES, options=options))
+    group = []
+    for name in result.names:
+        members = result.indices(name)
+        # The rules read the size of each split and, for FT606, the stratum of each record.
+        handle = DatasetHandle(name, formats=bytearray(len(members)), records=())
+        views = {}
+        for bound in plan.files:
+            column = Column()
+            if bound.code == "FT606" and field_name:
+                for position, i in enumerate(members):
+                    column.append(position, strata[i])
+            views[bound.code] = DatasetView(handle, column)
+        group.append((name, views))
+    return [f"{f.source}: {f.message} ({f.code})" for f in files_findings(plan, group)]

@@ -43,8 +43,8 @@ def write_split(result: SplitResult, directory: str | os.PathLike[str]) -> dict[
 
     Records are copied byte for byte, in input order, in the input's container. Before
     the set is committed, the input is checked against its fingerprint from the first
-    read, and the exact leakage audit (FT601's key, by prompt) runs on the new files:
-    its pairs land in ``result.leaks`` and the manifest."""
+    read, and FT601 (by prompt) runs on the new files: each leaked record lands in
+    ``result.leaks`` and the manifest."""
     if result.source is None:
         raise ValueError("writing splits needs a file as the source")
     source = result.source
@@ -108,23 +108,21 @@ def write_split(result: SplitResult, directory: str | os.PathLike[str]) -> dict[
 
 
 def _audit(result: SplitResult, files: Mapping[str, tuple[Path, Path]]) -> dict[str, Any] | None:
-    """The exact leakage audit over the split files (written, not yet renamed), with the
-    pairs named by the files' final paths."""
+    """FT601 by prompt over the split files (written, not yet renamed), each named by its
+    final path. ``pairs`` counts the leaked records (each with the record it repeats)."""
     if len(result.names) < 2:
         return None
-    from ftdata.curation.leakage import Leak, leakage
+    from ftdata.curation.leakage import leakage
 
-    real = {str(temp): str(final) for temp, final in files.values()}
-    report = leakage([temp for temp, _ in files.values()], methods=("exact",), scope="prompt")
-    result.leaks = [
-        Leak(k.method, k.similarity, real[k.source_a], k.index_a, k.line_a, real[k.source_b], k.index_b, k.line_b)
-        for k in report.leaks
-    ]
-    leaked = {name: len(report.leaked_records(str(files[name][0]))) for name in result.names[1:]}
+    temps = [temp for temp, _ in files.values()]
+    finals = [str(final) for _, final in files.values()]
+    report = leakage(temps, methods=("exact",), scope="prompt", config=False, sources=finals)
+    result.leaks = list(report.leaks)
+    leaked = {name: len(report.leaked_records(str(files[name][1]))) for name in result.names[1:]}
     return {
         "methods": ["exact"],
         "scope": "prompt",
         "pairs": len(report.leaks),
         "leaked": leaked,
-        "unreadable": {name: len(report.unreadable.get(str(files[name][0]), [])) for name in result.names},
+        "unreadable": {name: len(report.unreadable.get(str(files[name][1]), [])) for name in result.names},
     }

@@ -12,10 +12,13 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
+from ftdata import names
 from ftdata.progress import Progress
 from ftdata.records import Record
 
-FORMAT_CODES: dict[str | None, int] = {None: 0, "messages": 1, "prompt-completion": 2, "alpaca": 3, "sharegpt": 4}
+#: One byte per record in the shard views; the order of names.INPUT_FORMATS, so a new format
+#: cannot be left out.
+FORMAT_CODES: dict[str | None, int] = {None: 0, **{name: code for code, name in enumerate(names.INPUT_FORMATS, 1)}}
 _FORMAT_NAMES = {code: name for name, code in FORMAT_CODES.items()}
 
 

@@ -60,11 +60,35 @@ def stamp(rec: Record, pending: Sequence[Pending]) -> Iterator[Finding]:
                 line = (line or 1) + dl
                 column = rec.column + dc if dl == 0 else dc + 1
         index = rec.index if issue.index is None else issue.index
-        yield Finding(code, sev, issue.message, rec.source, line, column, index, path, issue.related, digest)
+        yield Finding(
+            code,
+            sev,
+            issue.message,
+            rec.source,
+            line,
+            column,
+            index,
+            path,
+            issue.related,
+            digest,
+            score=issue.score,
+            other=issue.other,
+        )
 
 
 def at_record_start(code: str, sev: Severity, issue: Issue, source: str, line: int | None) -> Finding:
     """A Finding for an issue whose record could not be read again: at its line, column 1."""
+    column = 1 if line is not None else None
     return Finding(
-        code, sev, issue.message, source, line, 1 if line is not None else None, issue.index, issue.path, issue.related
+        code,
+        sev,
+        issue.message,
+        source,
+        line,
+        column,
+        issue.index,
+        issue.path,
+        issue.related,
+        score=issue.score,
+        other=issue.other,
     )

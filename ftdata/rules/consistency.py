@@ -12,6 +12,7 @@ import orjson
 
 from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
+from ftdata.formats import TEXT
 from ftdata.jsonstrict import syntax_error
 from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule
@@ -48,8 +49,8 @@ def intern(text: str) -> str:
 def _system_prompt(record: Record) -> str | None:
     """The record's system prompt ("" when it has none); None when it is not readable
     (unreadable records have no say in what the dataset's prompts are)."""
-    if not record.readable:
-        return None
+    if not record.readable or record.format == TEXT:
+        return None  # language-modelling text has no turns, so no system prompt to compare
     messages = record.messages
     first = messages[0]
     if first.role == "system":
@@ -95,6 +96,7 @@ def missing_system_prompt(dataset: DatasetView, *, min_share: float = 0.5) -> It
     """## What it does
     Checks for records without a system prompt when most records (at least `min_share`)
     have one. Reported once, at the first such record, with the others as related records.
+    Language-modelling `text` records have no turns and are left out.
 
     ## Why is this bad?
     The model learns two behaviours: one with the system prompt and one without, and at
@@ -245,8 +247,10 @@ def many_system_prompts(dataset: DatasetView, *, max_distinct: int = 10) -> Iter
 
 
 def _shape(record: Record) -> str | None:
-    """The structure of the record's last assistant reply (JSON keys, table, headings...)."""
-    if not record.readable:
+    """The structure of the record's last assistant reply (JSON keys, table, headings...);
+    None for language-modelling text and for an undesirable KTO completion (not a reply
+    the model is taught to give)."""
+    if not record.readable or record.format == TEXT or record.label is False:
         return None
     last = None
     for m in reversed(record.messages):
@@ -312,7 +316,9 @@ def inconsistent_output_format(dataset: DatasetView, *, min_share: float = 0.8) 
     """## What it does
     When at least `min_share` of the final assistant replies share one structure (a JSON
     object with the same keys, a JSON array, a markdown table, the same markdown
-    headings), reports the replies that do not. Plain-text datasets are left alone.
+    headings), reports the replies that do not. Plain-text datasets are left alone, and so
+    are language-modelling `text` and undesirable KTO completions (not replies the model
+    is taught to give).
 
     ## Why is this bad?
     A structured-output fine-tune is only as reliable as its least consistent examples:
@@ -376,7 +382,7 @@ def output_schema(record: Record, *, schema: str | JsonSchema = "") -> list[Issu
         if m.role == "assistant":
             reply = m
             break
-    if reply is None or reply.text is None:
+    if reply is None or reply.text is None or record.format == TEXT or not record.judged(reply.path):
         return None
     path = (*reply.path, "content") if record.format == "messages" else reply.path
     try:

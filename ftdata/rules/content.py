@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, PathT, Severity, plural
-from ftdata.formats import ALPACA
+from ftdata.formats import ALPACA, TEXT
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
 
@@ -136,7 +136,8 @@ def placeholder_value(record: Record) -> list[Issue] | None:
     Checks for turns (and Alpaca inputs) whose whole text is a stand-in for a missing
     value: `nan`, `null`, `undefined`, `<noinput>`, `<nooutput>`, `TODO` and the like in any
     turn, and `None`, `N/A` or `No input` in prompts and inputs (an assistant may really
-    answer "None").
+    answer "None"). The completion of an undesirable KTO example and the rejected reply
+    of a preference pair are not judged: they are what the model moves away from.
 
     ## Why is this bad?
     `nan` and `None` are what `str()` makes of a missing value in pandas and Python;
@@ -156,7 +157,7 @@ def placeholder_value(record: Record) -> list[Issue] | None:
     """
     out = None
     for role, text, path in record.segments:
-        if len(text) <= 24 and placeholder(text, role):
+        if len(text) <= 24 and placeholder(text, role) and record.judged(path):
             out = out or []
             out.append(Issue(f"{where(role, path)} is the placeholder {text.strip()!r}", path=path))
     return out
@@ -243,7 +244,9 @@ def speaker_label(record: Record) -> list[Issue] | None:
     Checks assistant turns for speaker labels that belong to the conversation's frame,
     not to the answer: a reply that starts with `Assistant:` or `### Response:`, or that
     goes on into a new `User:`, `Human:`, `Patient:` or `### Instruction:` turn. A reply to
-    a request for a dialogue or a script is left alone.
+    a request for a dialogue or a script is left alone, and so are language-modelling
+    `text` (a document may quote a dialogue), an undesirable KTO completion and a
+    preference pair's rejected reply.
 
     ## Why is this bad?
     The data was flattened from a transcript or generated with a template and not cut
@@ -258,12 +261,14 @@ def speaker_label(record: Record) -> list[Issue] | None:
     ## Fix
     Cut the reply where the answer ends and drop the label.
     """
+    if record.format == TEXT:
+        return None
     out = None
     dialogue: bool | None = None
     joined = record.text
     inner = ":" in joined and _INNER_LABEL.search(joined) is not None
     for role, text, path in record.segments:
-        if role != "assistant":
+        if role != "assistant" or not record.judged(path):
             continue
         m = _LEADING_LABEL.match(text)
         if m is None and inner:
@@ -325,7 +330,8 @@ def chat_template_token(record: Record) -> list[Issue] | None:
 def unbalanced_code_fence(record: Record) -> list[Issue] | None:
     """## What it does
     Checks that Markdown code fences (lines starting with three backticks or tildes)
-    come in pairs within each turn.
+    come in pairs within each turn (not in an undesirable KTO completion nor a rejected
+    reply, which the model moves away from).
 
     ## Why is this bad?
     An odd number of fences means a reply was truncated inside a code block or a fence
@@ -342,7 +348,7 @@ def unbalanced_code_fence(record: Record) -> list[Issue] | None:
         return None
     out = None
     for role, text, path in record.segments:
-        if role == "tool" or ("```" not in text and "~~~" not in text):
+        if role == "tool" or ("```" not in text and "~~~" not in text) or not record.judged(path):
             continue
         ticks = _fences(text, "```")
         tildes = _fences(text, "~~~")

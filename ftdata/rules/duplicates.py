@@ -37,7 +37,12 @@ def _related(cluster: Cluster, member: int) -> tuple[int, ...]:
     return tuple(m for m in cluster.members if m != member)
 
 
-def _cluster_issues(dataset: DatasetView, clusters: Sequence[Cluster], what: str) -> Iterator[Issue]:
+def _cluster_issues(
+    dataset: DatasetView, clusters: Sequence[Cluster], what: str, *, scored: bool = True
+) -> Iterator[Issue]:
+    """One issue per member left out; with ``scored``, ``Issue.score`` carries the exact
+    similarity that joined it to its group (its best verified pair there), which the
+    message rounds."""
     for cluster in clusters:
         rep = cluster.representative
         for member in cluster.dropped:
@@ -47,6 +52,7 @@ def _cluster_issues(dataset: DatasetView, clusters: Sequence[Cluster], what: str
                 f"{what} of {dataset.where(rep)}{how}; {plural(len(cluster), 'copy', 'copies')} in this group",
                 index=member,
                 related=_related(cluster, member),
+                score=sim if scored else None,
             )
 
 
@@ -89,7 +95,7 @@ def duplicate_record(
         for index, rec in dataset.fetch(members).items():
             lengths[index] = len(scope_text(rec, scope, casefold=casefold, roles=True))
         clusters = exact_clusters(keys, keep=keep, lengths=lengths)
-    yield from _cluster_issues(dataset, clusters, "duplicate")
+    yield from _cluster_issues(dataset, clusters, "duplicate", scored=False)
 
 
 def _first_reply(record: Record) -> str | None:

@@ -5,10 +5,10 @@ leaks between them, and the field's guidance on held-out sets. Defaults come fro
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ftdata.engine.dataset import DatasetView
-from ftdata.findings import Issue, Severity, plural
+from ftdata.findings import Issue, RecordRef, Severity, plural
 from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule
 from ftdata.requirements import EmbeddingModel, Module
@@ -19,9 +19,12 @@ def _prompt_key(record: Record, *, scope: str = "prompt") -> int | None:
     return scope_key(record, scope)
 
 
-def _describe(view: DatasetView, index: int) -> str:
-    line = view.line_of(index)
-    return f"{view.source}:{line}" if line is not None else f"{view.source} record {index}"
+def _ref(view: DatasetView, index: int) -> RecordRef:
+    return RecordRef(view.source, index, view.line_of(index))
+
+
+def _describe(ref: RecordRef) -> str:
+    return f"{ref.source}:{ref.line}" if ref.line is not None else f"{ref.source} record {ref.index}"
 
 
 @rule("FT601", "leaked-record", scope=Scope.FILES, severity=Severity.ERROR, collect=_prompt_key)
@@ -50,14 +53,8 @@ def leaked_record(files: Sequence[DatasetView], *, scope: str = "prompt") -> Ite
         for index, key in view.collected:
             earlier = seen.get(key)
             if earlier is not None and earlier[0] != position:
-                other, other_index = earlier
-                yield (
-                    position,
-                    Issue(
-                        f"the same {scope} as the record at {_describe(files[other], other_index)}",
-                        index=index,
-                    ),
-                )
+                ref = _ref(files[earlier[0]], earlier[1])
+                yield position, Issue(f"the same {scope} as the record at {_describe(ref)}", index=index, other=ref)
             elif earlier is None:
                 seen[key] = (position, index)
 
@@ -77,16 +74,22 @@ def _texts(files: Sequence[DatasetView], scope: str) -> tuple[list[tuple[int, in
 def _cross(
     files: Sequence[DatasetView],
     owners: list[tuple[int, int]],
-    pairs: Iterator[tuple[int, int, float]] | list,
+    pairs: Iterable[tuple[int, int, float]],
     what: str,
 ) -> Iterator[tuple[int, Issue]]:
-    reported = set()
+    """One issue per record of a later file that matches a record of an earlier one, at its
+    most similar match (the earliest of equals): each leaked record is reported once."""
+    best: dict[tuple[int, int], tuple[float, tuple[int, int]]] = {}
     for x, y, sim in pairs:
-        (pa, ia), (pb, ib) = sorted((owners[x], owners[y]))
-        if pa == pb or (pb, ib) in reported:
+        earlier, later = sorted((owners[x], owners[y]))
+        if earlier[0] == later[0]:
             continue
-        reported.add((pb, ib))
-        yield pb, Issue(f"{what} (similarity {sim:.2f}) of {_describe(files[pa], ia)}", index=ib)
+        found = best.get(later)
+        if found is None or (-sim, earlier) < (-found[0], found[1]):
+            best[later] = (sim, earlier)
+    for (position, index), (sim, (pa, ia)) in sorted(best.items()):
+        ref = _ref(files[pa], ia)
+        yield position, Issue(f"{what} (similarity {sim:.2f}) of {_describe(ref)}", index=index, score=sim, other=ref)
 
 
 @rule(

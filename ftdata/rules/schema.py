@@ -3,20 +3,23 @@ normaliser (:mod:`ftdata.formats`); the rest are functions of the normalised rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ftdata.engine.dataset import DatasetView
-from ftdata.findings import Issue, Severity, plural
+from ftdata.findings import Issue, PathT, Severity, plural
 from ftdata.formats import (
     MESSAGE_KEYS,
     MESSAGES,
+    PREFERENCE,
     PROMPT_COMPLETION,
     SHAREGPT,
     SHAREGPT_TURN_KEYS,
+    TEXT,
     TOP_LEVEL_KEYS,
+    UNPAIRED_PREFERENCE,
 )
 from ftdata.problems import Problem
-from ftdata.records import Record
+from ftdata.records import Message, Record
 from ftdata.registry import Scope, rule
 
 ERROR = Severity.ERROR
@@ -28,8 +31,10 @@ _CONTAINER = {MESSAGES: "messages", SHAREGPT: "conversations", PROMPT_COMPLETION
 def unknown_format() -> None:
     """## What it does
     Checks that each record is in a supported format: OpenAI-style `messages`,
-    `prompt`/`completion`, Alpaca `instruction`/`input`/`output`, or ShareGPT
-    `conversations`.
+    `prompt`/`completion`, Alpaca `instruction`/`input`/`output`, ShareGPT
+    `conversations`, language-modelling `text`, a preference pair (`chosen`/`rejected`,
+    `chosen_messages`/`rejected_messages`) or unpaired preference (a KTO `label`). See
+    docs/formats.md.
 
     ## Why is this bad?
     A trainer guesses the format from the keys (TRL looks for `messages`, `prompt`,
@@ -145,8 +150,9 @@ def missing_key() -> None:
 def unrecognised_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[Issue] | None:
     """## What it does
     Checks for keys a message or turn does not define. Known message keys are `role`,
-    `content`, `name`, `tool_calls`, `tool_call_id`, `weight` and `function_call`;
-    ShareGPT turns have `from`, `value` and `weight`.
+    `content`, `name`, `tool_calls`, `tool_call_id`, `weight`, `loss_weight` and
+    `function_call`; ShareGPT turns have `from`, `value` and `weight`. The turns of both
+    sides of a preference pair are checked.
 
     ## Why is this bad?
     OpenAI rejects messages with other keys. Elsewhere the key is ignored, so a typo
@@ -162,22 +168,26 @@ def unrecognised_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[Iss
       `reasoning_content` for templates that render it.
     """
     fmt = record.format
-    if fmt == SHAREGPT:
-        known = SHAREGPT_TURN_KEYS
-    elif fmt in (MESSAGES, PROMPT_COMPLETION):
-        known = MESSAGE_KEYS
-    else:
+    if fmt not in _TURN_FORMATS:
         return None
     out = None
-    for m in record.messages:
+    for m in (*record.messages, *record.rejected):
         data = m.data
-        if type(data) is dict and not data.keys() <= known:
+        if type(data) is not dict:
+            continue
+        # Preference records hold ShareGPT turns or messages, whichever their dialect uses.
+        sharegpt = fmt == SHAREGPT or (fmt == PREFERENCE and "from" in data)
+        known = SHAREGPT_TURN_KEYS if sharegpt else MESSAGE_KEYS
+        if not data.keys() <= known:
             for key in data:
                 if key not in known and key not in allow:
                     out = out or []
-                    kind = "turn" if fmt == SHAREGPT else "message"
+                    kind = "turn" if sharegpt else "message"
                     out.append(Issue(f"unrecognised key {key!r} in {kind}", path=(*m.path, key), key=True))
     return out
+
+
+_TURN_FORMATS = frozenset({MESSAGES, PROMPT_COMPLETION, SHAREGPT, PREFERENCE, UNPAIRED_PREFERENCE})
 
 
 @rule("FT106", "extra-top-level-key", severity=WARNING, default=False)
@@ -257,7 +267,8 @@ def missing_content() -> None:
 def no_assistant_message(record: Record) -> list[Issue] | None:
     """## What it does
     Checks that a conversation has at least one assistant message that is trained on
-    (one whose `weight` is not 0).
+    (one whose `weight` is not 0). Not checked on language-modelling `text` (no turns)
+    nor on preference pairs, whose replies FT702 and FT111 check.
 
     ## Why is this bad?
     Supervised fine-tuning learns the assistant turns only. Without one the example
@@ -268,7 +279,10 @@ def no_assistant_message(record: Record) -> list[Issue] | None:
     {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}
     ```
     """
-    container = _CONTAINER.get(record.format or "")
+    fmt = record.format or ""
+    container = _CONTAINER.get(fmt)
+    if fmt == UNPAIRED_PREFERENCE:
+        container = "messages" if "messages" in record.data else "completion"
     if container is None or container not in record.data or not record.messages:
         return None
     seen = False
@@ -285,9 +299,10 @@ def no_assistant_message(record: Record) -> list[Issue] | None:
 @rule("FT110", "empty-content", severity=ERROR)
 def empty_content(record: Record) -> list[Issue] | None:
     """## What it does
-    Checks for user and assistant turns whose text is empty or only whitespace. An
-    assistant message with tool calls may have empty content, and an empty Alpaca
-    `input` is the normal way to say "no input".
+    Checks for user and assistant turns whose text is empty or only whitespace, and for
+    an empty language-modelling `text`. An assistant message with tool calls may have
+    empty content, and an empty Alpaca `input` is the normal way to say "no input". The
+    replies of a preference pair are FT702's.
 
     ## Why is this bad?
     An empty assistant turn teaches the model to answer with nothing (often straight
@@ -303,10 +318,17 @@ def empty_content(record: Record) -> list[Issue] | None:
         if (not text or text.isspace()) and (role == "user" or role == "assistant"):
             if role == "assistant" and _has_tool_calls(record, path):
                 continue
+            if record.format == PREFERENCE and _within(record.reply, path):
+                continue
             out = out or []
             what = "empty" if not text else "only whitespace"
-            out.append(Issue(f"{role} content is {what}", path=path))
+            name = "'text'" if record.format == TEXT else f"{role} content"
+            out.append(Issue(f"{name} is {what}", path=path))
     return out
+
+
+def _within(messages: Sequence[Message], path: PathT) -> bool:
+    return any(path[: len(m.path)] == m.path for m in messages)
 
 
 def _has_tool_calls(record: Record, path: tuple[str | int, ...]) -> bool:
@@ -446,7 +468,8 @@ def consecutive_same_role(record: Record, *, strict_alternation: bool = False) -
 @rule("FT115", "assistant-before-user", severity=WARNING)
 def assistant_before_user(record: Record) -> list[Issue] | None:
     """## What it does
-    Checks that the first turn after the system message is a user turn.
+    Checks that the first turn after the system message is a user turn. Not checked on
+    language-modelling `text`, which is one trained text with no turns.
 
     ## Why is this bad?
     Many templates assume the conversation opens with the user and raise or mislabel
@@ -459,8 +482,10 @@ def assistant_before_user(record: Record) -> list[Issue] | None:
     ```
     """
     first = record.pattern.lstrip("S")[:1]
-    if first != "A" and first != "C":
+    if (first != "A" and first != "C") or record.format == TEXT:
         return None
+    if record.format == PREFERENCE and "U" not in record.pattern:
+        return None  # two strings sharing a prefix: the prompt is inside the text
     m = next(m for m in record.messages if m.role == "assistant")
     return [Issue("the assistant speaks before any user turn", path=m.path)]
 

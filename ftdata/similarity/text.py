@@ -117,7 +117,7 @@ _TURN_SEEN = frozenset({"role", "content", "from", "value"})
 #: Record fields that change what the prompt shows: the tools offered and attached media.
 PROMPT_FIELDS = ("tools", "functions", "images", "image", "videos", "video", "audios", "audio")
 #: Record fields that change what is learned from the answers: preference pairs and labels.
-ANSWER_FIELDS = ("chosen", "rejected", "label", "kto_tag")
+ANSWER_FIELDS = ("chosen", "rejected", "rejected_messages", "label", "kto_tag")
 _PROMPT_FIELDS = frozenset(PROMPT_FIELDS)
 _ANSWER_FIELDS = frozenset(ANSWER_FIELDS)
 _RECORD_FIELDS = _PROMPT_FIELDS | _ANSWER_FIELDS

@@ -109,12 +109,6 @@ def _pct(part: Any, whole: Any) -> str:
     return f"{part / whole:.0%}"
 
 
-def _get(stats: Any, *names: str) -> Any:
-    from ftdata_train.dryrun import split_stat
-
-    return split_stat(stats, *names)
-
-
 def _console() -> Any:
     from rich.console import Console
 
@@ -122,14 +116,17 @@ def _console() -> Any:
 
 
 def _print_dry_run(result: Any, *, quiet: bool) -> None:
+    from rich.markup import escape
     from rich.table import Table
+
+    from ftdata.render.text import visible
 
     console = _console()
     config = result.config
     model = result.model
-    total = model.get("total_parameters")
+    total = model["total_parameters"]
     console.print(
-        f"[bold]{model.get('name')}[/bold] ({model.get('architecture')}, {total:,} parameters):"
+        f"[bold]{escape(visible(model['name']))}[/bold] ({model['architecture']}, {total:,} parameters):"
         f" {config.method}, {result.kind} data, max_length {config.max_length:,}"
     )
 
@@ -137,23 +134,14 @@ def _print_dry_run(result: Any, *, quiet: bool) -> None:
     for column in ("split", "records", "tokens", "trained on", "truncated", "p50", "p95", "p99", "max"):
         data.add_column(column, justify="left" if column == "split" else "right")
     for name, stats in result.splits.items():
-        records = _get(stats, "records")
-        tokens = _get(stats, "tokens")
-        trained = _get(stats, "trained_tokens")
-        truncated = _get(stats, "truncated")
-        lengths = _get(stats, "lengths") or {}
         row = [
             name,
-            f"{records:,}" if isinstance(records, int) else "-",
-            f"{tokens:,}" if isinstance(tokens, int) else "-",
+            f"{stats.records:,}",
+            f"{stats.tokens:,}",
+            _pct(stats.trained_tokens, stats.tokens),
+            f"{stats.truncated:,} ({_pct(stats.truncated, stats.records)})",
+            *(f"{value:,}" for value in (stats.length_p50, stats.length_p95, stats.length_p99, stats.length_max)),
         ]
-        row.append(_pct(trained, tokens))
-        row.append(f"{truncated:,} ({_pct(truncated, records)})" if isinstance(truncated, int) else "-")
-        for key in ("p50", "p95", "p99", "max"):
-            value = _get(stats, key, f"length_{key}", "max_length" if key == "max" else key)
-            if value is None and isinstance(lengths, dict):
-                value = lengths.get(key)
-            row.append(f"{int(value):,}" if isinstance(value, (int, float)) else "-")
         data.add_row(*row)
     console.print(data)
 
@@ -174,25 +162,24 @@ def _print_dry_run(result: Any, *, quiet: bool) -> None:
     parts = ("weights", "quant_constants", "sixteen_bit_parts", "trainable", "gradients", "optimizer",
              "activations", "logits", "overhead", "total")  # fmt: skip
     for part in parts:
-        memory.add_row(part.replace("_", " "), *(_gb(getattr(est, part, None)) for est in result.memory.values()))
+        memory.add_row(part.replace("_", " "), *(_gb(getattr(est, part)) for est in result.memory.values()))
     fits_row = []
     for est in result.memory.values():
-        fits = est.fits() if hasattr(est, "fits") else {}
-        fits_row.append(", ".join(f"{gb}" for gb, ok in sorted(fits.items()) if ok) or "none")
+        fits_row.append(", ".join(f"{gb}" for gb, ok in sorted(est.fits().items()) if ok) or "none")
     memory.add_row("fits on (GB)", *fits_row)
     console.print(memory)
 
     if result.time is not None:
-        seconds = getattr(result.time, "seconds", None)
-        shown = _duration(seconds) if isinstance(seconds, (int, float)) else str(result.time)
-        console.print(f"Time: about {shown} ({result.time_assumption}; an order of magnitude, from FLOPs)")
+        console.print(
+            f"Time: about {_duration(result.time.seconds)} ({result.time_assumption}; an order of magnitude, from FLOPs)"
+        )
     elif result.time_assumption:
         console.print(f"Time: {result.time_assumption}")
     if not quiet:
         for warning in result.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+            console.print(f"[yellow]warning:[/yellow] {escape(visible(warning))}")
         for note in result.notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {escape(visible(note))}")
     if result.labels:
         from ftdata_train.labels import render_labels
 

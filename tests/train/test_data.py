@@ -87,7 +87,7 @@ def test_gate_refuses_an_eval_file_that_shares_a_prompt_with_train(tiny_model, c
     assert len(prepared.train) == 60
     assert len(prepared.eval) == 10
     assert prepared.manifest.split is None
-    assert prepared.manifest.leakage["pairs"] == 0
+    assert prepared.manifest.leakage["pairs"] == {"FT601": 0, "FT602": 0}
     assert not any("split" in note for note in prepared.notes)
 
 
@@ -97,8 +97,12 @@ def test_without_eval_a_leak_free_split_is_made_and_no_record_is_lost(tiny_model
     config = _config(tiny_model, tmp_path, data={"allow": ["FT001"], "eval_size": 0.2})
     prepared = prepare(source, config=config)
 
-    assert any("no eval file was given" in note and "eval.jsonl" in note for note in prepared.notes)
+    assert any("no eval file was given" in note for note in prepared.notes)
     data = tmp_path / "run" / "data"
+    assert not data.exists()  # prepare writes nothing
+    paths = prepared.write_split(data)
+    assert paths["eval"] == data / "eval.jsonl"
+    assert any(f"written to {data}" in note for note in prepared.notes)
     train_lines, eval_lines, rejected = (_lines(data / n) for n in ("train.jsonl", "eval.jsonl", "rejected.jsonl"))
     inputs = _lines(source)
     assert len(train_lines) + len(eval_lines) + len(rejected) == len(inputs)
@@ -114,7 +118,7 @@ def test_without_eval_a_leak_free_split_is_made_and_no_record_is_lost(tiny_model
     train_prompts = {json.dumps(r["messages"][:-1]) for r in prepared.train}
     assert not any(json.dumps(r["messages"][:-1]) in train_prompts for r in prepared.eval)
     assert prepared.manifest.split is not None
-    assert prepared.manifest.split["leakage"]["pairs"] == 0
+    assert prepared.manifest.split["leakage"]["pairs"] == {"FT601": 0, "FT602": 0}
     assert set(prepared.lines["train"]) | set(prepared.lines["eval"]) == set(range(1, len(inputs)))
 
 
@@ -225,6 +229,7 @@ def test_plain_prompt_completion_matches_sft_trainer(tiny_model, tmp_path):
 
 def test_manifest_hashes_the_inputs_and_saves(tiny_model, clean_chat, tmp_path):
     prepared = prepare(clean_chat, config=_config(tiny_model, tmp_path))
+    prepared.write_split(tmp_path / "run" / "data")
     entry = prepared.manifest.inputs[0]
     assert entry["sha256"] == hashlib.sha256(clean_chat.read_bytes()).hexdigest()
     assert entry["size"] == clean_chat.stat().st_size
@@ -235,7 +240,7 @@ def test_manifest_hashes_the_inputs_and_saves(tiny_model, clean_chat, tmp_path):
     assert saved["schema"] == MANIFEST_SCHEMA
     assert saved["tokenizer"] == str(tiny_model)
     assert saved["max_length"] == 1024
-    assert {"FT001", "FT101", "FT502", "FT503", "FT601"} <= set(saved["rules"])
+    assert {"FT001", "FT101", "FT502", "FT503", "FT601", "FT602"} <= set(saved["rules"])
     assert saved["records"] == {"train": len(prepared.train), "eval": len(prepared.eval)}
     # Only the columns TRL reads.
     assert prepared.train.column_names == ["messages"]

@@ -334,7 +334,7 @@ def test_kbit_preparation_upcast_is_undone(tiny_model: Path):
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    from ftdata_train.model import _restore_compute_dtype
+    from ftdata_train.loading import _restore_compute_dtype
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)

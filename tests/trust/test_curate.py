@@ -388,3 +388,66 @@ def test_split_groups_by_prompt_by_default_and_audits_its_outputs(tmp_path: Path
     manifest = json.loads((tmp_path / "loose" / "manifest.json").read_text())
     assert manifest["leakage"]["pairs"] > 0
     assert _leftovers(tmp_path / "loose") == []
+
+
+# ---------------------------------------------------------------- leak is lint with FT601-FT603
+
+
+def test_leak_and_lint_agree_on_every_leaked_record(tmp_path: Path) -> None:
+    topic = "about the billing page of the account settings where the invoices are listed each month"
+    train = [_chat(f"train question number {k} {topic}", f"answer {k}") for k in range(30)]
+    fresh = [_chat(f"an eval question never seen {k} here", f"reply {k}") for k in range(6)]
+    # Exact repeats (one repeated twice in train), and two near repeats of train prompts.
+    near = [
+        _chat(f"train question number 4 {topic} today", "other"),
+        _chat(f"train question number 9 {topic} please", "other"),
+    ]
+    held = [fresh[0], train[3], fresh[1], train[7], near[0], fresh[2], train[3], near[1], fresh[3]]
+    (tmp_path / "train.jsonl").write_bytes(b"\n".join([*train, train[7]]) + b"\n")
+    (tmp_path / "eval.jsonl").write_bytes(b"\n".join(held) + b"\n")
+
+    for codes, methods in (("FT601", ["exact"]), ("FT601,FT602", ["exact", "minhash"])):
+        flags = [a for m in methods for a in ("--method", m)]
+        leak = run_cli("leak", "train.jsonl", "eval.jsonl", *flags, "--output-format", "json", cwd=tmp_path)
+        assert leak.returncode == 1, leak.stderr
+        leaks = json.loads(leak.stdout)["leaks"]
+        lint = run_cli("lint", "train.jsonl", "eval.jsonl", "--select", codes, "--output-format", "json", cwd=tmp_path)
+        found = [f for f in json.loads(lint.stdout) if f["code"] in codes.split(",")]
+        by_record: dict[int, dict] = {}
+        for f in sorted(found, key=lambda f: f["code"]):
+            by_record.setdefault(f["index"], f)
+        assert [(k["b"]["index"], k["rule"]) for k in leaks] == [(i, by_record[i]["code"]) for i in sorted(by_record)]
+        for k in leaks:
+            f = by_record[k["b"]["index"]]
+            assert (f["source"], f["line"]) == (k["b"]["source"], k["b"]["line"])
+            assert f["other"] == k["a"], "both name the same earlier record"
+            assert f.get("score", 1.0) == k["similarity"]
+        exact = {k["b"]["index"] for k in leaks if k["method"] == "exact"}
+        assert exact == {1, 3, 6}, "each leaked record once, whatever its number of matches"
+        assert {k["b"]["index"]: k["a"]["line"] for k in leaks if k["method"] == "exact"} == {1: 4, 3: 8, 6: 4}
+    assert {k["b"]["index"] for k in leaks if k["method"] == "minhash"} == {4, 7}
+    assert all(0.8 <= k["similarity"] < 1.0 for k in leaks if k["method"] == "minhash")
+    report = ftdata.leakage([tmp_path / "train.jsonl", tmp_path / "eval.jsonl"])
+    assert len(report) == len(report.findings) == 5
+    assert report.findings[0].other is not None
+    assert report.findings[0].other.source == str(tmp_path / "train.jsonl")
+
+
+def test_leak_options_come_from_the_rules_and_the_splits_table(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(_chat("a shared question about refunds", "one") + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(_chat("a different question about refunds", "one") + b"\n")
+    assert run_cli("leak", "a.jsonl", "b.jsonl", cwd=tmp_path).returncode == 0
+    by_answer = run_cli("leak", "a.jsonl", "b.jsonl", "--scope", "answer", "--method", "exact", cwd=tmp_path)
+    assert by_answer.returncode == 1, "the answers are the same"
+    (tmp_path / "pyproject.toml").write_text('[tool.ftdata.splits]\nscope = "answer"\nmethods = ["exact"]\n')
+    configured = run_cli("leak", "a.jsonl", "b.jsonl", "--output-format", "json", cwd=tmp_path)
+    assert configured.returncode == 1
+    assert json.loads(configured.stdout)["options"]["scope"] == "answer"
+    flag_wins = run_cli("leak", "a.jsonl", "b.jsonl", "--scope", "prompt", cwd=tmp_path)
+    assert flag_wins.returncode == 0
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.ftdata]\nignore = ["FT601"]\n[tool.ftdata.splits]\nscope = "answer"\n'
+    )
+    assert run_cli("leak", "a.jsonl", "b.jsonl", "--method", "exact", cwd=tmp_path).returncode == 1, (
+        "the configuration's selection cannot switch the leak rules off"
+    )

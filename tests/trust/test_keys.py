@@ -185,12 +185,14 @@ def test_conflicts_depend_on_the_tools_offered(tmp_path: Path) -> None:
 
 
 def _unknown_layout(k: int) -> dict[str, Any]:
-    """A tool-calling conversation in a dialect ftdata does not read (text under ``value``)."""
+    """A tool-calling conversation in a layout ftdata does not read (turns nested in an object)."""
     return {
-        "messages": [
-            {"role": "user", "content": [{"type": "text", "value": f"Question {k}: what is {k} squared?"}]},
-            {"role": "assistant", "content": [{"type": "tool_call", "value": {"name": "square", "arguments": k}}]},
-        ]
+        "dialogue": {
+            "turns": [
+                {"speaker": "user", "text": f"Question {k}: what is {k} squared?"},
+                {"speaker": "assistant", "call": {"name": "square", "arguments": k}},
+            ]
+        }
     }
 
 
@@ -241,7 +243,7 @@ def test_unreadable_records_are_not_leaks(tmp_path: Path) -> None:
 
 
 def test_keys_of_unreadable_records_are_none() -> None:
-    for data in ({"text": "x"}, _unknown_layout(1), {"messages": []}):
+    for data in ({"text": 3}, {"text": None}, _unknown_layout(1), {"messages": []}, {"prompt": "Q", "chosen": 1}):
         rec = _record(data)
         assert not rec.readable
         assert conversation_key(rec) is None
@@ -353,3 +355,23 @@ def test_answers_with_different_labels_do_not_conflict(tmp_path: Path) -> None:
     assert not ftdata.lint(path, select=["FT403"], config=False).findings
     _write(path, [kto("It is round.", True), kto("Flat as a pancake, obviously.", True)])
     assert [f.code for f in ftdata.lint(path, select=["FT403"], config=False)] == ["FT403"]
+
+
+def test_a_preference_pair_is_keyed_by_both_replies(tmp_path: Path) -> None:
+    def pair(rejected: str) -> dict[str, Any]:
+        def side(reply: str) -> list[dict[str, str]]:
+            return [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": reply}]
+
+        return {"chosen_messages": side("Paris."), "rejected_messages": side(rejected)}
+
+    a, b, c = _record(pair("Lyon.")), _record(pair("Nice.")), _record(pair("Lyon."))
+    assert a.readable
+    assert b.readable
+    assert conversation_key(a) != conversation_key(b)
+    assert answer_key(a) != answer_key(b)
+    assert conversation_key(a) == conversation_key(c)
+    explicit = [{"prompt": "Capital of France?", "chosen": "Paris.", "rejected": r} for r in ("Lyon.", "Nice.")]
+    path = _write(tmp_path / "pairs.jsonl", [*explicit, explicit[0], pair("Lyon."), pair("Nice.")])
+    report = ftdata.lint(path, select=["FT401"], config=False)
+    # Only the true copy is a duplicate: a pair with another rejected reply is another pair.
+    assert [(f.line, f.related) for f in report] == [(3, (0,))]

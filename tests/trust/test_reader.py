@@ -19,7 +19,8 @@ from tests.conftest import ROOT, run_cli
 
 EMITTERS = [
     *sorted((ROOT / "ftdata" / "io").glob("*.py")),
-    *(ROOT / "ftdata" / n for n in ("jsonstrict.py", "formats.py")),
+    ROOT / "ftdata" / "jsonstrict.py",
+    *sorted((ROOT / "ftdata" / "formats").glob("*.py")),
 ]
 
 

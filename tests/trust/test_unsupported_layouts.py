@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,19 +60,18 @@ def test_load_records_reads_each_container(tmp_path: Path) -> None:
     assert layouts.load_records(document) == [{"a": [1, 2]}]
 
 
-#: KTO files (``messages`` + a boolean ``label``) read as plain chat: the label is not
-#: understood yet, so lint and audit judge undesirable replies as training targets. This
-#: is the formats issue's to fix; strict, so the mark must go when it is.
-NOT_YET = {
-    ("llamafactory_kto_en_demo.json", command): "the KTO label is not understood yet (formats)"
+#: Typed text parts under ``value`` with a ``loss_weight`` are read in the messages format,
+#: whose name the harness takes for "not read"; what lint says on the file is checked below.
+READ_AS_MESSAGES = {
+    ("llamafactory_v1_sft_demo.jsonl", command): "read in the messages format: see test_typed_text_parts_are_read"
     for command in ("lint", "lint-all", "audit")
 }
 
 
 def _cases() -> list[object]:
     return [
-        pytest.param(name, command, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[(name, command)]))
-        if (name, command) in NOT_YET
+        pytest.param(name, command, marks=pytest.mark.skip(reason=READ_AS_MESSAGES[(name, command)]))
+        if (name, command) in READ_AS_MESSAGES
         else pytest.param(name, command)
         for name in sorted(CASES)
         for command in layouts.COMMANDS
@@ -82,3 +82,91 @@ def _cases() -> list[object]:
 def test_no_clean_verdict_and_no_record_lost(results: dict[str, object], name: str, command: str) -> None:
     verdict = results[name].verdicts[command]  # type: ignore[attr-defined]
     assert verdict.ok, f"{name} ({CASES[name].layout}), {command}: {verdict.reason}\n{verdict.output[-1500:]}"
+
+
+_JSON = ("--output-format", "json")
+
+
+def _lint_codes(path: Path, tmp_path: Path) -> list[tuple[str, int | None]]:
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    # FT501 is an estimate without a tokenizer; FT405, FT503 and FT504 need a model.
+    ignore = "FT405,FT501,FT503,FT504"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftdata",
+            "lint",
+            "--isolated",
+            "--select",
+            "ALL",
+            "--ignore",
+            ignore,
+            *_JSON,
+            copy.name,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return sorted((f["code"], f["line"]) for f in json.loads(proc.stdout))
+
+
+#: Every finding on the real files of the types read since these layouts were added, each
+#: read and judged true: a replacement character in the C4 text (line 11), a chosen reply
+#: cut inside a code block (dpo_en, element 8), and "hi"/"hello" with the same answer (v1_sft).
+EXPECTED = {
+    "llamafactory_c4_demo.jsonl": [("FT200", 1), ("FT302", 11)],
+    "mlx_examples_lora_train.jsonl": [("FT200", 1)],
+    "llamafactory_dpo_en_demo.json": [("FT200", 1), ("FT307", 147)],
+    "torchtune_hh_rlhf_tiny.json": [("FT200", 1)],
+    "llamafactory_v1_dpo_demo.jsonl": [("FT200", 1)],
+    "llamafactory_kto_en_demo.json": [("FT200", 1)],
+    "llamafactory_v1_sft_demo.jsonl": [("FT200", 1), ("FT404", 2)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_files_of_the_new_types_have_no_false_finding(name: str, tmp_path: Path) -> None:
+    assert _lint_codes(CASES[name].path, tmp_path) == EXPECTED[name]
+
+
+def test_typed_text_parts_are_read(tmp_path: Path) -> None:
+    path = CASES["llamafactory_v1_sft_demo.jsonl"].path
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    report = tmp_path / "audit.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ftdata", "audit", copy.name, "--json", str(report)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    audit = json.loads(report.read_text(encoding="utf-8"))
+    assert audit["stats"][0]["valid"] == 70
+
+
+def test_undesirable_completions_are_not_judged_but_still_checked(tmp_path: Path) -> None:
+    reply = "Assistant: here.\n```python\nprint('hi')"  # a speaker label and an open fence
+    rows = [
+        {"messages": [{"role": "user", "content": "Print hi"}, {"role": "assistant", "content": reply}], "label": label}
+        for label in (False, True)
+    ]
+    rows.append({"messages": [{"role": "user", "content": "Print hi"}], "label": False})
+    path = tmp_path / "kto.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ftdata", "lint", "--isolated", "--select", "FT305,FT307,FT109", *_JSON, path.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = sorted((f["code"], f["line"]) for f in json.loads(proc.stdout))
+    # The desirable copy is judged; the undesirable one is not; a missing reply is still structure.
+    assert found == [("FT109", 3), ("FT305", 2), ("FT307", 2)]

@@ -1,29 +1,12 @@
-"""Detect a record's format and normalise it to one chat view.
-
-Supported: OpenAI-style ``messages``, ``prompt``/``completion`` (plain strings or, as in
-TRL, lists of messages), Alpaca (``instruction``/``input``/``output``, with the optional
-``system`` and ``history`` of LLaMA-Factory) and ShareGPT (``conversations`` of
-``from``/``value`` turns, including ``function_call``/``observation`` turns).
-
-The normaliser never raises: what it cannot make sense of becomes a problem named after
-the rule that reports it (a :class:`ftdata.problems.Problem` such as ``MISSING_KEY``),
-and the rest of the record is still normalised so later rules can look at it.
-"""
+"""The chat formats: OpenAI-style messages, prompt/completion, Alpaca and ShareGPT."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ftdata import problems
 from ftdata.findings import PathT
 from ftdata.problems import Problem as Kind
 from ftdata.records import Message, Record
-
-MESSAGES = "messages"
-PROMPT_COMPLETION = "prompt-completion"
-ALPACA = "alpaca"
-SHAREGPT = "sharegpt"
-FORMATS = (MESSAGES, PROMPT_COMPLETION, ALPACA, SHAREGPT)
 
 OPENAI_ROLES = {
     "system": "system",
@@ -48,63 +31,9 @@ SHAREGPT_ROLES = {
     "tool": "tool",
     "function": "tool",
 }
-MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "weight", "function_call"})
-SHAREGPT_TURN_KEYS = frozenset({"from", "value", "weight"})
-TOP_LEVEL_KEYS = {
-    MESSAGES: frozenset({"messages", "tools", "parallel_tool_calls", "functions"}),
-    PROMPT_COMPLETION: frozenset({"prompt", "completion"}),
-    ALPACA: frozenset({"instruction", "input", "output", "system", "history"}),
-    SHAREGPT: frozenset({"conversations", "system", "tools"}),
-}
-#: Every problem kind the normaliser emits; each is the name of a registered rule.
-PROBLEM_KINDS = problems.NORMALISER
 
 
-def detect(data: dict[str, Any]) -> str | None:
-    """The format a parsed record looks like, from its keys; None when none fits."""
-    if "messages" in data:
-        return MESSAGES
-    if "conversations" in data:
-        return SHAREGPT
-    if "instruction" in data:
-        return ALPACA
-    if "prompt" in data and "completion" in data:
-        return PROMPT_COMPLETION
-    return None
-
-
-def normalise(record: Record, forced: str | None = None) -> None:
-    """Fill ``record.format``, ``.messages``, ``.segments`` and append problems."""
-    data = record.data
-    fmt = forced or detect(data)
-    record.format = fmt
-    if fmt is None:
-        record.problems.append((Kind.UNKNOWN_FORMAT, (), _unknown_message(data), None))
-        return
-    if fmt == MESSAGES:
-        _messages(record, data)
-    elif fmt == SHAREGPT:
-        _sharegpt(record, data)
-    elif fmt == ALPACA:
-        _alpaca(record, data)
-    else:
-        _prompt_completion(record, data)
-
-
-def _unknown_message(data: dict[str, Any]) -> str:
-    keys = ", ".join(repr(k) for k in list(data)[:8]) or "none"
-    hint = ""
-    if "chosen" in data or "rejected" in data:
-        hint = " (this looks like preference data, which is not a supervised fine-tuning format)"
-    elif "prompt" in data:
-        hint = " (a 'prompt' without a 'completion')"
-    return (
-        "record matches no supported format: expected 'messages', 'conversations', "
-        f"'instruction'+'output' or 'prompt'+'completion'; found keys {keys}{hint}"
-    )
-
-
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number"
     )
@@ -113,7 +42,7 @@ def _type_name(value: Any) -> str:
 def _role(record: Record, raw: Any, table: dict[str, str], path: PathT) -> str:
     """Canonical role for ``raw``; records a problem when it is not a known role."""
     if type(raw) is not str:
-        record.problems.append((Kind.WRONG_TYPE, path, f"role must be a string, got {_type_name(raw)}", None))
+        record.problems.append((Kind.WRONG_TYPE, path, f"role must be a string, got {type_name(raw)}", None))
         return "?"
     canon = table.get(raw)
     if canon is not None:
@@ -142,9 +71,11 @@ def _content_text(record: Record, content: Any, path: PathT, role: str) -> str |
         for k, part in enumerate(content):
             if type(part) is dict:
                 if part.get("type", "text") == "text":
-                    text = part.get("text")
+                    # LLaMA-Factory's v1 files give a text part its text under "value".
+                    key = "value" if "text" not in part and type(part.get("value")) is str else "text"
+                    text = part.get(key)
                     if type(text) is str:
-                        record.segments.append((role, text, (*path, k, "text")))
+                        record.segments.append((role, text, (*path, k, key)))
                         texts.append(text)
                     else:
                         record.problems.append(
@@ -155,11 +86,11 @@ def _content_text(record: Record, content: Any, path: PathT, role: str) -> str |
                 texts.append(part)
             else:
                 record.problems.append(
-                    (Kind.WRONG_TYPE, (*path, k), f"content part must be an object, got {_type_name(part)}", None)
+                    (Kind.WRONG_TYPE, (*path, k), f"content part must be an object, got {type_name(part)}", None)
                 )
         return "".join(texts) if texts else None
     record.problems.append(
-        (Kind.WRONG_TYPE, path, f"content must be a string or a list of parts, got {_type_name(content)}", None)
+        (Kind.WRONG_TYPE, path, f"content must be a string or a list of parts, got {type_name(content)}", None)
     )
     return None
 
@@ -167,7 +98,7 @@ def _content_text(record: Record, content: Any, path: PathT, role: str) -> str |
 def _chat_message(record: Record, m: Any, path: PathT) -> None:
     """One OpenAI-style message at ``path``."""
     if type(m) is not dict:
-        record.problems.append((Kind.WRONG_TYPE, path, f"message must be an object, got {_type_name(m)}", None))
+        record.problems.append((Kind.WRONG_TYPE, path, f"message must be an object, got {type_name(m)}", None))
         return
     if "role" in m:
         role = _role(record, m["role"], OPENAI_ROLES, (*path, "role"))
@@ -188,13 +119,13 @@ def _chat_message(record: Record, m: Any, path: PathT) -> None:
     record.messages.append(Message(role, text, path, m, tool_calls))
 
 
-def _message_list(record: Record, value: Any, key: str) -> None:
+def message_list(record: Record, value: Any, key: str) -> None:
     if type(value) is not list:
         if value is None:
             record.problems.append((Kind.MISSING_MESSAGES, (key,), f"'{key}' is null", None))
         else:
             record.problems.append(
-                (Kind.WRONG_TYPE, (key,), f"'{key}' must be a list of messages, got {_type_name(value)}", None)
+                (Kind.WRONG_TYPE, (key,), f"'{key}' must be a list of messages, got {type_name(value)}", None)
             )
         return
     if not value:
@@ -216,14 +147,14 @@ def _message_list(record: Record, value: Any, key: str) -> None:
         _chat_message(record, m, (key, i))
 
 
-def _messages(record: Record, data: dict[str, Any]) -> None:
+def read_messages(record: Record, data: dict[str, Any]) -> None:
     if "messages" not in data:
         record.problems.append((Kind.MISSING_MESSAGES, (), "record has no 'messages' list", None))
         return
-    _message_list(record, data["messages"], "messages")
+    message_list(record, data["messages"], "messages")
 
 
-def _prompt_completion(record: Record, data: dict[str, Any]) -> None:
+def read_prompt_completion(record: Record, data: dict[str, Any]) -> None:
     for key, role in (("prompt", "user"), ("completion", "assistant")):
         if key not in data:
             record.problems.append((Kind.MISSING_KEY, (), f"record has no {key!r}", None))
@@ -233,13 +164,13 @@ def _prompt_completion(record: Record, data: dict[str, Any]) -> None:
             record.segments.append((role, value, (key,)))
             record.messages.append(Message(role, value, (key,), value))
         elif type(value) is list:
-            _message_list(record, value, key)
+            message_list(record, value, key)
         else:
             record.problems.append(
                 (
                     Kind.WRONG_TYPE,
                     (key,),
-                    f"{key!r} must be a string or a list of messages, got {_type_name(value)}",
+                    f"{key!r} must be a string or a list of messages, got {type_name(value)}",
                     None,
                 )
             )
@@ -253,11 +184,28 @@ def _system_field(record: Record, data: dict[str, Any]) -> None:
         record.messages.append(Message("system", system, ("system",), system))
     elif system is not None and type(system) is not str:
         record.problems.append(
-            (Kind.WRONG_TYPE, ("system",), f"'system' must be a string, got {_type_name(system)}", None)
+            (Kind.WRONG_TYPE, ("system",), f"'system' must be a string, got {type_name(system)}", None)
         )
 
 
-def _alpaca(record: Record, data: dict[str, Any]) -> None:
+def read_alpaca(record: Record, data: dict[str, Any]) -> None:
+    read_alpaca_prompt(record, data)
+    value = data.get("output")
+    if "output" not in data:
+        record.problems.append((Kind.MISSING_KEY, (), "record has no 'output'", None))
+    elif type(value) is str:
+        record.segments.append(("assistant", value, ("output",)))
+        record.messages.append(Message("assistant", value, ("output",), data))
+    elif value is None:
+        record.problems.append((Kind.MISSING_CONTENT, ("output",), "'output' is null", None))
+    else:
+        record.problems.append(
+            (Kind.WRONG_TYPE, ("output",), f"'output' must be a string, got {type_name(value)}", None)
+        )
+
+
+def read_alpaca_prompt(record: Record, data: dict[str, Any]) -> None:
+    """The prompt side of an Alpaca record: system, history, instruction and input."""
     _system_field(record, data)
     history = data.get("history")
     if history is not None:
@@ -266,7 +214,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
                 (
                     Kind.WRONG_TYPE,
                     ("history",),
-                    f"'history' must be a list of [prompt, response] pairs, got {_type_name(history)}",
+                    f"'history' must be a list of [prompt, response] pairs, got {type_name(history)}",
                     None,
                 )
             )
@@ -287,7 +235,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
                 record.messages.append(Message("user", pair[0], ("history", i, 0), pair))
                 record.messages.append(Message("assistant", pair[1], ("history", i, 1), pair))
     strings: dict[str, str] = {}
-    for key in ("instruction", "input", "output"):
+    for key in ("instruction", "input"):
         if key not in data:
             if key != "input":
                 record.problems.append((Kind.MISSING_KEY, (), f"record has no {key!r}", None))
@@ -300,9 +248,7 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
         elif value is None:
             record.problems.append((Kind.MISSING_CONTENT, (key,), f"{key!r} is null", None))
         else:
-            record.problems.append(
-                (Kind.WRONG_TYPE, (key,), f"{key!r} must be a string, got {_type_name(value)}", None)
-            )
+            record.problems.append((Kind.WRONG_TYPE, (key,), f"{key!r} must be a string, got {type_name(value)}", None))
     if "instruction" in strings:
         instruction = strings["instruction"]
         record.segments.append(("user", instruction, ("instruction",)))
@@ -312,12 +258,9 @@ def _alpaca(record: Record, data: dict[str, Any]) -> None:
             record.segments.append(("user", extra, ("input",)))
             text = f"{instruction}\n\n{extra}"
         record.messages.append(Message("user", text, ("instruction",), data))
-    if "output" in strings:
-        record.segments.append(("assistant", strings["output"], ("output",)))
-        record.messages.append(Message("assistant", strings["output"], ("output",), data))
 
 
-def _sharegpt(record: Record, data: dict[str, Any]) -> None:
+def read_sharegpt(record: Record, data: dict[str, Any]) -> None:
     _system_field(record, data)
     conversations = data.get("conversations")
     if type(conversations) is not list:
@@ -330,7 +273,7 @@ def _sharegpt(record: Record, data: dict[str, Any]) -> None:
                 (
                     Kind.WRONG_TYPE,
                     ("conversations",),
-                    f"'conversations' must be a list of turns, got {_type_name(conversations)}",
+                    f"'conversations' must be a list of turns, got {type_name(conversations)}",
                     None,
                 )
             )
@@ -339,27 +282,31 @@ def _sharegpt(record: Record, data: dict[str, Any]) -> None:
         record.problems.append((Kind.MISSING_MESSAGES, ("conversations",), "'conversations' is an empty list", None))
         return
     for i, turn in enumerate(conversations):
-        path: PathT = ("conversations", i)
-        if type(turn) is not dict:
-            record.problems.append((Kind.WRONG_TYPE, path, f"turn must be an object, got {_type_name(turn)}", None))
-            continue
-        if "from" in turn:
-            role = _role(record, turn["from"], SHAREGPT_ROLES, (*path, "from"))
+        read_sharegpt_turn(record, turn, ("conversations", i))
+
+
+def read_sharegpt_turn(record: Record, turn: Any, path: PathT) -> None:
+    """One ShareGPT ``from``/``value`` turn at ``path``."""
+    if type(turn) is not dict:
+        record.problems.append((Kind.WRONG_TYPE, path, f"turn must be an object, got {type_name(turn)}", None))
+        return
+    if "from" in turn:
+        role = _role(record, turn["from"], SHAREGPT_ROLES, (*path, "from"))
+    else:
+        record.problems.append((Kind.MISSING_KEY, path, "turn has no 'from'", None))
+        role = "?"
+    text = None
+    if "value" not in turn:
+        record.problems.append((Kind.MISSING_KEY, path, "turn has no 'value'", None))
+    else:
+        value = turn["value"]
+        if type(value) is str:
+            text = value
+            record.segments.append((role, value, (*path, "value")))
+        elif value is None:
+            record.problems.append((Kind.MISSING_CONTENT, (*path, "value"), "turn value is null", None))
         else:
-            record.problems.append((Kind.MISSING_KEY, path, "turn has no 'from'", None))
-            role = "?"
-        text = None
-        if "value" not in turn:
-            record.problems.append((Kind.MISSING_KEY, path, "turn has no 'value'", None))
-        else:
-            value = turn["value"]
-            if type(value) is str:
-                text = value
-                record.segments.append((role, value, (*path, "value")))
-            elif value is None:
-                record.problems.append((Kind.MISSING_CONTENT, (*path, "value"), "turn value is null", None))
-            else:
-                record.problems.append(
-                    (Kind.WRONG_TYPE, (*path, "value"), f"turn value must be a string, got {_type_name(value)}", None)
-                )
-        record.messages.append(Message(role, text, path, turn, turn.get("from") == "function_call"))
+            record.problems.append(
+                (Kind.WRONG_TYPE, (*path, "value"), f"turn value must be a string, got {type_name(value)}", None)
+            )
+    record.messages.append(Message(role, text, path, turn, turn.get("from") == "function_call"))

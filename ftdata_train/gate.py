@@ -1,0 +1,240 @@
+"""The gate's checks: ftdata's lint with the model's tokenizer and leakage between train and eval.
+
+:func:`check` lints every input with ftdata's default selection plus the token rules
+FT501-FT504 (run with the model's own tokenizer and ``max_length``), looks for eval prompts
+that are also training prompts (FT601, exact) or near copies of one (FT602: MinHash over word
+5-grams, Jaccard >= 0.8, as ``ftdata.leakage`` finds them), and refuses with
+:class:`GateError` when a finding at the report's fail level has a code ``data.allow`` does not
+list, when a rule could not run, or when records could not be read and no rule says why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftdata_train.config import ConfigError, TrainConfig
+
+#: The token rules the gate adds to ftdata's default selection.
+TOKEN_RULES = ("FT501", "FT502", "FT503", "FT504")
+#: Findings a :class:`GateError` message lists before it gives a count of the rest.
+MAX_LISTED = 20
+#: The rule whose question (no trained token after truncation) the gate answers itself, with
+#: the trainer's own tokenisation (tools included), instead of taking FT502's estimate.
+FULLY_MASKED_RULE = "FT502"
+LEAK_RULE = "FT601"
+NEAR_LEAK_RULE = "FT602"
+TEMPLATE_RULE = "FT503"
+#: ``ftdata.leakage`` methods and the rule whose question each answers.
+LEAK_METHODS = {"exact": LEAK_RULE, "minhash": NEAR_LEAK_RULE}
+#: FT602's default Jaccard threshold.
+NEAR_THRESHOLD = 0.8
+
+PathLike = str | os.PathLike[str]
+
+
+class GateError(ValueError):
+    """The data failed the gate. ``findings`` are the refusing ones (ftdata ``Finding``\\ s);
+    the message lists them as ``file:line:col CODE message``."""
+
+    def __init__(self, message: str, findings: Iterable[Any] = ()) -> None:
+        super().__init__(message)
+        self.findings: list[Any] = list(findings)
+
+
+@dataclass
+class Checked:
+    """What passed the checks: the inputs (read, records in the normalised view), the ftdata
+    reports by split (and ``leakage``), the findings let through by code (``allowed``) and those
+    below the fail level (``below``), the leakage audit's summary and the rules run."""
+
+    inputs: list[Input]
+    reports: dict[str, Any]
+    allowed: Counter[str]
+    below: Counter[str]
+    leakage: dict[str, Any]
+    rules: list[str]
+
+
+def check(train: Path, eval: Path | None, *, config: TrainConfig, tokenizer: str) -> Checked:
+    """Lint ``train`` (and ``eval``) and check eval for leakage from train; raise
+    :class:`GateError` with the refusing findings, or return the inputs read.
+
+    ``tokenizer`` is the name (or local path) ftdata's token rules load the tokenizer by.
+    Raises :class:`~ftdata_train.config.ConfigError` when a file cannot be read.
+    """
+    import ftdata
+
+    fmt = config.data.input_format
+    options: dict[str, Any] = {
+        "extend_select": TOKEN_RULES,
+        "tokenizer": tokenizer,
+        "max_length": config.max_length,
+        "format": fmt,
+        "config": False,
+    }
+    inputs = [_lint(train, "train", options)]
+    if eval is not None:
+        inputs.append(_lint(eval, "eval", options))
+    reports: dict[str, Any] = {item.split: item.report for item in inputs}
+    leak_findings: list[Any] = []
+    leakage: dict[str, Any] = {}
+    if eval is not None:
+        leaks = ftdata.leakage([train, eval], methods=tuple(LEAK_METHODS), scope="prompt", format=fmt)
+        reports["leakage"] = leaks
+        leak_findings = leak_findings_of(leaks, eval)
+        leakage = leakage_summary(leaks.leaks)
+    allow = set(config.data.allow)
+    allowed: Counter[str] = Counter()
+    below: Counter[str] = Counter()
+    refusing: list[Any] = []
+    for item in inputs:
+        report = item.report
+        found = list(report.findings) + (leak_findings if item.split == "eval" else [])
+        for finding in found:
+            if finding.code == FULLY_MASKED_RULE:
+                continue  # answered by prepare() with the trainer's tokenisation
+            if finding.severity < report.fail_on:
+                below[finding.code] += 1
+            elif finding.code in allow and finding.code != "FT000":
+                allowed[finding.code] += 1
+            else:
+                refusing.append(finding)
+        if report.unexplained:
+            raise GateError(
+                f"{item.path}: {report.unexplained} records could not be read and no selected rule says why;"
+                " the gate cannot pass data it did not see"
+            )
+    if refusing:
+        raise GateError(refusal("the data failed ftdata's checks", refusing, allow_hint=True), refusing)
+    for item in inputs:
+        _read(item, fmt)
+    return Checked(inputs, reports, allowed, below, leakage, [*_rules_run(options), LEAK_RULE, NEAR_LEAK_RULE])
+
+
+def leakage_summary(leaks: Iterable[Any]) -> dict[str, Any]:
+    """The manifest's account of a leakage check: rules, methods, scope and pairs by rule."""
+    pairs = Counter(LEAK_METHODS.get(leak.method, leak.method) for leak in leaks)
+    return {
+        "rules": list(LEAK_METHODS.values()),
+        "methods": list(LEAK_METHODS),
+        "scope": "prompt",
+        "threshold": NEAR_THRESHOLD,
+        "pairs": {code: pairs.get(code, 0) for code in LEAK_METHODS.values()},
+    }
+
+
+def leak_findings_of(leaks: Any, eval_path: Path) -> list[Any]:
+    """FT601 (exact) and FT602 (near-duplicate) findings on the eval file from the leakage
+    audit's pairs: one per eval record, naming its first match, as the rules report them."""
+    from ftdata import Finding, Severity
+
+    out = []
+    seen: set[int] = set()
+    for leak in leaks.leaks:
+        if leak.source_b != str(eval_path) or leak.index_b in seen:
+            continue
+        seen.add(leak.index_b)
+        where = (
+            f"{leak.source_a}:{leak.line_a}" if leak.line_a is not None else f"{leak.source_a} record {leak.index_a}"
+        )
+        code = LEAK_METHODS.get(leak.method, LEAK_RULE)
+        message = (
+            f"the same prompt as the record at {where}"
+            if code == LEAK_RULE
+            else f"a near duplicate prompt (similarity {leak.similarity:.2f}) of the record at {where}"
+        )
+        out.append(
+            Finding(code, Severity.ERROR, message, leak.source_b, line=leak.line_b, column=1, index=leak.index_b)
+        )
+    return out
+
+
+@dataclass
+class Input:
+    """One input file: its split, fingerprint, ftdata report and (once read) its records."""
+
+    split: str
+    path: Path
+    fingerprint: Any
+    report: Any
+    records: list[Any] = field(default_factory=list)
+    unreadable: list[Any] = field(default_factory=list)
+    total: int = 0
+
+
+def _lint(path: Path, split: str, options: Mapping[str, Any]) -> Input:
+    import ftdata
+    from ftdata.outputs import Fingerprint
+
+    try:
+        fingerprint = Fingerprint.of(path)
+        report = ftdata.lint(path, **options)
+    except OSError as exc:
+        raise ConfigError(f"data.{split}: cannot read {path} ({exc.strerror or exc})") from None
+    return Input(split, path, fingerprint, report)
+
+
+def _read(item: Input, fmt: str | None) -> None:
+    """The input's records in the normalised view; unreadable ones apart."""
+    from ftdata import io
+    from ftdata.formats import normalise
+    from ftdata.records import Record
+
+    for rec in io.read(item.path, io.ReadStats()):
+        if not isinstance(rec, Record):
+            continue
+        item.total += 1
+        if type(rec.data) is dict:
+            normalise(rec, fmt)
+        (item.records if rec.readable else item.unreadable).append(rec)
+
+
+def error_finding(code: str, message: str, source: str, rec: Any) -> Any:
+    """An error finding of ``code`` on ``rec`` (the gate's own answers to FT502 and FT503)."""
+    from ftdata import Finding, Severity
+
+    return Finding(code, Severity.ERROR, message, source, line=rec.line, column=1, index=rec.index)
+
+
+def refusal(headline: str, findings: list[Any], *, allow_hint: bool = False) -> str:
+    """A refusal's message: the headline, then the findings as ``file:line:col CODE message``."""
+    ordered = sorted(findings, key=lambda f: f.sort_key())
+    shown = [
+        f"  {f.source}:{f.line if f.line is not None else 1}:{f.column if f.column is not None else 1}"
+        f" {f.code} {f.message}"
+        for f in ordered[:MAX_LISTED]
+    ]
+    if len(ordered) > MAX_LISTED:
+        shown.append(f"  ... and {len(ordered) - MAX_LISTED} more")
+    hint = ""
+    if allow_hint:
+        codes = sorted({f.code for f in ordered if f.code != "FT000"})
+        if codes:
+            hint = f"\nto let a code through, list it in data.allow (for example allow = {codes[:3]!r})"
+    return f"{headline}: {len(ordered)} refusing finding{'s' if len(ordered) != 1 else ''}\n" + "\n".join(shown) + hint
+
+
+def _rules_run(options: Mapping[str, Any]) -> list[str]:
+    """The codes of the rules ftdata's lint ran with these options."""
+    from ftdata.config import Settings
+    from ftdata.engine.plan import compile_plan
+
+    settings = Settings().override(
+        extend_select=tuple(options["extend_select"]),
+        tokenizer=options["tokenizer"],
+        max_length=options["max_length"],
+        format=options["format"],
+    )
+    plan = compile_plan(settings)
+    # Cross-file rules run only over files named as splits of one dataset, which the gate's
+    # inputs need not be; the leakage check it runs itself is added by the caller.
+    codes = {bound.code for bound in (*plan.records, *plan.dataset)} | {code for code, _ in plan.reader.values()}
+    return sorted(codes)
+
+
+__all__ = ["TOKEN_RULES", "Checked", "GateError", "Input", "check", "error_finding", "refusal"]
