@@ -243,8 +243,21 @@ class Report:
         """The findings as a DataFrame, one row a finding (pandas imported on call)."""
         import pandas as pd
 
-        columns = ["code", "severity", "message", "source", "line", "column", "index", "path", "related"]
+        columns = [
+            "code",
+            "severity",
+            "message",
+            "source",
+            "line",
+            "column",
+            "index",
+            "path",
+            "related",
+            "score",
+            "other",
+        ]
         frame = pd.DataFrame(self.to_dicts(), columns=columns)
+        frame["score"] = frame["score"].astype("Float64")
         frame["line"] = frame["line"].astype("Int64")
         frame["column"] = frame["column"].astype("Int64")
         frame["index"] = frame["index"].astype("Int64")

@@ -26,6 +26,7 @@ fields (``metadata``...) are left out: TRL never uses them.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,14 +36,20 @@ from ftdata_train.config import ConfigError, TrainConfig
 from ftdata_train.gate import (
     FULLY_MASKED_RULE,
     LEAK_RULE,
-    NEAR_LEAK_RULE,
     TEMPLATE_RULE,
     TOKEN_RULES,
     GateError,
-    Input,
     check,
     error_finding,
-    refusal,
+    gate_error,
+)
+from ftdata_train.inputs import (
+    data_path,
+    empty_eval,
+    hold_out,
+    refuse_eval_as_train,
+    resolve_tokenizer,
+    source_of,
 )
 from ftdata_train.labels import (
     LossError,
@@ -55,18 +62,22 @@ from ftdata_train.labels import (
 )
 from ftdata_train.manifest import MANIFEST_SCHEMA, DataManifest, Dropped, SplitStats, percentile
 from ftdata_train.rows import dataset_of, record_kind, trl_rows
+from ftdata_train.screening import (
+    MULTIMODAL_RULE,
+    TOOLS_NOT_RENDERED_RULE,
+    WEIGHT_ZERO_RULE,
+    row_tools_unrendered,
+)
 
 PathLike = str | os.PathLike[str]
-#: How the held-out split groups records, so that no eval prompt is a training prompt or a near
-#: copy of one (FT601's and FT602's questions, answered by construction).
-HOLD_OUT_GROUPING = ("prompt", "near-duplicates")
 
 
 @dataclass
 class Prepared:
     """What the gate let through. ``train``/``eval`` are ``datasets.Dataset``\\ s in TRL's
-    shape; ``kind`` is ``messages``, ``prompt_completion`` (plain text) or
-    ``chat_prompt_completion``; ``loss`` the resolved loss (assistant, completion, all);
+    shape; ``kind`` is ``messages``, ``prompt_completion`` (plain text),
+    ``chat_prompt_completion`` or ``text`` (language modelling, every token trained, no chat
+    template); ``loss`` the resolved loss (assistant, completion, all);
     ``chat_template`` the template TRL will train with when it is not the tokenizer's own
     (None otherwise); ``lines[split][row]`` the input line of each row; ``reports`` the
     ftdata reports by split (and ``leakage`` when an eval file was given)."""
@@ -135,12 +146,14 @@ def prepare(
     ones) and :class:`~ftdata_train.config.ConfigError` when no data is named, a file cannot be
     read, or the loss cannot be computed with this chat template.
     """
-    train_path = _data_path(train if train is not None else config.data.train, "train")
+    train_path = data_path(train if train is not None else config.data.train, "train")
     if train_path is None:
         raise ConfigError("no training data: set data.train in the config (or pass train=)")
     eval_given = eval if eval is not None else config.data.eval
-    eval_path = _data_path(eval_given, "eval")
-    tok, tokenizer_name = _tokenizer(tokenizer, config.model)
+    eval_path = data_path(eval_given, "eval")
+    if eval_path is not None:
+        refuse_eval_as_train(train_path, eval_path)
+    tok, tokenizer_name = resolve_tokenizer(tokenizer, config.model)
     checked = check(train_path, eval_path, config=config, tokenizer=tokenizer_name)
     inputs, reports, allowed, below = checked.inputs, checked.reports, checked.allowed, checked.below
     allow = set(config.data.allow)
@@ -149,7 +162,7 @@ def prepare(
     split_info: dict[str, Any] | None = None
     split_result = None
     if eval_path is None:
-        source_rows, split_info, split_result = _hold_out(inputs[0], config, notes)
+        source_rows, split_info, split_result = hold_out(inputs[0], config, notes)
     else:
         source_rows = {item.split: item.records for item in inputs}
     dropped: list[Dropped] = []
@@ -163,13 +176,29 @@ def prepare(
         )
 
     loss_wanted = config.loss
-    kinds = {record_kind(rec, loss_wanted) for rows in source_rows.values() for rec in rows}
+    kinds = Counter(record_kind(rec, loss_wanted) for rows in source_rows.values() for rec in rows)
     if len(kinds) > 1:
+        counts = ", ".join(f"{n:,} {name}" for name, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
         raise GateError(
-            f"the records mix {' and '.join(sorted(kinds))} rows; TRL trains on one shape at a time"
-            " (ftdata's FT101 reports the mixed formats)"
+            f"the records mix row shapes ({counts}); TRL trains on one shape at a time:"
+            " split the data by format (ftdata's FT101 reports the mixed formats)"
         )
-    kind = kinds.pop() if kinds else "messages"
+    kind = next(iter(kinds)) if kinds else "messages"
+    if kind == "text":
+        notes.append(
+            "the data is language-modelling text: TRL trains every token of it, EOS appended, with no chat"
+            " template (its dataset_text_field 'text')"
+        )
+    if allowed.get(WEIGHT_ZERO_RULE):
+        notes.append(
+            f"{allowed[WEIGHT_ZERO_RULE]} records have assistant replies with weight 0 (allowed by data.allow):"
+            " TRL ignores per-message weights, so those replies ARE trained"
+        )
+    if allowed.get(MULTIMODAL_RULE):
+        notes.append(
+            f"{allowed[MULTIMODAL_RULE]} records reference images, video or audio (allowed by data.allow):"
+            " only their text is trained; the media are not passed to the model"
+        )
     try:
         loss = resolve_loss(kind, loss_wanted)
         template = training_chat_template(tok, loss)
@@ -183,9 +212,10 @@ def prepare(
     lines: dict[str, list[int | None]] = {}
     fully_masked_findings: list[Any] = []
     template_findings: list[Any] = []
+    tool_findings: list[Any] = []
     for split in ("train", "eval"):
         recs = source_rows.get(split, [])
-        source = str(_source_of(split, inputs))
+        source = str(source_of(split, inputs))
         table = dataset_of(trl_rows(recs, kind))
         kept: list[int] = []
         tokens = trained = truncated = 0
@@ -205,6 +235,19 @@ def prepare(
                 else:
                     template_findings.append(finding)
                 continue
+            missing = row_tools_unrendered(table[row], tok, template)
+            if missing is not None:
+                if TOOLS_NOT_RENDERED_RULE in allow:
+                    allowed[TOOLS_NOT_RENDERED_RULE] += 1
+                else:
+                    tool_findings.append(
+                        error_finding(
+                            TOOLS_NOT_RENDERED_RULE,
+                            f"{missing} by the chat template: the reply would be trained without them",
+                            source,
+                            rec,
+                        )
+                    )
             lengths.append(example.length_before)
             truncated += example.truncated
             if example.fully_masked:
@@ -243,14 +286,23 @@ def prepare(
                 " on them): they were left out; the manifest lists their lines"
             )
     if template_findings:
-        raise GateError(refusal("the chat template fails on some records", template_findings), template_findings)
+        raise gate_error("the chat template fails on some records", template_findings)
+    if tool_findings:
+        raise gate_error(
+            f"the chat template of {config.model} does not render tool calls; {len(tool_findings)} rows would"
+            " train empty replies (use the model's tool-calling template, or allow FTT102)",
+            tool_findings,
+            allow_hint=True,
+        )
+    if allowed.get(TOOLS_NOT_RENDERED_RULE):
+        notes.append(
+            f"the chat template does not render the tool calls or tools of {allowed[TOOLS_NOT_RENDERED_RULE]} rows"
+            " (allowed by data.allow): those replies are trained without them"
+        )
     if fully_masked_findings and config.data.fully_masked == "refuse":
-        raise GateError(
-            refusal(
-                f"truncation to max_length {config.max_length} leaves some examples with no trained token"
-                " (raise max_length, shorten them, or set data.fully_masked = 'drop')",
-                fully_masked_findings,
-            ),
+        raise gate_error(
+            f"truncation to max_length {config.max_length} leaves some examples with no trained token"
+            " (raise max_length, shorten them, or set data.fully_masked = 'drop')",
             fully_masked_findings,
         )
     if fully_masked_findings:
@@ -259,9 +311,12 @@ def prepare(
             " (data.fully_masked = 'drop'); the manifest lists their lines"
         )
     if not len(datasets_out["train"]):
-        raise GateError("no training example is left after the gate")
+        raise GateError(
+            f"no training example is left after the gate: all {len(source_rows.get('train', [])):,} were"
+            " dropped (the manifest's reasons: unreadable, no trained token, fully masked)"
+        )
     if not len(datasets_out["eval"]):
-        raise GateError("no eval example is left after the gate: give a larger eval set")
+        raise GateError(empty_eval(inputs[0], eval_path, config, len(source_rows.get("eval", []))))
     for item in inputs:
         item.fingerprint.check(item.path)
 
@@ -293,75 +348,6 @@ def prepare(
         lines=lines,
         split_result=split_result,
     )
-
-
-def _data_path(value: PathLike | None, what: str) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    if not path.is_file():
-        raise ConfigError(f"data.{what}: {path} is not a file")
-    return path
-
-
-def _tokenizer(tokenizer: Any, model: str) -> tuple[Any, str]:
-    """The tokenizer and the name ftdata's token rules load it by."""
-    if tokenizer is not None:
-        return tokenizer, str(getattr(tokenizer, "name_or_path", "") or model)
-    from ftdata.tokens import load_tokenizer
-
-    try:
-        return load_tokenizer(model), model
-    except ValueError as exc:
-        raise ConfigError(f"model {model!r}: {exc}") from None
-
-
-def _hold_out(item: Input, config: TrainConfig, notes: list[str]) -> tuple[dict[str, list[Any]], dict[str, Any], Any]:
-    """Split train with ftdata's split, grouped by prompt and near-duplicate prompt (so no eval
-    prompt is a training prompt or a near copy of one), in memory."""
-    import ftdata
-
-    size = config.data.eval_size
-    result = ftdata.split(
-        item.path,
-        sizes={"train": 1 - size, "eval": size},
-        seed=config.seed,
-        group_by=list(HOLD_OUT_GROUPING),
-        format=config.data.input_format,
-    )
-    rows: dict[str, list[Any]] = {"train": [], "eval": []}
-    for rec in item.records:
-        where = result.assignment[rec.index] if rec.index < len(result.assignment) else None
-        if where in rows:
-            rows[where].append(rec)
-    notes.append(
-        f"no eval file was given: ftdata's leak-free split (grouped by prompt and near-duplicate prompt,"
-        f" seed {config.seed}) held out {result.counts['eval']} of {len(result.assignment)} records ({size:.0%})"
-        " as eval"
-    )
-    notes.extend(f"split: {w}" for w in result.warnings)
-    info = {
-        "made_by": "ftdata.split",
-        "eval_size": size,
-        "seed": config.seed,
-        "group_by": list(HOLD_OUT_GROUPING),
-        "directory": None,
-        "files": {},
-        "rejected": len(result.rejected),
-        "leakage": {
-            "rules": [LEAK_RULE, NEAR_LEAK_RULE],
-            "checked": "by construction: records sharing a prompt or a near-duplicate prompt stay in one split",
-            "pairs": {LEAK_RULE: 0, NEAR_LEAK_RULE: 0},
-        },
-    }
-    return rows, info, result
-
-
-def _source_of(split: str, inputs: list[Input]) -> Path:
-    for item in inputs:
-        if item.split == split:
-            return item.path
-    return inputs[0].path  # a held-out eval comes from the train file
 
 
 def _trained_untruncated(row: Mapping[str, Any], tok: Any, loss: str, template: str | None) -> bool:

@@ -39,11 +39,22 @@ PathLike = str | os.PathLike[str]
 
 class GateError(ValueError):
     """The data failed the gate. ``findings`` are the refusing ones (ftdata ``Finding``\\ s);
-    the message lists them as ``file:line:col CODE message``."""
+    the message lists them as ``file:line:col CODE message``. ``headline`` is the message's
+    first line (what refused, in one line); ``details`` the lines that say more when there is no
+    finding to list, or what to do when there is."""
 
-    def __init__(self, message: str, findings: Iterable[Any] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        findings: Iterable[Any] = (),
+        *,
+        headline: str | None = None,
+        details: Iterable[str] = (),
+    ) -> None:
         super().__init__(message)
         self.findings: list[Any] = list(findings)
+        self.headline: str = headline if headline is not None else (message.splitlines() or [""])[0]
+        self.details: list[str] = list(details)
 
 
 @dataclass
@@ -77,9 +88,12 @@ def check(train: Path, eval: Path | None, *, config: TrainConfig, tokenizer: str
         "format": fmt,
         "config": False,
     }
-    inputs = [_lint(train, "train", options)]
+    inputs = [_census(train, "train", fmt)]
     if eval is not None:
-        inputs.append(_lint(eval, "eval", options))
+        inputs.append(_census(eval, "eval", fmt))
+    _refuse_non_sft(inputs)
+    for item in inputs:
+        _lint(item, options)
     reports: dict[str, Any] = {item.split: item.report for item in inputs}
     leak_findings: list[Any] = []
     leakage: dict[str, Any] = {}
@@ -94,7 +108,7 @@ def check(train: Path, eval: Path | None, *, config: TrainConfig, tokenizer: str
     refusing: list[Any] = []
     for item in inputs:
         report = item.report
-        found = list(report.findings) + (leak_findings if item.split == "eval" else [])
+        found = list(report.findings) + _screen(item) + (leak_findings if item.split == "eval" else [])
         for finding in found:
             if finding.code == FULLY_MASKED_RULE:
                 continue  # answered by prepare() with the trainer's tokenisation
@@ -110,9 +124,7 @@ def check(train: Path, eval: Path | None, *, config: TrainConfig, tokenizer: str
                 " the gate cannot pass data it did not see"
             )
     if refusing:
-        raise GateError(refusal("the data failed ftdata's checks", refusing, allow_hint=True), refusing)
-    for item in inputs:
-        _read(item, fmt)
+        raise gate_error("the data failed ftdata's checks", refusing, allow_hint=True)
     return Checked(inputs, reports, allowed, below, leakage, [*_rules_run(options), LEAK_RULE, NEAR_LEAK_RULE])
 
 
@@ -167,16 +179,47 @@ class Input:
     total: int = 0
 
 
-def _lint(path: Path, split: str, options: Mapping[str, Any]) -> Input:
-    import ftdata
+def _census(path: Path, split: str, fmt: str | None) -> Input:
+    """The input read once, before any rule runs: its fingerprint and its records in the
+    normalised view, unreadable ones apart. An empty file refuses here."""
     from ftdata.outputs import Fingerprint
 
     try:
         fingerprint = Fingerprint.of(path)
-        report = ftdata.lint(path, **options)
+        item = Input(split, path, fingerprint, None)
+        _read(item, fmt)
     except OSError as exc:
         raise ConfigError(f"data.{split}: cannot read {path} ({exc.strerror or exc})") from None
-    return Input(split, path, fingerprint, report)
+    if item.total == 0 and not item.unreadable:
+        message = f"data.{split}: {path} is empty (no record to {'train on' if split == 'train' else 'evaluate'})"
+        raise GateError(message)
+    return item
+
+
+def _refuse_non_sft(inputs: list[Input]) -> None:
+    """Refuse preference (DPO) and unpaired preference (KTO) files, one line per file, before
+    any tokenisation: SFT on them trains the chosen side, or every completion, as if it were a
+    demonstration."""
+    from ftdata_train.screening import format_counts, not_sft
+
+    found = []
+    for item in inputs:
+        answer = not_sft(str(item.path), item.split, format_counts([*item.records, *item.unreadable]))
+        if answer is not None:
+            found.append(answer)
+    if found:
+        headline = found[0][0] if len(found) == 1 else f"{len(found)} files are not supervised fine-tuning data"
+        lines = [full for _, full in found]
+        raise GateError("\n".join(lines), headline=headline, details=lines)
+
+
+def _lint(item: Input, options: Mapping[str, Any]) -> None:
+    import ftdata
+
+    try:
+        item.report = ftdata.lint(item.path, **options)
+    except OSError as exc:
+        raise ConfigError(f"data.{item.split}: cannot read {item.path} ({exc.strerror or exc})") from None
 
 
 def _read(item: Input, fmt: str | None) -> None:
@@ -194,11 +237,53 @@ def _read(item: Input, fmt: str | None) -> None:
         (item.records if rec.readable else item.unreadable).append(rec)
 
 
+def _screen(item: Input) -> list[Any]:
+    """The gate's own record findings: replies with weight 0 (FTT101) and media references
+    (FTT103), as errors that ``data.allow`` can let through."""
+    from ftdata_train.screening import MULTIMODAL_RULE, WEIGHT_ZERO_RULE, media_of, media_summary, zero_weight_replies
+
+    out = []
+    source = str(item.path)
+    for rec in item.records:
+        zero = zero_weight_replies(rec)
+        if zero:
+            out.append(
+                error_finding(
+                    WEIGHT_ZERO_RULE,
+                    f"{zero} assistant repl{'ies have' if zero != 1 else 'y has'} weight 0, which TRL ignores:"
+                    " it would be trained (remove the reply, or allow FTT101 to train it)",
+                    source,
+                    rec,
+                )
+            )
+        media = media_of(rec)
+        if media:
+            out.append(
+                error_finding(
+                    MULTIMODAL_RULE,
+                    f"the record references {media_summary(media)}; ftdata_train trains text-only models and"
+                    " would train the text around them without them",
+                    source,
+                    rec,
+                )
+            )
+    return out
+
+
 def error_finding(code: str, message: str, source: str, rec: Any) -> Any:
     """An error finding of ``code`` on ``rec`` (the gate's own answers to FT502 and FT503)."""
     from ftdata import Finding, Severity
 
     return Finding(code, Severity.ERROR, message, source, line=rec.line, column=1, index=rec.index)
+
+
+def gate_error(headline: str, findings: list[Any], *, allow_hint: bool = False) -> GateError:
+    """A :class:`GateError` for ``findings``: :func:`refusal`'s message, the headline with the
+    count as its first line, and the ``data.allow`` hint (when asked) as its details."""
+    message = refusal(headline, findings, allow_hint=allow_hint)
+    lines = message.splitlines()
+    hints = [line for line in lines[1:] if not line.startswith("  ")]
+    return GateError(message, findings, headline=lines[0], details=hints)
 
 
 def refusal(headline: str, findings: list[Any], *, allow_hint: bool = False) -> str:
@@ -237,4 +322,4 @@ def _rules_run(options: Mapping[str, Any]) -> list[str]:
     return sorted(codes)
 
 
-__all__ = ["TOKEN_RULES", "Checked", "GateError", "Input", "check", "error_finding", "refusal"]
+__all__ = ["TOKEN_RULES", "Checked", "GateError", "Input", "check", "error_finding", "gate_error", "refusal"]

@@ -54,8 +54,11 @@ class TokenizedExample:
 
 
 def example_kind(example: dict[str, Any]) -> str:
-    """``"messages"``, ``"prompt_completion"`` (plain text) or ``"chat_prompt_completion"``
-    (lists of messages), from the example's keys as TRL decides it."""
+    """``"messages"``, ``"prompt_completion"`` (plain text), ``"chat_prompt_completion"``
+    (lists of messages) or ``"text"`` (language modelling), from the example's keys as TRL
+    decides it."""
+    if "messages" not in example and "prompt" not in example and isinstance(example.get("text"), str):
+        return "text"
     if "prompt" in example:
         prompt = example["prompt"]
         return "chat_prompt_completion" if isinstance(prompt, list) else "prompt_completion"
@@ -64,10 +67,16 @@ def example_kind(example: dict[str, Any]) -> str:
 
 def resolve_loss(kind: str, loss: str) -> ResolvedLoss:
     """The loss ``"auto"`` means for ``kind`` (assistant turns for conversations, the
-    completion for prompt/completion data); :class:`LossError` for a loss the kind cannot
-    have."""
+    completion for prompt/completion data, every token for language-modelling text);
+    :class:`LossError` for a loss the kind cannot have."""
     if loss == "auto":
-        return "assistant" if kind == "messages" else "completion"
+        return "assistant" if kind == "messages" else "all" if kind == "text" else "completion"
+    if loss in ("assistant", "completion") and kind == "text":
+        raise LossError(
+            f"loss = {loss!r} needs {'conversations' if loss == 'assistant' else 'prompt/completion rows'},"
+            " and this data is language-modelling text (a 'text' field, no prompt and no turns): TRL trains"
+            " every token of it, so use loss = 'all' (or 'auto')"
+        )
     if loss == "assistant" and kind == "prompt_completion":
         raise LossError(
             "loss = 'assistant' needs conversations, and this data is plain-text prompt/completion:"
@@ -131,7 +140,7 @@ def tokenize_example(
     chat_template: str | None = None,
 ) -> TokenizedExample:
     """Tokenise ``example`` (a row in TRL's shape: ``messages``, or ``prompt``/``completion``,
-    with optional ``tools``) exactly as TRL's ``SFTTrainer`` prepares it, and mark the tokens
+    with optional ``tools``, or ``text``) exactly as TRL's ``SFTTrainer`` prepares it, and mark the tokens
     whose label is kept. ``loss`` may be ``"auto"``; ``chat_template`` is the one from
     :func:`training_chat_template` (None: the tokenizer's). Truncation keeps the first
     ``max_length`` tokens (TRL's default ``truncation_mode``); None does not truncate."""
@@ -153,6 +162,13 @@ def tokenize_example(
         ids = list(out["input_ids"])
         if assistant:
             masks.append(list(out["assistant_masks"]))
+    elif kind == "text":
+        text = example["text"]
+        eos = tokenizer.eos_token
+        # TRL appends EOS to language-modelling text too, and renders no chat template.
+        if eos and not text.endswith(eos):
+            text = text + eos
+        ids = list(tokenizer(text=text)["input_ids"])
     elif kind == "chat_prompt_completion":
         prompt_ids = tokenizer.apply_chat_template(
             example["prompt"], tokenize=True, return_dict=True, add_generation_prompt=True, **template_kwargs

@@ -14,10 +14,12 @@ import orjson
 
 
 def record_kind(rec: Any, loss: str) -> str:
-    """The row shape a record becomes: ``messages``, ``prompt_completion`` (plain text) or
-    ``chat_prompt_completion``."""
-    from ftdata.formats import PROMPT_COMPLETION
+    """The row shape a record becomes: ``messages``, ``prompt_completion`` (plain text),
+    ``chat_prompt_completion`` or ``text`` (language modelling: TRL's ``dataset_text_field``)."""
+    from ftdata.formats import PROMPT_COMPLETION, TEXT
 
+    if rec.format == TEXT:
+        return "text"
     if rec.format == PROMPT_COMPLETION:
         data = rec.data
         if isinstance(data.get("prompt"), str) and isinstance(data.get("completion"), str):
@@ -36,8 +38,10 @@ def trl_rows(records: list[Any], kind: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for rec in records:
         data = rec.data
-        if kind == "prompt_completion":
-            row: dict[str, Any] = {"prompt": data["prompt"], "completion": data["completion"]}
+        if kind == "text":
+            row: dict[str, Any] = {"text": data["text"]}
+        elif kind == "prompt_completion":
+            row = {"prompt": data["prompt"], "completion": data["completion"]}
         else:
             messages = chat_messages(rec)
             if kind == "messages":

@@ -132,6 +132,8 @@ def test_lint_in_memory_records_and_report_api() -> None:
         "index",
         "path",
         "related",
+        "score",
+        "other",
     ]
     assert frame["code"].tolist() == ["FT107", "FT110", "FT012"]
     assert report.total_records == 3

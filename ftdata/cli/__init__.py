@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -44,6 +44,13 @@ def split_values(values: tuple[str, ...]) -> tuple[str, ...] | None:
     if not values:
         return None
     return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
+
+
+def choice_option(name: str, choices: Sequence[str], *, help: str, default: str | None = None) -> Callable[[Any], Any]:
+    """A ``--name`` option taking one of ``choices``; the first is the default unless given."""
+    return click.option(
+        name, type=click.Choice(list(choices)), default=default or choices[0], show_default=True, help=help
+    )
 
 
 def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:

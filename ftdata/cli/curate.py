@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ftdata.cli import UsageFailure, input_format_option, main, progress_bar
+from ftdata.cli import UsageFailure, choice_option, input_format_option, main, progress_bar
 from ftdata.render.text import visible, visible_path
 
 
@@ -21,40 +21,16 @@ from ftdata.render.text import visible, visible_path
     required=True,
     help="Where to write the kept records (same container as the input).",
 )
-@click.option(
-    "--method",
-    type=click.Choice(["exact", "minhash", "semantic"]),
-    default="exact",
-    show_default=True,
-    help="How records are compared.",
-)
-@click.option(
-    "--keep",
-    type=click.Choice(["first", "longest"]),
-    default="first",
-    show_default=True,
-    help="Which record of a cluster to keep.",
-)
+@choice_option("--method", ["exact", "minhash", "semantic"], help="How records are compared.")
+@choice_option("--keep", ["first", "longest"], help="Which record of a cluster to keep.")
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0, min_open=True),
     help="Similarity from which records are duplicates (minhash: Jaccard, default 0.8; semantic: cosine, default 0.95).",
 )
-@click.option(
-    "--scope",
-    type=click.Choice(["conversation", "prompt", "answer"]),
-    default="conversation",
-    show_default=True,
-    help="What to compare.",
-)
+@choice_option("--scope", ["conversation", "prompt", "answer"], help="What to compare.")
 @click.option("--casefold", is_flag=True, help="exact: treat text that differs only in case as equal.")
-@click.option(
-    "--shingle",
-    type=click.Choice(["word", "char"]),
-    default="word",
-    show_default=True,
-    help="minhash: word or character n-grams.",
-)
+@choice_option("--shingle", ["word", "char"], help="minhash: word or character n-grams.")
 @click.option(
     "-n", "--ngram", type=click.IntRange(1, 64), default=5, show_default=True, help="minhash: the n of the n-grams."
 )
@@ -67,11 +43,9 @@ from ftdata.render.text import visible, visible_path
     show_default=True,
     help="semantic: sentence-transformers model name or path.",
 )
-@click.option(
+@choice_option(
     "--unreadable",
-    type=click.Choice(["keep", "reject"]),
-    default="keep",
-    show_default=True,
+    ["keep", "reject"],
     help="What to do with records that cannot be read (never compared): keep them unchanged, or reject them.",
 )
 @input_format_option
@@ -191,13 +165,7 @@ def _unreadable_summary(unread: list[Any], where: Path) -> str:
     type=click.FloatRange(0.0, 1.0, min_open=True),
     help="Similarity for near-duplicates (Jaccard, default 0.8) and semantic (cosine, default 0.9) groups.",
 )
-@click.option(
-    "--scope",
-    type=click.Choice(["prompt", "answer", "conversation"]),
-    default="prompt",
-    show_default=True,
-    help="What near and semantic duplicates compare.",
-)
+@choice_option("--scope", ["prompt", "answer", "conversation"], help="What near and semantic duplicates compare.")
 @click.option(
     "--min-per-stratum",
     type=click.IntRange(min=1),
@@ -314,13 +282,7 @@ def split_command(
     help="Embedding cosine threshold (default 0.9).",
 )
 @click.option("--model", help="Embedding model for --method semantic.")
-@click.option(
-    "--output-format",
-    type=click.Choice(["concise", "json"]),
-    default="concise",
-    show_default=True,
-    help="How to print the pairs.",
-)
+@choice_option("--output-format", ["concise", "json"], help="How to print the pairs.")
 @click.option(
     "--config",
     "config_file",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,24 +22,28 @@ import orjson
 
 from ftdata import io
 from ftdata.curation.dedup import why_unreadable
+from ftdata.curation.grouping import (
+    DEFAULT_GROUPING,
+    Key,
+    bin_numbers,
+    describe_grouping,
+    grouping_list,
+    join_equal,
+    record_key,
+    stratum_key,
+)
 from ftdata.curation.sources import rows_of
 from ftdata.curation.split_write import check_split_outputs as check_split_outputs
 from ftdata.curation.split_write import output_paths as output_paths
 from ftdata.curation.split_write import write_split
 from ftdata.formats import normalise
 from ftdata.outputs import Fingerprint
-from ftdata.records import MISSING, Record, field_value
+from ftdata.records import Record
 from ftdata.similarity.clusters import UnionFind
-from ftdata.similarity.text import scope_key, scope_text
+from ftdata.similarity.text import scope_text
 
-GROUPINGS = ("prompt", "duplicates", "near-duplicates", "semantic")
-#: ``group_by`` that keeps nothing together (eval may then share prompts with train).
-NO_GROUPING = "none"
-DEFAULT_GROUPING = "prompt"
 UNGROUPED_WARNING = "no grouping (group by none): eval may share prompts with train"
 DEFAULT_SIZES = {"train": 0.85, "eval": 0.15}
-
-Key = Callable[[Record], Hashable]
 
 
 @dataclass
@@ -115,47 +119,6 @@ def _sizes(sizes: Mapping[str, float]) -> dict[str, float]:
     return clean
 
 
-def _field_getter(path: str) -> Key:
-    def get(rec: Record) -> Hashable:
-        value = field_value(rec.data, path)
-        if value is MISSING:
-            return None
-        if isinstance(value, dict | list):
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        return value
-
-    return get
-
-
-def _stratum_key(stratify_by: str | Key | None) -> Key | None:
-    if stratify_by is None:
-        return None
-    if callable(stratify_by):
-        return stratify_by
-    if stratify_by == "system":
-        return lambda r: next((m.text for m in r.messages if m.role == "system"), None)
-    if stratify_by == "format":
-        return lambda r: r.format
-    return _field_getter(stratify_by)
-
-
-def _bin_numbers(values: list[Hashable], bins: int) -> list[Hashable]:
-    """Numbers become quantile bins ("q1".."qN"), so that a numeric field can stratify."""
-    numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if not numeric or len(numeric) < len([v for v in values if v is not None]):
-        return values
-    ordered: list[float] = sorted(numeric)
-    edges = [ordered[min(len(ordered) - 1, (k * len(ordered)) // bins)] for k in range(1, bins)]
-    out: list[Hashable] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        rank = sum(1 for e in edges if v >= e)  # type: ignore[operator,misc]
-        out.append(f"q{rank + 1}")
-    return out
-
-
 def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Record], Path | None, list[Any] | None]:
     """Records of a path, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame,
     one at a time; normalised to the chat view only when ``chat`` (a grouping or a stratum
@@ -188,42 +151,6 @@ def _content_hash(rec: Record, seed: int) -> bytes:
     return hashlib.blake2b(payload, digest_size=8, key=seed.to_bytes(8, "big", signed=True)).digest()
 
 
-def _groupings(group_by: Any, n_hint: int | None) -> list[Any]:
-    """``group_by`` as a list of groupings; precomputed labels become one list entry."""
-    if group_by is None or (isinstance(group_by, str) and group_by == NO_GROUPING):
-        return []
-    if isinstance(group_by, str) or callable(group_by):
-        return [group_by]
-    items = list(group_by)
-    if items and not isinstance(items[0], str) and not callable(items[0]):
-        return [items]  # precomputed labels, one per record
-    return items
-
-
-def _record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
-    """Per-record group key for groupings decided by equal keys; None for the others."""
-    if isinstance(grouping, list) or grouping in ("near-duplicates", "semantic"):
-        return None
-    if callable(grouping):
-        return grouping
-    # FT601's key, so that grouping by prompt leaves the leakage audit nothing to find.
-    if grouping == "prompt":
-        return lambda rec: scope_key(rec, "prompt") if rec.readable else None
-    if grouping == "duplicates":
-        return lambda rec: scope_key(rec, "conversation") if rec.readable else None
-    return _field_getter(grouping)
-
-
-def _join_equal(uf: UnionFind, keys: Iterable[tuple[int, Hashable]]) -> None:
-    first: dict[Hashable, int] = {}
-    for i, k in keys:
-        if k is None:
-            continue
-        j = first.setdefault(k, i)
-        if j != i:
-            uf.union(j, i)
-
-
 def split(
     source: Any,
     *,
@@ -254,13 +181,13 @@ def split(
     """
     targets = _sizes(sizes)
     names = list(targets)
-    groupings = _groupings(group_by, None)
+    groupings = grouping_list(group_by, None)
     fingerprint = Fingerprint.of(source) if isinstance(source, str | os.PathLike) else None
     # Always normalised: a record ftdata does not understand is rejected, never placed blind.
     records, path, rows = _iterate(source, format, True)
     limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
-    key = _stratum_key(stratify_by)
-    keyed = [(g, _record_key(g)) for g in groupings]
+    key = stratum_key(stratify_by)
+    keyed = [(g, record_key(g)) for g in groupings]
     needs_texts = any(g in ("near-duplicates", "semantic") for g in groupings if isinstance(g, str))
 
     # One pass: a few compact columns per record, never the records themselves.
@@ -296,11 +223,11 @@ def split(
     uf = UnionFind(n)
     for (grouping, get), column in zip(keyed, group_keys, strict=True):
         if get is not None:
-            _join_equal(uf, column)
+            join_equal(uf, column)
         elif isinstance(grouping, list):
             if len(grouping) != n:
                 raise ValueError(f"precomputed group labels: {len(grouping)} labels for {n} records")
-            _join_equal(uf, ((i, grouping[i]) for i in usable))
+            join_equal(uf, ((i, grouping[i]) for i in usable))
         else:
             if grouping == "near-duplicates":
                 from ftdata.similarity.minhash import near_duplicate_pairs
@@ -314,7 +241,7 @@ def split(
                 uf.union(text_owner[a], text_owner[b])
 
     if key is not None:
-        raw_strata = _bin_numbers(raw_strata, bins)
+        raw_strata = bin_numbers(raw_strata, bins)
     strata_of = ["(missing)" if s is None else str(s) for s in raw_strata] if key else ["(all)"] * n
 
     groups: dict[int, list[int]] = {}
@@ -358,7 +285,7 @@ def split(
             "sizes": targets,
             "seed": seed,
             "stratify_by": stratify_by if isinstance(stratify_by, str | type(None)) else "<callable>",
-            "group_by": _describe_grouping(group_by),
+            "group_by": describe_grouping(group_by),
             "threshold": limit if groupings else None,
             "scope": scope,
             "min_per_stratum": floor,
@@ -373,16 +300,6 @@ def split(
     )
     result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval, strata=strata_of))
     return result
-
-
-def _describe_grouping(group_by: Any) -> Any:
-    if group_by is None or isinstance(group_by, str):
-        return group_by
-    if callable(group_by):
-        return "<callable>"
-    if isinstance(group_by, Sequence) and group_by and not isinstance(group_by[0], str):
-        return "<precomputed labels>"
-    return [g if isinstance(g, str) else "<callable>" for g in group_by]
 
 
 def _place(

@@ -21,21 +21,33 @@ __all__ = ["UsageFailure", "errors_to_exit_codes", "print_gate_refusal"]
 
 
 def print_gate_refusal(error: Any, output_format: str) -> None:
-    """The refusing findings on stdout (one a line, or JSON), the verdict on stderr."""
+    """The refusal's findings (or, without findings, its details) and what to do on stdout, one
+    a line or as JSON, printed once; its one-line headline on stderr."""
+    from ftdata.render.text import visible
+
     findings = list(getattr(error, "findings", ()) or ())
+    message = str(error)
+    headline = getattr(error, "headline", None) or (message.splitlines() or [""])[0]
+    details = list(getattr(error, "details", ()) or ())
     if output_format == "json":
         import json
 
-        payload = {"refused": True, "message": str(error), "findings": [f.to_dict() for f in findings]}
+        payload = {
+            "refused": True,
+            "headline": headline,
+            "message": message,
+            "details": details,
+            "findings": [f.to_dict() for f in findings],
+        }
         click.echo(json.dumps(payload, indent=2, default=str))
     else:
         from ftdata.render.concise import finding_line
 
         for finding in findings:
             click.echo(finding_line(finding))
-    from ftdata.render.text import visible
-
-    click.echo(f"ftdata: the data gate refused the run: {visible(str(error))}", err=True)
+        for line in details:
+            click.echo(visible(line))
+    click.echo(f"ftdata: the data gate refused the run: {visible(headline)}", err=True)
 
 
 def _is_gate_refusal(error: ValueError) -> bool:

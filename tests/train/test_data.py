@@ -262,5 +262,5 @@ def test_template_without_generation_markers_needs_loss_all(tiny_model, clean_ch
 def test_missing_or_unnamed_data_is_a_config_error(tiny_model, tmp_path):
     with pytest.raises(ConfigError, match=r"data\.train"):
         prepare(config=_config(tiny_model, tmp_path))
-    with pytest.raises(ConfigError, match="not a file"):
+    with pytest.raises(ConfigError, match="does not exist"):
         prepare(tmp_path / "nope.jsonl", config=_config(tiny_model, tmp_path))

@@ -451,3 +451,23 @@ def test_leak_options_come_from_the_rules_and_the_splits_table(tmp_path: Path) -
     assert run_cli("leak", "a.jsonl", "b.jsonl", "--method", "exact", cwd=tmp_path).returncode == 1, (
         "the configuration's selection cannot switch the leak rules off"
     )
+
+
+def test_leak_findings_keep_score_and_other_in_the_dataframe(tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    held = tmp_path / "eval.jsonl"
+    record = {
+        "messages": [
+            {"role": "user", "content": "What is the capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+        ]
+    }
+    train.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    held.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    report = ftdata.lint([train, held], select=["FT601"], config=False)
+    frame = report.to_pandas()
+    leaked = frame[frame["code"] == "FT601"]
+    assert len(leaked) == 1
+    other = leaked.iloc[0]["other"]
+    assert other["index"] == 0
+    assert Path(other["source"]).name in {"train.jsonl", "eval.jsonl"}

@@ -60,22 +60,8 @@ def test_load_records_reads_each_container(tmp_path: Path) -> None:
     assert layouts.load_records(document) == [{"a": [1, 2]}]
 
 
-#: Typed text parts under ``value`` with a ``loss_weight`` are read in the messages format,
-#: whose name the harness takes for "not read"; what lint says on the file is checked below.
-READ_AS_MESSAGES = {
-    ("llamafactory_v1_sft_demo.jsonl", command): "read in the messages format: see test_typed_text_parts_are_read"
-    for command in ("lint", "lint-all", "audit")
-}
-
-
 def _cases() -> list[object]:
-    return [
-        pytest.param(name, command, marks=pytest.mark.skip(reason=READ_AS_MESSAGES[(name, command)]))
-        if (name, command) in READ_AS_MESSAGES
-        else pytest.param(name, command)
-        for name in sorted(CASES)
-        for command in layouts.COMMANDS
-    ]
+    return [pytest.param(name, command) for name in sorted(CASES) for command in layouts.COMMANDS]
 
 
 @pytest.mark.parametrize(("name", "command"), _cases())

@@ -1,234 +1,26 @@
-"""What every command that writes files promises, and the one writer that keeps the promise.
-
-**The guard.** No output replaces an input or another output, and the output's folder
-exists and is writable, all checked before any data is read (:func:`check_outputs`,
-:func:`check_folder_outputs`). An input read twice is fingerprinted (:class:`Fingerprint`:
-size, mtime, inode and the sha256 of its bytes) and a change between the passes is an
-error (:class:`InputChangedError`): nothing is written.
-
-**The writer.** :class:`OutputSet` writes a set of files and its manifest into one folder:
-
-1. every file goes to a temporary name ``.ftdata-tmp.<token>.<name>`` in that folder and
-   is fsynced, the manifest too;
-2. the manifest's temporary file is renamed ``.ftdata-commit.<token>.<manifest>``: from
-   here on the new set is durable and the commit will be finished;
-3. the old manifest is removed, the files are renamed into place, then the manifest.
-
-So a manifest in place always describes the files beside it (their sha256s match): either
-the old complete set or the new one. A run killed during step 3 leaves no manifest and a
-``.ftdata-commit`` file; the next :class:`OutputSet` on that folder (or :func:`recover`)
-finishes that commit, and removes the temporary files of runs killed before step 2, which
-leaves the old set as it was. On any error (a full disk included) the temporary files are
-removed and the old set is untouched.
-
-**Rejects** (``ftdata.rejects/1``), one JSON object a line, in input order::
-
-    {"schema": "ftdata.rejects/1", "index": 4, "line": 5, "reason": "unreadable",
-     "rule": "FT001", "detail": "unexpected character ...", "raw": "{\\"messages\\": [oops]}"}
-
-``index`` is the 0-based record index, ``line`` its 1-based first line (None when
-unknown), ``reason`` why it was left out (``duplicate``, ``unreadable``), ``rule`` the code
-of the rule that explains it (None when no rule does), ``detail`` a sentence. Then the
-record's exact bytes: ``raw`` (their text, when they are valid UTF-8) or ``raw_base64``,
-so that the kept file and the rejects together hold every input record byte for byte
-(the parsed record is ``json.loads(raw)``; a re-serialised copy would not round-trip).
-Further keys depend on the reason (a duplicate's ``cluster``, ``representative``,
-``representative_line``, ``similarity``, ``method``).
-
-**Manifest** (``ftdata.manifest/1``), written last by every command that writes data::
-
-    {"schema": "ftdata.manifest/1", "ftdata": "0.1.0", "command": "split",
-     "options": {...}, "rules": [{"code": "FT601", "options": {...}}],
-     "inputs": [{"path": "data.jsonl", "size": 1234, "sha256": "...", "records": 110}],
-     "counts": {...},
-     "outputs": {"train": {"path": "train.jsonl", "bytes": 1000, "sha256": "...", "records": 87}}}
-
-Output paths are relative to the manifest's folder. Commands may add keys of their own.
-"""
+"""``OutputSet``: a set of files and its manifest committed together, and ``recover`` for a
+folder a killed run left behind (the protocol is described in :mod:`ftdata.outputs`)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
 import secrets
 import stat
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-PathLike = str | os.PathLike[str]
+from ftdata.outputs.guard import OutputError, PathLike
 
-REJECTS_SCHEMA = "ftdata.rejects/1"
-MANIFEST_SCHEMA = "ftdata.manifest/1"
 TEMP_PREFIX = ".ftdata-tmp."
 COMMIT_PREFIX = ".ftdata-commit."
 #: Seconds to sleep before each step of a commit (tests kill the writer between steps).
 PAUSE_ENV = "FTDATA_TEST_PAUSE_BEFORE_RENAME"
-
-
-class OutputError(ValueError):
-    """An output path that would destroy an input or another output, or cannot be written."""
-
-
-class InputChangedError(OSError, ValueError):
-    """An input that changed while a command read it more than once (an I/O error to lint)."""
-
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
-def check_outputs(inputs: Iterable[PathLike], outputs: Iterable[PathLike | None]) -> None:
-    """Raise :class:`OutputError` when an output resolves to an input (symlinks and hard
-    links included) or to another output, or when its folder is missing or read-only."""
-    ins = [Path(p) for p in inputs]
-    outs = [Path(p) for p in outputs if p is not None]
-    for k, out in enumerate(outs):
-        for src in ins:
-            if _same(out, src):
-                raise OutputError(f"the output {out} is the input {src}; refusing to overwrite it")
-        for other in outs[:k]:
-            if _same(out, other):
-                raise OutputError(f"two outputs are the same file: {other} and {out}")
-        if out.is_dir():
-            raise OutputError(f"the output {out} is a folder")
-        folder = out.parent if str(out.parent) else Path(".")
-        if not folder.is_dir():
-            raise OutputError(f"the folder of the output {out} does not exist: {folder}")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"the folder of the output {out} is not writable: {folder}")
-
-
-def check_folder_outputs(inputs: Iterable[PathLike], folder: PathLike, names: Iterable[str]) -> None:
-    """:func:`check_outputs` for files ``names`` in ``folder``, which may not exist yet
-    (it will be created): then its nearest existing ancestor must be a writable folder."""
-    root = Path(folder)
-    if root.exists() and not root.is_dir():
-        raise OutputError(f"the output folder {root} is a file")
-    if root.is_dir():
-        check_outputs(inputs, [root / name for name in names])
-        return
-    ancestor = root.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot create the output folder {root}: {ancestor} is not a writable folder")
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """What identifies the bytes of an input: size, modification time, inode (and device)
-    and the sha256 of its content."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    inode: int
-    device: int
-    sha256: str
-
-    @classmethod
-    def of(cls, path: PathLike) -> Fingerprint:
-        """Fingerprint ``path`` now (one streaming read); an input that changes while it is
-        hashed raises :class:`InputChangedError`."""
-        with open(path, "rb") as f:
-            before = os.fstat(f.fileno())
-            h = hashlib.sha256()
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-            after = os.fstat(f.fileno())
-        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-            raise InputChangedError(f"the input {path} changed while it was read")
-        return cls(str(path), after.st_size, after.st_mtime_ns, after.st_ino, after.st_dev, h.hexdigest())
-
-    def check(self, path: PathLike | None = None) -> None:
-        """Raise :class:`InputChangedError` unless ``path`` (default: the fingerprinted
-        path) still holds the same bytes under the same identity."""
-        where = self.path if path is None else path
-        try:
-            now = Fingerprint.of(where)
-        except FileNotFoundError:
-            raise InputChangedError(f"the input {where} was removed while it was read; nothing was written") from None
-        if (now.size, now.mtime_ns, now.inode, now.device, now.sha256) != (
-            self.size,
-            self.mtime_ns,
-            self.inode,
-            self.device,
-            self.sha256,
-        ):
-            raise InputChangedError(
-                f"the input {where} changed between two reads (it was replaced or written to); nothing was written"
-            )
-
-    def to_dict(self, records: int | None = None) -> dict[str, Any]:
-        """The manifest's entry for this input."""
-        out: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256}
-        if records is not None:
-            out["records"] = records
-        return out
-
-
-def reject_line(
-    *,
-    index: int,
-    line: int | None,
-    reason: str,
-    raw: bytes,
-    rule: str | None = None,
-    detail: str = "",
-    **extra: Any,
-) -> bytes:
-    """One line of a rejects file (``ftdata.rejects/1``, see the module docs), newline included."""
-    entry: dict[str, Any] = {
-        "schema": REJECTS_SCHEMA,
-        "index": index,
-        "line": line,
-        "reason": reason,
-        "rule": rule,
-        "detail": detail,
-        **extra,
-    }
-    try:
-        entry["raw"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
-    return orjson.dumps(entry) + b"\n"
-
-
-def manifest(
-    command: str,
-    *,
-    options: Mapping[str, Any],
-    inputs: Iterable[Mapping[str, Any]],
-    counts: Mapping[str, Any],
-    rules: Iterable[Mapping[str, Any]] = (),
-    **extra: Any,
-) -> dict[str, Any]:
-    """A manifest (``ftdata.manifest/1``) without its ``outputs``, which
-    :meth:`OutputSet.commit` fills in."""
-    from ftdata._version import __version__
-
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "ftdata": __version__,
-        "command": command,
-        "options": dict(options),
-        "rules": [dict(r) for r in rules],
-        "inputs": [dict(i) for i in inputs],
-        "counts": dict(counts),
-        **extra,
-    }
 
 
 def _fsync_folder(folder: Path) -> None:
