@@ -141,29 +141,19 @@ def leakage_summary(leaks: Iterable[Any]) -> dict[str, Any]:
 
 
 def leak_findings_of(leaks: Any, eval_path: Path) -> list[Any]:
-    """FT601 (exact) and FT602 (near-duplicate) findings on the eval file from the leakage
-    audit's pairs: one per eval record, naming its first match, as the rules report them."""
-    from ftdata import Finding, Severity
+    """The leakage rules' own FT601 (exact) and FT602 (near-duplicate) findings on the eval
+    file, one per leaked eval record; always errors here, whatever severity a project gives
+    them, since the gate refuses a leak unless ``data.allow`` lets its code through."""
+    import dataclasses
 
-    out = []
-    seen: set[int] = set()
-    for leak in leaks.leaks:
-        if leak.source_b != str(eval_path) or leak.index_b in seen:
-            continue
-        seen.add(leak.index_b)
-        where = (
-            f"{leak.source_a}:{leak.line_a}" if leak.line_a is not None else f"{leak.source_a} record {leak.index_a}"
-        )
-        code = LEAK_METHODS.get(leak.method, LEAK_RULE)
-        message = (
-            f"the same prompt as the record at {where}"
-            if code == LEAK_RULE
-            else f"a near duplicate prompt (similarity {leak.similarity:.2f}) of the record at {where}"
-        )
-        out.append(
-            Finding(code, Severity.ERROR, message, leak.source_b, line=leak.line_b, column=1, index=leak.index_b)
-        )
-    return out
+    from ftdata import Severity
+
+    codes = set(LEAK_METHODS.values())
+    return [
+        dataclasses.replace(f, severity=Severity.ERROR)
+        for f in leaks.findings
+        if f.code in codes and f.source == str(eval_path)
+    ]
 
 
 @dataclass

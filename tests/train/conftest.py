@@ -5,13 +5,52 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from ftdata_train.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SAMPLE = Path(__file__).resolve().parents[2] / "ftdata" / "samples" / "support_chat.jsonl"
+
+
+def gate_config(tiny_model: Path, tmp_path: Path, **fields: Any) -> TrainConfig:
+    """A config on the tiny model whose run folder is under ``tmp_path``."""
+    data = fields.pop("data", {})
+    return TrainConfig(model=str(tiny_model), output_dir=str(tmp_path / "run"), data=data, **fields)
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """``rows`` as a JSON Lines file at ``path``."""
+    import orjson
+
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def sft_trainer_dataset(
+    model_dir: Path, prepared: Any, tmp_path: Path, *, tokenizer: Any = None, **sft: Any
+) -> tuple[Any, Any]:
+    """The train dataset as TRL's own ``SFTTrainer`` processes it for ``prepared`` (its loss
+    options, plus ``sft`` settings such as ``max_length``), and the tokenizer it used: what the
+    gate's counts and label preview must equal."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(model_dir)
+    args = SFTConfig(
+        output_dir=str(tmp_path / "trl"), report_to=[], use_cpu=True, disable_tqdm=True, **sft, **prepared.sft_options
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_dir),
+        args=args,
+        train_dataset=prepared.train,
+        processing_class=tokenizer,
+    )
+    return trainer.train_dataset, tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ftdata_train.config import ConfigError, TrainConfig
+from ftdata_train.config import ConfigError
 from ftdata_train.data import MANIFEST_SCHEMA, GateError, prepare
 from ftdata_train.labels import tokenize_example
+from tests.train.conftest import gate_config, sft_trainer_dataset
 
 SAMPLE = Path(__file__).resolve().parents[2] / "ftdata" / "samples" / "support_chat.jsonl"
-
-
-def _config(tiny_model: Path, tmp_path: Path, **fields) -> TrainConfig:
-    data = fields.pop("data", {})
-    return TrainConfig(model=str(tiny_model), output_dir=str(tmp_path / "run"), data=data, **fields)
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -45,7 +41,7 @@ def _chat(system: str, user: str, answer: str) -> bytes:
 
 def test_gate_refuses_the_sample_and_names_its_lines(tiny_model, tmp_path):
     with pytest.raises(GateError) as caught:
-        prepare(SAMPLE, config=_config(tiny_model, tmp_path))
+        prepare(SAMPLE, config=gate_config(tiny_model, tmp_path))
     err = caught.value
     codes = {f.code for f in err.findings}
     assert {"FT001", "FT006", "FT107", "FT119", "FT007"} <= codes
@@ -59,11 +55,11 @@ def test_allow_lets_a_code_through_and_the_manifest_counts_it(tiny_model, clean_
     bad_role = _lines(SAMPLE)[99]  # line 100: role " assistant" (FT119)
     train = _write(tmp_path / "train_data.jsonl", [*_lines(clean_chat), bad_role])
     with pytest.raises(GateError) as caught:
-        prepare(train, config=_config(tiny_model, tmp_path))
+        prepare(train, config=gate_config(tiny_model, tmp_path))
     assert [f.code for f in caught.value.findings] == ["FT119"]
     assert f"{train}:{len(_lines(clean_chat)) + 1}:" in str(caught.value)
 
-    prepared = prepare(train, config=_config(tiny_model, tmp_path, data={"allow": ["FT119"]}))
+    prepared = prepare(train, config=gate_config(tiny_model, tmp_path, data={"allow": ["FT119"]}))
     assert prepared.manifest.allowed == {"FT119": 1}
     assert prepared.manifest.to_dict()["allowed"] == {"FT119": 1}
 
@@ -74,7 +70,7 @@ def test_gate_refuses_an_eval_file_that_shares_a_prompt_with_train(tiny_model, c
     fresh = [_chat("Be brief.", f"Can I share folder {i}?", f"Yes, folder {i} can be shared.") for i in range(10)]
     held = _write(tmp_path / "theirs.jsonl", [*fresh, lines[5]])
     with pytest.raises(GateError) as caught:
-        prepare(train, held, config=_config(tiny_model, tmp_path))
+        prepare(train, held, config=gate_config(tiny_model, tmp_path))
     leaks = [f for f in caught.value.findings if f.code == "FT601"]
     assert len(leaks) == 1
     assert leaks[0].source == str(held)
@@ -83,7 +79,7 @@ def test_gate_refuses_an_eval_file_that_shares_a_prompt_with_train(tiny_model, c
     assert f"{held}:11:1 FT601" in str(caught.value)
 
     clean = _write(tmp_path / "theirs_clean.jsonl", fresh)
-    prepared = prepare(train, clean, config=_config(tiny_model, tmp_path))
+    prepared = prepare(train, clean, config=gate_config(tiny_model, tmp_path))
     assert len(prepared.train) == 60
     assert len(prepared.eval) == 10
     assert prepared.manifest.split is None
@@ -94,7 +90,7 @@ def test_gate_refuses_an_eval_file_that_shares_a_prompt_with_train(tiny_model, c
 def test_without_eval_a_leak_free_split_is_made_and_no_record_is_lost(tiny_model, clean_chat, tmp_path):
     broken = _lines(SAMPLE)[40]  # line 41: a trailing comma (FT001), unreadable
     source = _write(tmp_path / "support.jsonl", [*_lines(clean_chat), broken])
-    config = _config(tiny_model, tmp_path, data={"allow": ["FT001"], "eval_size": 0.2})
+    config = gate_config(tiny_model, tmp_path, data={"allow": ["FT001"], "eval_size": 0.2})
     prepared = prepare(source, config=config)
 
     assert any("no eval file was given" in note for note in prepared.notes)
@@ -142,7 +138,7 @@ def _long_system_data(tmp_path: Path) -> tuple[Path, list[int]]:
 def test_fully_masked_examples_refuse_with_their_lines(tiny_model, tmp_path):
     train, long_lines = _long_system_data(tmp_path)
     with pytest.raises(GateError) as caught:
-        prepare(train, tmp_path / "held.jsonl", config=_config(tiny_model, tmp_path, max_length=48))
+        prepare(train, tmp_path / "held.jsonl", config=gate_config(tiny_model, tmp_path, max_length=48))
     assert sorted(f.line for f in caught.value.findings) == long_lines
     assert {f.code for f in caught.value.findings} == {"FT502"}
     assert "data.fully_masked = 'drop'" in str(caught.value)
@@ -152,7 +148,7 @@ def test_fully_masked_examples_refuse_with_their_lines(tiny_model, tmp_path):
 
 def test_fully_masked_examples_drop_and_are_counted(tiny_model, tmp_path):
     train, long_lines = _long_system_data(tmp_path)
-    config = _config(tiny_model, tmp_path, max_length=48, data={"fully_masked": "drop"})
+    config = gate_config(tiny_model, tmp_path, max_length=48, data={"fully_masked": "drop"})
     prepared = prepare(train, tmp_path / "held.jsonl", config=config)
     stats = prepared.stats["train"]
     assert stats.fully_masked == len(long_lines) == stats.dropped
@@ -168,35 +164,13 @@ def test_fully_masked_examples_drop_and_are_counted(tiny_model, tmp_path):
     assert any("dropped" in note for note in prepared.notes)
 
 
-def _trl_dataset(tiny_model: Path, prepared, tmp_path: Path, max_length: int):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    args = SFTConfig(
-        output_dir=str(tmp_path / "trl"),
-        max_length=max_length,
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
-        **prepared.sft_options,
-    )
-    trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(tiny_model),
-        args=args,
-        train_dataset=prepared.train,
-        processing_class=tokenizer,
-    )
-    return trainer.train_dataset, tokenizer
-
-
 @pytest.mark.parametrize("loss", ["auto", "completion", "all"])
 def test_trained_mask_equals_what_sft_trainer_trains_on(tiny_model, clean_chat, tmp_path, loss):
     max_length = 64
-    config = _config(tiny_model, tmp_path, max_length=max_length, loss=loss, data={"fully_masked": "drop"})
+    config = gate_config(tiny_model, tmp_path, max_length=max_length, loss=loss, data={"fully_masked": "drop"})
     prepared = prepare(clean_chat, config=config)
     assert prepared.stats["train"].truncated > 0  # truncated examples are part of the comparison
-    processed, tokenizer = _trl_dataset(tiny_model, prepared, tmp_path, max_length)
+    processed, tokenizer = sft_trainer_dataset(tiny_model, prepared, tmp_path, max_length=max_length)
     # TRL drops nothing more: the gate already removed what it would drop.
     assert len(processed) == len(prepared.train)
     for row in range(len(prepared.train)):
@@ -213,13 +187,13 @@ def test_plain_prompt_completion_matches_sft_trainer(tiny_model, tmp_path):
         for i in range(24)
     ]
     train = _write(tmp_path / "pc.jsonl", [orjson.dumps(r) for r in rows])
-    config = _config(tiny_model, tmp_path, max_length=32, data={"eval_size": 0.25, "fully_masked": "drop"})
+    config = gate_config(tiny_model, tmp_path, max_length=32, data={"eval_size": 0.25, "fully_masked": "drop"})
     prepared = prepare(train, config=config)
     assert prepared.kind == "prompt_completion"
     assert prepared.loss == "completion"
     assert prepared.train.column_names == ["prompt", "completion"]
     assert prepared.stats["train"].truncated > 0
-    processed, tokenizer = _trl_dataset(tiny_model, prepared, tmp_path, 32)
+    processed, tokenizer = sft_trainer_dataset(tiny_model, prepared, tmp_path, max_length=32)
     assert len(processed) == len(prepared.train)
     for row in range(len(prepared.train)):
         mine = tokenize_example(prepared.train[row], tokenizer, max_length=32, loss="completion")
@@ -228,7 +202,7 @@ def test_plain_prompt_completion_matches_sft_trainer(tiny_model, tmp_path):
 
 
 def test_manifest_hashes_the_inputs_and_saves(tiny_model, clean_chat, tmp_path):
-    prepared = prepare(clean_chat, config=_config(tiny_model, tmp_path))
+    prepared = prepare(clean_chat, config=gate_config(tiny_model, tmp_path))
     prepared.write_split(tmp_path / "run" / "data")
     entry = prepared.manifest.inputs[0]
     assert entry["sha256"] == hashlib.sha256(clean_chat.read_bytes()).hexdigest()
@@ -254,13 +228,13 @@ def test_template_without_generation_markers_needs_loss_all(tiny_model, clean_ch
         "{%- endgeneration -%}", ""
     )
     with pytest.raises(ConfigError, match=r"generation %\}.*loss = 'all'"):
-        prepare(clean_chat, config=_config(tiny_model, tmp_path), tokenizer=tokenizer)
-    prepared = prepare(clean_chat, config=_config(tiny_model, tmp_path, loss="all"), tokenizer=tokenizer)
+        prepare(clean_chat, config=gate_config(tiny_model, tmp_path), tokenizer=tokenizer)
+    prepared = prepare(clean_chat, config=gate_config(tiny_model, tmp_path, loss="all"), tokenizer=tokenizer)
     assert prepared.stats["train"].trained_tokens == prepared.stats["train"].tokens
 
 
 def test_missing_or_unnamed_data_is_a_config_error(tiny_model, tmp_path):
     with pytest.raises(ConfigError, match=r"data\.train"):
-        prepare(config=_config(tiny_model, tmp_path))
+        prepare(config=gate_config(tiny_model, tmp_path))
     with pytest.raises(ConfigError, match="does not exist"):
-        prepare(tmp_path / "nope.jsonl", config=_config(tiny_model, tmp_path))
+        prepare(tmp_path / "nope.jsonl", config=gate_config(tiny_model, tmp_path))

@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
-from ftdata_train.config import TrainConfig
 from ftdata_train.data import GateError, prepare
 from ftdata_train.labels import render_labels, tokenize_example
+from tests.train.conftest import gate_config, sft_trainer_dataset, write_rows
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -35,16 +34,6 @@ TOOL_TEMPLATE = (
 )
 
 
-def _config(tiny_model: Path, tmp_path: Path, **fields) -> TrainConfig:
-    data = fields.pop("data", {})
-    return TrainConfig(model=str(tiny_model), output_dir=str(tmp_path / "run"), data=data, **fields)
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
-
-
 def _chat(user: str, answer: str) -> dict:
     return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
 
@@ -58,19 +47,19 @@ QUESTION = "How do I move the note called {name} into the shared team folder wit
 
 def test_near_duplicate_eval_prompt_refuses_and_can_be_allowed(tiny_model, tmp_path):
     names = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
-    train = _write(tmp_path / "train.jsonl", [_chat(QUESTION.format(name=n), f"Drag {n} there.") for n in names])
+    train = write_rows(tmp_path / "train.jsonl", [_chat(QUESTION.format(name=n), f"Drag {n} there.") for n in names])
     near = QUESTION.format(name="alpha") + " Thanks."  # a light edit
     fresh = [_chat(f"What does error code {i} mean when syncing?", f"Code {i}: retry later.") for i in range(6)]
-    held = _write(tmp_path / "eval.jsonl", [*fresh, _chat(near, "Drag it there.")])
+    held = write_rows(tmp_path / "eval.jsonl", [*fresh, _chat(near, "Drag it there.")])
     with pytest.raises(GateError) as caught:
-        prepare(train, held, config=_config(tiny_model, tmp_path))
+        prepare(train, held, config=gate_config(tiny_model, tmp_path))
     found = [f for f in caught.value.findings if f.code == "FT602"]
     assert [(f.source, f.line) for f in found] == [(str(held), 7)]
     assert f"{train}:1" in found[0].message
     assert "near duplicate" in found[0].message
     assert not [f for f in caught.value.findings if f.code == "FT601"]
 
-    prepared = prepare(train, held, config=_config(tiny_model, tmp_path, data={"allow": ["FT602"]}))
+    prepared = prepare(train, held, config=gate_config(tiny_model, tmp_path, data={"allow": ["FT602"]}))
     assert prepared.manifest.allowed == {"FT602": 1}
     assert prepared.manifest.leakage["pairs"] == {"FT601": 0, "FT602": 1}
 
@@ -79,7 +68,7 @@ def test_held_out_split_keeps_near_duplicate_prompts_together(tiny_model, tmp_pa
     long = "Please explain step by step how I can move a note into the shared team folder while keeping" * 2
     rows = [_chat(f"{long} item {i}", f"Drag note {i} there.") for i in range(20)]
     rows += [_chat(f"What does error code {i} mean when syncing?", f"Code {i}: retry later.") for i in range(20)]
-    prepared = prepare(_write(tmp_path / "all.jsonl", rows), config=_config(tiny_model, tmp_path))
+    prepared = prepare(write_rows(tmp_path / "all.jsonl", rows), config=gate_config(tiny_model, tmp_path))
     # The 20 near-identical questions form one group: all in train or all in eval.
     assert len({"train" if i in prepared.lines["train"] else "eval" for i in range(1, 21)}) == 1
     assert prepared.manifest.split["group_by"] == ["prompt", "near-duplicates"]
@@ -124,8 +113,8 @@ def test_a_refused_run_leaves_no_split_behind(tiny_model, tmp_path):
         }
         for i in range(24)
     ]
-    source = _write(tmp_path / "long.jsonl", rows)
-    config = _config(tiny_model, tmp_path, max_length=48, data={"train": str(source)})
+    source = write_rows(tmp_path / "long.jsonl", rows)
+    config = gate_config(tiny_model, tmp_path, max_length=48, data={"train": str(source)})
     with pytest.raises(GateError, match="no trained token"):
         train(config)
     assert not (tmp_path / "run").exists()
@@ -155,8 +144,7 @@ def _tool_rows() -> list[dict]:
 
 def test_tool_calls_on_some_rows_reach_the_template_as_in_the_file(tiny_model, tmp_path):
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     tokenizer.chat_template = TOOL_TEMPLATE
@@ -167,24 +155,15 @@ def test_tool_calls_on_some_rows_reach_the_template_as_in_the_file(tiny_model, t
     arrow = Dataset.from_list(rows)[0]["messages"]
     assert '"city": null' in tokenizer.apply_chat_template(arrow, tokenize=False)
 
-    source = _write(tmp_path / "tools.jsonl", rows)
-    config = _config(tiny_model, tmp_path, data={"eval_size": 0.25, "allow": ["FT116"]})
+    source = write_rows(tmp_path / "tools.jsonl", rows)
+    config = gate_config(tiny_model, tmp_path, data={"eval_size": 0.25, "allow": ["FT116"]})
     prepared = prepare(source, config=config, tokenizer=tokenizer)
     by_line = {line: rows[line - 1]["messages"] for line in prepared.lines["train"]}
     for row, line in enumerate(prepared.lines["train"]):
         assert prepared.train[row]["messages"] == by_line[line]  # no key added, none lost
     assert prepared.manifest.dropped == []
 
-    args = SFTConfig(
-        output_dir=str(tmp_path / "trl"), report_to=[], use_cpu=True, disable_tqdm=True, **prepared.sft_options
-    )
-    trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(tiny_model),
-        args=args,
-        train_dataset=prepared.train,
-        processing_class=tokenizer,
-    )
-    processed = trainer.train_dataset
+    processed, _ = sft_trainer_dataset(tiny_model, prepared, tmp_path, tokenizer=tokenizer)
     assert len(processed) == len(prepared.train)
     for row in range(len(prepared.train)):
         mine = tokenize_example(prepared.train[row], tokenizer, max_length=1024, loss="assistant")
@@ -195,28 +174,10 @@ def test_tool_calls_on_some_rows_reach_the_template_as_in_the_file(tiny_model, t
 def test_packing_keeps_each_examples_assistant_mask(tiny_model, clean_chat, tmp_path):
     """TRL 1.16 builds labels per example, then packs (input_ids, labels) best-fit: the packed
     labels are the examples' own, so the per-example preview is what trains."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
 
-    config = _config(tiny_model, tmp_path, max_length=256, packing=True, loss="assistant")
+    config = gate_config(tiny_model, tmp_path, max_length=256, packing=True, loss="assistant")
     prepared = prepare(clean_chat, config=config)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    args = SFTConfig(
-        output_dir=str(tmp_path / "trl"),
-        max_length=256,
-        packing=True,
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
-        **prepared.sft_options,
-    )
-    trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(tiny_model),
-        args=args,
-        train_dataset=prepared.train,
-        processing_class=tokenizer,
-    )
-    packed = trainer.train_dataset
+    packed, tokenizer = sft_trainer_dataset(tiny_model, prepared, tmp_path, max_length=256, packing=True)
     assert len(packed) < len(prepared.train)
     # Cut each packed row back into its examples by seq_lengths and match them to ours.
     theirs = set()

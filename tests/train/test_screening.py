@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
-from ftdata_train.config import ConfigError, TrainConfig
+from ftdata_train.config import ConfigError
 from ftdata_train.data import GateError, prepare
 from ftdata_train.labels import render_labels, tokenize_example
+from tests.train.conftest import gate_config, sft_trainer_dataset, write_rows
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "data" / "layouts"
 SAMPLE = Path(__file__).resolve().parents[2] / "ftdata" / "samples" / "support_chat.jsonl"
@@ -35,16 +35,6 @@ TOOLS_CHATML = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
-
-
-def _config(tiny_model: Path, tmp_path: Path, **fields) -> TrainConfig:
-    data = fields.pop("data", {})
-    return TrainConfig(model=str(tiny_model), output_dir=str(tmp_path / "run"), data=data, **fields)
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
 
 
 def _chat(user: str, answer: str, **reply: object) -> dict:
@@ -72,7 +62,7 @@ def test_kto_and_dpo_files_refuse_before_tokenisation_one_line_per_file(tiny_mod
     dpo = LAYOUTS / "llamafactory_dpo_en_demo.json"
     # max_length 8 would truncate every record (FT502): the type is refused first.
     with pytest.raises(GateError) as caught:
-        prepare(kto, dpo, config=_config(tiny_model, tmp_path, max_length=8))
+        prepare(kto, dpo, config=gate_config(tiny_model, tmp_path, max_length=8))
     error = caught.value
     assert error.findings == []
     assert error.headline == "2 files are not supervised fine-tuning data"
@@ -90,15 +80,15 @@ def test_kto_and_dpo_files_refuse_before_tokenisation_one_line_per_file(tiny_mod
 
 def test_v1_preference_messages_are_refused(tiny_model, tmp_path):
     with pytest.raises(GateError, match=r"holds 10 DPO preference pairs"):
-        prepare(LAYOUTS / "llamafactory_v1_dpo_demo.jsonl", config=_config(tiny_model, tmp_path))
+        prepare(LAYOUTS / "llamafactory_v1_dpo_demo.jsonl", config=gate_config(tiny_model, tmp_path))
 
 
 def test_a_file_mixing_sft_and_preference_names_the_counts(tiny_model, tmp_path):
     rows = [_chat(f"How do I export note {i}?", f"Open note {i} and choose Export.") for i in range(3)]
     rows += [{"prompt": f"Rename note {i}?", "chosen": "Choose Rename.", "rejected": "No."} for i in range(2)]
-    mixed = _write(tmp_path / "mixed.jsonl", rows)
+    mixed = write_rows(tmp_path / "mixed.jsonl", rows)
     with pytest.raises(GateError) as caught:
-        prepare(mixed, config=_config(tiny_model, tmp_path))
+        prepare(mixed, config=gate_config(tiny_model, tmp_path))
     assert caught.value.headline == f"data.train: {mixed} mixes record types (3 messages, 2 preference)"
     assert "DPOTrainer" in caught.value.details[0]
 
@@ -129,12 +119,10 @@ def test_cli_prints_the_refusal_once_and_a_one_line_headline(tiny_model, tmp_pat
 
 
 def test_text_trains_every_token_with_eos_as_sft_trainer_does(tiny_model, tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
 
     c4 = LAYOUTS / "llamafactory_c4_demo.jsonl"
     max_length = 128
-    config = _config(tiny_model, tmp_path, max_length=max_length, data={"eval_size": 0.2})
+    config = gate_config(tiny_model, tmp_path, max_length=max_length, data={"eval_size": 0.2})
     prepared = prepare(c4, config=config)
     assert (prepared.kind, prepared.loss) == ("text", "all")
     assert prepared.train.column_names == ["text"]
@@ -144,22 +132,7 @@ def test_text_trains_every_token_with_eos_as_sft_trainer_does(tiny_model, tmp_pa
     assert stats.truncated > 0
     assert any("language-modelling text" in note for note in prepared.notes)
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    args = SFTConfig(
-        output_dir=str(tmp_path / "trl"),
-        max_length=max_length,
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
-        **prepared.sft_options,
-    )
-    trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(tiny_model),
-        args=args,
-        train_dataset=prepared.train,
-        processing_class=tokenizer,
-    )
-    processed = trainer.train_dataset
+    processed, tokenizer = sft_trainer_dataset(tiny_model, prepared, tmp_path, max_length=max_length)
     assert len(processed) == len(prepared.train)
     for row in range(len(prepared.train)):
         mine = tokenize_example(prepared.train[row], tokenizer, max_length=max_length, loss=prepared.loss)
@@ -177,7 +150,7 @@ def test_text_trains_every_token_with_eos_as_sft_trainer_does(tiny_model, tmp_pa
 @pytest.mark.parametrize("loss", ["assistant", "completion"])
 def test_turn_losses_on_text_are_config_errors(tiny_model, tmp_path, loss):
     with pytest.raises(ConfigError, match=r"language-modelling text.*loss = 'all'"):
-        prepare(LAYOUTS / "llamafactory_c4_demo.jsonl", config=_config(tiny_model, tmp_path, loss=loss))
+        prepare(LAYOUTS / "llamafactory_c4_demo.jsonl", config=gate_config(tiny_model, tmp_path, loss=loss))
 
 
 # -- 3. weight 0 ----------------------------------------------------------------------------
@@ -192,19 +165,19 @@ def _weighted(tmp_path: Path) -> Path:
             {"role": "assistant", "content": f"Open note {i} and choose Pin.", "weight": 1},
         ]
         rows.append(chat if i in (2, 5) else _chat(f"How do I star note {i}?", f"Open note {i} and choose Star."))
-    return _write(tmp_path / "weights.jsonl", rows)
+    return write_rows(tmp_path / "weights.jsonl", rows)
 
 
 def test_weight_zero_replies_refuse_with_lines_and_when_allowed_are_said_to_train(tiny_model, tmp_path):
     source = _weighted(tmp_path)
     with pytest.raises(GateError) as caught:
-        prepare(source, config=_config(tiny_model, tmp_path))
+        prepare(source, config=gate_config(tiny_model, tmp_path))
     found = caught.value.findings
     assert [(f.code, f.line) for f in found] == [("FTT101", 3), ("FTT101", 6)]
     assert "weight 0" in found[0].message
     assert "TRL ignores" in found[0].message
 
-    prepared = prepare(source, config=_config(tiny_model, tmp_path, data={"allow": ["FTT101"], "eval_size": 0.2}))
+    prepared = prepare(source, config=gate_config(tiny_model, tmp_path, data={"allow": ["FTT101"], "eval_size": 0.2}))
     assert prepared.manifest.allowed == {"FTT101": 2}
     assert any("ARE trained" in note for note in prepared.notes)
 
@@ -234,8 +207,8 @@ def _tool_rows() -> list[dict]:
 def test_tool_calls_the_template_drops_refuse_and_a_tool_template_passes(tiny_model, tmp_path):
     from transformers import AutoTokenizer
 
-    source = _write(tmp_path / "tools.jsonl", _tool_rows())
-    config = _config(tiny_model, tmp_path, data={"eval_size": 0.2})
+    source = write_rows(tmp_path / "tools.jsonl", _tool_rows())
+    config = gate_config(tiny_model, tmp_path, data={"eval_size": 0.2})
     with pytest.raises(GateError) as caught:
         prepare(source, config=config)
     error = caught.value
@@ -272,14 +245,14 @@ def test_records_with_images_refuse_and_when_allowed_say_the_images_are_not_pass
         for i in range(3)
     ]
     rows += [_chat(f"How do I archive note {i}?", f"Open note {i} and choose Archive.") for i in range(9)]
-    source = _write(tmp_path / "mllm.jsonl", rows)
+    source = write_rows(tmp_path / "mllm.jsonl", rows)
     with pytest.raises(GateError) as caught:
-        prepare(source, config=_config(tiny_model, tmp_path))
+        prepare(source, config=gate_config(tiny_model, tmp_path))
     found = caught.value.findings
     assert [(f.code, f.line) for f in found] == [("FTT103", 1), ("FTT103", 2), ("FTT103", 3)]
     assert "trains text-only models" in found[0].message
     assert "images" in found[0].message
-    prepared = prepare(source, config=_config(tiny_model, tmp_path, data={"allow": ["FTT103"], "eval_size": 0.2}))
+    prepared = prepare(source, config=gate_config(tiny_model, tmp_path, data={"allow": ["FTT103"], "eval_size": 0.2}))
     assert any("media are not passed" in note for note in prepared.notes)
 
 
@@ -290,7 +263,7 @@ def test_eval_equal_to_train_is_a_plain_refusal(tiny_model, clean_chat, tmp_path
     copy = shutil.copy(clean_chat, tmp_path / "copy.jsonl")
     for eval_file in (clean_chat, Path(copy)):
         with pytest.raises(GateError, match=r"^data\.eval is the training file"):
-            prepare(clean_chat, eval_file, config=_config(tiny_model, tmp_path))
+            prepare(clean_chat, eval_file, config=gate_config(tiny_model, tmp_path))
     proc = _ftdata("train", str(_toml(tmp_path / "same.toml", tiny_model, clean_chat, clean_chat)), "--dry-run")
     assert proc.returncode == 1, proc.stderr
     assert "data.eval is the training file" in proc.stderr
@@ -298,13 +271,15 @@ def test_eval_equal_to_train_is_a_plain_refusal(tiny_model, clean_chat, tmp_path
 
 def test_missing_empty_and_too_small_files_say_so(tiny_model, tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        prepare(tmp_path / "missing.jsonl", config=_config(tiny_model, tmp_path))
+        prepare(tmp_path / "missing.jsonl", config=gate_config(tiny_model, tmp_path))
     with pytest.raises(ConfigError, match="is a folder"):
-        prepare(tmp_path, config=_config(tiny_model, tmp_path))
+        prepare(tmp_path, config=gate_config(tiny_model, tmp_path))
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     with pytest.raises(GateError, match=r"empty\.jsonl is empty"):
-        prepare(empty, config=_config(tiny_model, tmp_path))
-    small = _write(tmp_path / "small.jsonl", [_chat(f"How do I tag note {i}?", f"Choose Tag {i}.") for i in range(3)])
+        prepare(empty, config=gate_config(tiny_model, tmp_path))
+    small = write_rows(
+        tmp_path / "small.jsonl", [_chat(f"How do I tag note {i}?", f"Choose Tag {i}.") for i in range(3)]
+    )
     with pytest.raises(GateError, match=r"is small \(3 readable records\).*at least 10 records"):
-        prepare(small, config=_config(tiny_model, tmp_path))
+        prepare(small, config=gate_config(tiny_model, tmp_path))
