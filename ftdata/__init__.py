@@ -21,6 +21,7 @@ from ftdata.registry import Scope, rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ftdata.auditing import AuditReport, audit
+    from ftdata.curation.convert import convert
     from ftdata.curation.dedup import dedup
     from ftdata.curation.leakage import leakage
     from ftdata.curation.memory import CurateResult, curate
@@ -30,6 +31,7 @@ _LAZY = {
     "audit": "ftdata.auditing",
     "AuditReport": "ftdata.auditing",
     "CurateResult": "ftdata.curation.memory",
+    "convert": "ftdata.curation.convert",
     "curate": "ftdata.curation.memory",
     "dedup": "ftdata.curation.dedup",
     "leakage": "ftdata.curation.leakage",
@@ -51,6 +53,7 @@ __all__ = [
     "Severity",
     "__version__",
     "audit",
+    "convert",
     "curate",
     "dedup",
     "leakage",

@@ -150,7 +150,7 @@ def _register() -> None:
     entry a click command, e.g. ``train = "ftdata_train.cli:train"``)."""
     from importlib.metadata import entry_points
 
-    from ftdata.cli import audit, curate, lint, rules  # noqa: F401
+    from ftdata.cli import audit, convert, curate, lint, rules  # noqa: F401
 
     for ep in entry_points(group="ftdata.commands"):
         if ep.name in main.commands:
