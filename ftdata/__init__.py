@@ -21,7 +21,7 @@ from ftdata.registry import Scope, rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ftdata.auditing import AuditReport, audit
-    from ftdata.curation.convert import convert
+    from ftdata.curation.convert import ConvertResult, convert
     from ftdata.curation.dedup import dedup
     from ftdata.curation.leakage import leakage
     from ftdata.curation.memory import CurateResult, curate
@@ -31,6 +31,7 @@ _LAZY = {
     "audit": "ftdata.auditing",
     "AuditReport": "ftdata.auditing",
     "CurateResult": "ftdata.curation.memory",
+    "ConvertResult": "ftdata.curation.convert",
     "convert": "ftdata.curation.convert",
     "curate": "ftdata.curation.memory",
     "dedup": "ftdata.curation.dedup",
@@ -41,6 +42,7 @@ _LAZY = {
 __all__ = [
     "AuditReport",
     "ConfigError",
+    "ConvertResult",
     "CurateResult",
     "Finding",
     "Issue",

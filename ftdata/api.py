@@ -34,6 +34,8 @@ def lint(
     extend_select: Iterable[str] | None = None,
     profile: str | None = None,
     format: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    dataset_info: PathLike | bool | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     severity: Mapping[str, str] | None = None,
     max_errors: int | None = None,
@@ -54,6 +56,12 @@ def lint(
     maps a rule to its options and ``severity`` a rule to a severity. ``tokenizer`` and
     ``max_length`` fill the options of that name of every token rule (FT5xx).
 
+    ``fields`` maps the file's own keys onto a type's (``{"question": "prompt",
+    "answer": "completion"}``; sources may be dotted paths, see docs/formats.md), on top
+    of ``[tool.ftdata.fields]``. A LLaMA-Factory ``dataset_info.json`` next to a file (or
+    the one ``dataset_info`` names; False: none) gives that file's format and columns;
+    ``fields`` wins over it. Findings on mapped keys point at the keys as written.
+
     For files, ``[tool.ftdata]`` in the nearest pyproject.toml (or ftdata.toml) applies
     unless ``config=False``; pass a path to use that file instead. Keyword arguments win
     over the file. ``progress(stage, done, total)`` hears how far reading and the long
@@ -69,6 +77,7 @@ def lint(
     """
     overrides = {
         **_selection(select, ignore, extend_select, profile, format),
+        "fields": dict(fields) if fields else None,
         "options": options,
         "severity": severity,
         "max_errors": max_errors,
@@ -89,7 +98,10 @@ def lint(
     else:
         cache: dict[Path, Settings] = {}
         files = list(iter_data_files(paths))
-        plans = {path: _plan(settings_for(config, path.parent, cache).override(**overrides)) for path in files}
+        plans = {
+            path: _plan(_for_file(settings_for(config, path.parent, cache).override(**overrides), path, dataset_info))
+            for path in files
+        }
         checked: set[int] = set()
         for plan in plans.values():
             if id(plan) not in checked:
@@ -110,7 +122,7 @@ def lint(
                 if settings.path and not base.is_absolute():
                     base = Path(settings.path).parent / base
                 found = _apply_baseline(found, base)
-            findings.extend(found)
+            findings.extend(_not_a_dataset(found, plan))
             stats.append(st)
         for group in dataset_groups(files):
             findings.extend(files_findings(plans[group[0]], [(str(p), views[p]) for p in group]))
@@ -171,6 +183,35 @@ def _selection(
         "profile": profile,
         "format": format,
     }
+
+
+def _for_file(settings: Settings, path: Path, dataset_info: PathLike | bool | None) -> Settings:
+    """``settings`` with what a LLaMA-Factory dataset_info.json declares for ``path``."""
+    from ftdata.formats.dataset_info import DatasetInfoError, spec_for
+
+    if dataset_info is False:
+        return settings
+    explicit = Path(dataset_info) if dataset_info not in (None, True) else None  # type: ignore[arg-type]
+    if explicit is None and settings.dataset_info:
+        explicit = Path(settings.dataset_info)
+    try:
+        spec = spec_for(path, settings.format_spec, dataset_info=explicit)
+    except DatasetInfoError as e:
+        raise ConfigError(str(e)) from None
+    if spec == settings.format_spec:
+        return settings
+    return settings.override(format=spec if spec and "[" in spec else None)
+
+
+def _not_a_dataset(found: list[Finding], plan: Plan) -> list[Finding]:
+    """A file reported as not a dataset (FT014) gets no dataset-level findings: a
+    ``package.json`` is not a dataset of one record that is too small."""
+    from ftdata.rules.syntax import NOT_A_DATASET_CODE
+
+    if not any(f.code == NOT_A_DATASET_CODE for f in found):
+        return found
+    dataset_codes = {b.code for b in plan.dataset}
+    return [f for f in found if f.code not in dataset_codes]
 
 
 def _plan(settings: Settings) -> Plan:

@@ -30,13 +30,27 @@ from ftdata.records import Record
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from ftdata.labels import LabelledRecord
+
+#: Records the audit shows as the trainer sees them when a tokenizer is given.
+SHOW_LABELS = 5
+
 
 class AuditReport(Report):
-    """A lint Report with the dataset's figures, and ways to look at what was flagged."""
+    """A lint Report with the dataset's figures, and ways to look at what was flagged.
+    ``labels`` holds the first records as the trainer sees them (trained and masked text),
+    when the audit had a tokenizer."""
 
-    def __init__(self, report: Report, stats: list[AuditStats], loaders: Mapping[str, Callable[[], list[Any]]]) -> None:
+    def __init__(
+        self,
+        report: Report,
+        stats: list[AuditStats],
+        loaders: Mapping[str, Callable[[], list[Any]]],
+        labels: Iterable[LabelledRecord] = (),
+    ) -> None:
         super().__init__(report.findings, report.sources)
         self.stats = stats
+        self.labels = list(labels)
         self._loaders = dict(loaders)
         self._rows: dict[str, list[Any]] = {}
 
@@ -119,13 +133,23 @@ class AuditReport(Report):
         return [f"{s.source}: {s.warning}" for s in self.stats if s.warning]
 
     def to_json(self) -> dict[str, Any]:
-        """Findings, sources, figures and warnings, as plain JSON values."""
-        return {
+        """Findings, sources, figures and warnings, as plain JSON values; with a tokenizer,
+        the label view too (each record's text as runs, ``trained`` or not)."""
+        out: dict[str, Any] = {
             "warnings": self.warnings,
             "findings": self.to_dicts(),
             "sources": [asdict(s) for s in self.sources],
             "stats": [s.to_dict() for s in self.stats],
         }
+        if self.labels:
+            out["labels"] = [
+                {
+                    **{k: v for k, v in asdict(view).items() if k != "pieces"},
+                    "pieces": [{"trained": flag, "text": text} for flag, text in view.pieces],
+                }
+                for view in self.labels
+            ]
+        return out
 
 
 def _as_records(source: Any) -> list[Any]:
@@ -153,6 +177,7 @@ def audit(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     config: Any = True,
     progress: Progress | None = None,
+    show_labels: int = SHOW_LABELS,
 ) -> AuditReport:
     """Lint ``source`` and measure it. ``source`` is a path (file or folder), a list of
     paths, a list of dicts, a ``datasets.Dataset`` or a pandas DataFrame. With
@@ -160,6 +185,9 @@ def audit(
     otherwise they are estimated.
     ``max_length`` draws the truncation line and counts what it cuts. ``stratify_by`` (a
     field path) adds the balance of that field. Lint options are those of ``ftdata.lint``.
+    With ``tokenizer``, the first ``show_labels`` readable records are kept as the trainer
+    would see them after the chat template and truncation to ``max_length``, trained tokens
+    apart from masked ones (``AuditReport.labels``; the HTML page shows them).
     """
     import ftdata
 
@@ -223,7 +251,31 @@ def audit(
     for s in stats:
         s.duplicate_clusters = duplicate_cluster_sizes(report, s.source)
         explain_unreadable(s, report, unreadable.get(s.source, []))
-    return AuditReport(report, stats, loaders)
+    labels: list[LabelledRecord] = []
+    if tokenizer and show_labels > 0:
+        sources = (
+            [_read_records(Path(src.source), format) for src in report.sources]
+            if path is not None
+            else [_memory_records(rows or [], format)]
+        )
+        labels = _labels(sources, tokenizer, show_labels, max_length)
+    return AuditReport(report, stats, loaders, labels)
+
+
+def _labels(
+    sources: Iterable[Iterable[Record]], tokenizer: str, n: int, max_length: int | None
+) -> list[LabelledRecord]:
+    """The first ``n`` readable records over ``sources``, in order, as the trainer sees them."""
+    from ftdata.labels import label_records
+    from ftdata.tokens import load_tokenizer
+
+    tok = load_tokenizer(tokenizer)
+    out: list[LabelledRecord] = []
+    for records in sources:
+        if len(out) >= n:
+            break
+        out += label_records(records, tok, n - len(out), max_length=max_length)
+    return out
 
 
 def _is_path_list(source: Any) -> bool:
@@ -260,4 +312,4 @@ def _memory_records(rows: list[Any], format: str | None) -> Iterable[Record]:
         yield rec
 
 
-__all__ = ["UNREADABLE_WARNING_SHARE", "AuditReport", "AuditStats", "audit", "measure"]
+__all__ = ["SHOW_LABELS", "UNREADABLE_WARNING_SHARE", "AuditReport", "AuditStats", "audit", "measure"]

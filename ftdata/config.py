@@ -43,16 +43,47 @@ class Settings:
     tokenizer: str | None = None
     max_length: int | None = None
     splits: Mapping[str, Any] = field(default_factory=dict)
+    #: ``{source: target}``: the file's own keys read as a type's (see ftdata.formats.fields).
+    fields: Mapping[str, str] = field(default_factory=dict)
+    #: A LLaMA-Factory dataset_info.json naming each file's format and columns; None: the
+    #: one next to each data file, when there is one.
+    dataset_info: str | None = None
     path: str | None = None  # the file these settings came from
+
+    @property
+    def format_spec(self) -> str | None:
+        """The format and the mapping as one spec string, what the normaliser takes."""
+        from ftdata.formats.fields import compose
+
+        return compose(self.format, self.fields)
 
     def override(self, **changes: Any) -> Settings:
         """A copy with the non-None ``changes`` applied; ``ignore`` and ``extend_select``
         add to what is there, ``options`` and ``severity`` merge per rule."""
         clean: dict[str, Any] = {}
+        if changes.get("format") is not None and "[" in str(changes["format"]):
+            # A format spec (``alpaca[question=instruction]``): its mapping joins ``fields``.
+            from ftdata.formats.fields import FieldsError, parse_spec
+
+            try:
+                spec = parse_spec(changes["format"])
+            except FieldsError as e:
+                raise ConfigError(str(e)) from None
+            extra = spec.fields.as_dict() if spec.fields else {}
+            changes = {
+                **changes,
+                "format": spec.format,
+                "fields": {**extra, **(changes.get("fields") or {})},
+                "dataset_info": changes.get("dataset_info") or spec.dataset_info,
+            }
+            if spec.format is None:
+                clean["format"] = self.format
         for key, value in changes.items():
             if value is None:
                 continue
-            if key in ("ignore", "extend_select"):
+            if key == "fields":
+                value = {**self.fields, **_fields(value, "fields")}
+            elif key in ("ignore", "extend_select"):
                 value = (*getattr(self, key), *_strings(value, key))
             elif key == "select":
                 value = _strings(value, key)
@@ -81,6 +112,8 @@ _TOP_KEYS = {
     "tokenizer": "tokenizer",
     "max-length": "max_length",
     "splits": "splits",
+    "fields": "fields",
+    "dataset-info": "dataset_info",
 }
 
 #: ``[tool.ftdata.splits]``: the dataset's split files and how to audit them for leaks.
@@ -177,6 +210,8 @@ def settings_from_mapping(table: Mapping[str, Any], *, where: str = "config", pa
             value = _strings(value, key)
         elif attr == "splits":
             value = _check_splits(value, where)
+        elif attr == "fields":
+            value = _fields(value, f"{where}: [fields]")
         elif attr in ("severity", "options"):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: {key!r} must be a table")
@@ -202,6 +237,19 @@ def _unknown_key(key: str, known: Iterable[str], where: str, table: str = "") ->
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ConfigError(f"{where}: unknown key {key!r}{table}{hint}")
+
+
+def _fields(table: Any, where: str) -> dict[str, str]:
+    """A ``{source: target}`` table of strings, checked as a field mapping."""
+    from ftdata.formats.fields import FieldMap, FieldsError
+
+    if not isinstance(table, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+        raise ConfigError(f"{where} must map field names to field names (strings), got {table!r}")
+    try:
+        FieldMap.of(table)
+    except FieldsError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return dict(table)
 
 
 def _check_splits(table: Any, where: str) -> dict[str, Any]:
@@ -243,6 +291,8 @@ def _relative_to(values: dict[str, Any], folder: Path) -> dict[str, Any]:
         out["tokenizer"] = fix(out["tokenizer"])
     if "baseline" in out:
         out["baseline"] = fix(out["baseline"])
+    if "dataset_info" in out:
+        out["dataset_info"] = str((folder / out["dataset_info"]).resolve())
     if "splits" in out and "files" in out["splits"]:
         out["splits"] = {**out["splits"], "files": [str((folder / f).resolve()) for f in out["splits"]["files"]]}
     if "options" in out:

@@ -10,10 +10,13 @@ from ftdata import registry
 
 
 def _facts(r: registry.Rule) -> str:
-    return (
+    facts = (
         f"Default severity: {r.severity} · Scope: {r.scope.value} · "
         f"Enabled by default: {'yes' if r.default else 'no'} · Fixable: {'yes' if r.fixable else 'no'}"
     )
+    if r.superseded_by:
+        facts += f" · Records also reported by {' or '.join(r.superseded_by)} are left to them"
+    return facts
 
 
 def rule_text(r: registry.Rule) -> str:
@@ -40,6 +43,7 @@ def rules_json() -> str:
             "scope": r.scope.value,
             "default": r.default,
             "fixable": r.fixable,
+            "superseded_by": list(r.superseded_by),
             "summary": r.summary,
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in r.options.items()},
             "doc": r.doc,

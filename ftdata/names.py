@@ -12,6 +12,7 @@ INPUT_FORMATS = (
     "text",
     "preference",
     "unpaired-preference",
+    "stepwise-supervision",
 )
 #: Provider profiles (``--profile``).
 PROFILES = ("openai", "together", "mistral", "trl")

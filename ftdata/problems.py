@@ -34,6 +34,7 @@ class Problem(str, enum.Enum):
     UNSAFE_INTEGER = "unsafe-integer"
     NOT_AN_OBJECT = "not-an-object"
     MISSING_FINAL_NEWLINE = "missing-final-newline"
+    NOT_A_DATASET = "not-a-dataset"
     # The record's format (ftdata.formats).
     UNKNOWN_FORMAT = "unknown-format"
     WRONG_TYPE = "wrong-type"
@@ -45,6 +46,9 @@ class Problem(str, enum.Enum):
     # Preference and unpaired preference records (ftdata.formats).
     PROMPT_MISMATCH = "implicit-prompt-mismatch"
     INVALID_LABEL = "invalid-kto-label"
+    # Stepwise supervision records (ftdata.formats).
+    STEPWISE_LENGTH_MISMATCH = "stepwise-length-mismatch"
+    INVALID_STEP_LABEL = "invalid-step-label"
 
     # On Python 3.11+ a mixed-in enum prints as ``Problem.INVALID_JSON``; a problem kind
     # should print as the rule name it stands for, on every version.
@@ -73,6 +77,7 @@ READER = frozenset(
         Problem.UNSAFE_INTEGER,
         Problem.NOT_AN_OBJECT,
         Problem.MISSING_FINAL_NEWLINE,
+        Problem.NOT_A_DATASET,
     }
 )
 
@@ -88,5 +93,7 @@ NORMALISER = frozenset(
         Problem.MISSING_CONTENT,
         Problem.PROMPT_MISMATCH,
         Problem.INVALID_LABEL,
+        Problem.STEPWISE_LENGTH_MISMATCH,
+        Problem.INVALID_STEP_LABEL,
     }
 )

@@ -95,6 +95,12 @@ class Record:
     model is moved away from, so content rules never judge it. Unpaired preference (KTO):
     ``reply`` is the completion and ``label`` True (desirable), False (undesirable) or
     None (not a boolean). Both are empty, and ``label`` None, for every other format.
+
+    A record read through a field mapping (``--map``, ``[tool.ftdata.fields]``,
+    dataset_info.json) holds the mapped value in ``data`` and what was read in
+    ``original``; ``fields`` is the :class:`ftdata.formats.fields.FieldMap` applied, which
+    turns paths into ``data`` back into paths of the record as written (for locating
+    findings). Both are None for a record read as it is.
     """
 
     __slots__ = (
@@ -103,12 +109,14 @@ class Record:
         "_text",
         "column",
         "data",
+        "fields",
         "format",
         "index",
         "label",
         "line",
         "messages",
         "offset",
+        "original",
         "problems",
         "raw",
         "rejected",
@@ -142,6 +150,8 @@ class Record:
         self.reply: Sequence[Message] = ()
         self.rejected: Sequence[Message] = ()
         self.label: bool | None = None
+        self.fields: Any = None
+        self.original: Any = None
         self._text: str | None = None
         self._pattern: str | None = None
         self._memo: dict[Any, Any] | None = None

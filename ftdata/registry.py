@@ -82,6 +82,9 @@ class Rule:
     requires: tuple[Requirement, ...] = ()
     ranges: Mapping[str, Range] = field(default_factory=dict)
     reader_options: Mapping[str, str] = field(default_factory=dict)
+    #: Stronger rules of the same scope that report the same problem: a finding of this
+    #: rule on a record one of them reports is dropped (see :func:`rule`).
+    superseded_by: tuple[str, ...] = ()
 
     @property
     def doc(self) -> str:
@@ -160,13 +163,17 @@ def rule(
     requires: Iterable[Requirement] = (),
     ranges: Mapping[str, Range] | None = None,
     reader_options: Mapping[str, str] | None = None,
+    superseded_by: Iterable[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a rule. The decorated function's docstring is its documentation.
 
     ``scope`` is a :class:`Scope` or its value (``"dataset"``); ``requires`` lists what
     the rule needs to run (checked before any data is read);
     ``ranges`` bounds its numeric options (inclusive); ``reader_options`` maps an option
-    of a reader rule to the reader bound it sets (``{"max_bytes": "max_line_bytes"}``)."""
+    of a reader rule to the reader bound it sets (``{"max_bytes": "max_line_bytes"}``);
+    ``superseded_by`` names stronger dataset rules that see the same problem (FT404 near
+    duplicates by FT401 exact ones): when both run, a record the stronger one reports is
+    reported once, by it, and a weaker group that holds such records says how many."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must look like FT123")
     if not NAME_RE.match(name):
@@ -190,6 +197,7 @@ def rule(
             tuple(requires),
             dict(ranges or {}),
             dict(reader_options or {}),
+            tuple(superseded_by),
         )
         unknown = (set(entry.ranges) | set(entry.reader_options)) - set(entry.options)
         if unknown:

@@ -6,11 +6,14 @@ first use). Without one, counts are estimated from characters and marked as esti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ftdata.records import Record
 
@@ -20,8 +23,9 @@ CHARS_PER_TOKEN = 4.0
 TURN_OVERHEAD = 4
 
 
-#: A conversation to its text after the chat template and the spans of its generation blocks.
-Render = Callable[[list[dict[str, Any]]], tuple[str, list[tuple[int, int]] | None]]
+#: A conversation and its tools to its text after the chat template and the spans of its
+#: generation blocks.
+Render = Callable[[list[dict[str, Any]], list[Any] | None], tuple[str, list[tuple[int, int]] | None]]
 
 
 @dataclass
@@ -81,14 +85,76 @@ def has_generation_markers(tokenizer: Any) -> bool:
 
 
 def chat_messages(record: Record) -> list[dict[str, Any]]:
-    """The record as the ``messages`` list chat templates take."""
+    """The record as the ``messages`` list chat templates take.
+
+    Tool calls take the shape transformers' templates read: an assistant message with
+    ``tool_calls`` of ``{"type": "function", "function": {"name", "arguments"}}``. A ShareGPT
+    ``function_call`` turn (a JSON object with ``name`` and ``arguments``, or a list of them)
+    becomes such a message with empty content and its arguments as an object, since the
+    Qwen and Llama templates write them with ``tojson``; its ``observation`` is a ``tool``
+    message. OpenAI ``tool_calls`` are passed as in the file (FT116 checks their arguments) and a
+    legacy ``function_call`` becomes a one-call ``tool_calls``. A ``function_call`` turn that is
+    not a JSON call stays plain text (FT116 reports it)."""
     out: list[dict[str, Any]] = []
     for m in record.messages:
         message: dict[str, Any] = {"role": m.role, "content": m.text or ""}
-        if m.tool_calls and type(m.data) is dict and type(m.data.get("tool_calls")) is list:
-            message["tool_calls"] = m.data["tool_calls"]
+        if m.tool_calls and type(m.data) is dict:
+            calls = _tool_calls(m.data)
+            if calls is not None:
+                message["tool_calls"] = calls
+                if "from" in m.data:  # the ShareGPT value was the call itself
+                    message["content"] = ""
         out.append(message)
     return out
+
+
+def chat_tools(record: Record) -> list[Any] | None:
+    """The tools the record declares (its ``tools``, a list or a JSON string of one, as
+    LLaMA-Factory writes them), as the ``tools`` argument of a chat template; None without."""
+    data = record.data
+    tools = data.get("tools") if type(data) is dict else None
+    if isinstance(tools, str):
+        try:
+            tools = orjson.loads(tools)
+        except orjson.JSONDecodeError:
+            return None
+    return tools if type(tools) is list and tools else None
+
+
+def _tool_calls(data: dict[str, Any]) -> list[Any] | None:
+    """The ``tool_calls`` of one turn as a template takes them, or None when it holds no call."""
+    if type(data.get("tool_calls")) is list:
+        return data["tool_calls"]
+    if type(data.get("function_call")) is dict:
+        return [{"type": "function", "function": data["function_call"]}]
+    value = data.get("value")
+    if data.get("from") != "function_call" or type(value) is not str:
+        return None
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    calls = parsed if type(parsed) is list else [parsed]
+    functions = [_function(call) for call in calls]
+    if not functions or any(f is None for f in functions):
+        return None
+    return [{"type": "function", "function": f} for f in functions]
+
+
+def _function(call: Any) -> dict[str, Any] | None:
+    """``{"name", "arguments"}`` of one ShareGPT call, arguments as an object where the file
+    gives them as a JSON string of one; None when it is not a call."""
+    if type(call) is not dict or type(call.get("name")) is not str:
+        return None
+    arguments = call.get("arguments", call.get("parameters", {}))
+    if isinstance(arguments, str):
+        try:
+            decoded = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            decoded = None
+        if type(decoded) is dict:
+            arguments = decoded
+    return {"name": call["name"], "arguments": arguments}
 
 
 def count_tokens(
@@ -127,22 +193,22 @@ def _estimate(rec: Record, chars_per_token: float) -> TokenCount:
 
 def _exact(tok: Any, records: list[Record], marked: bool, render: Render) -> Iterator[TokenCount]:
     counts = [TokenCount(rec.index) for rec in records]
-    conversations = [chat_messages(rec) for rec in records]
-    done: list[tuple[TokenCount, list[dict[str, Any]], str, list[tuple[int, int]] | None]] = []
-    for count, messages in zip(counts, conversations, strict=True):
+    done: list[tuple[TokenCount, list[dict[str, Any]], list[Any] | None, str, list[tuple[int, int]] | None]] = []
+    for count, rec in zip(counts, records, strict=True):
+        messages, tools = chat_messages(rec), chat_tools(rec)
         try:
-            text, spans = render(messages)
+            text, spans = render(messages, tools)
         except Exception as e:  # templates raise plain exceptions on roles they refuse
             count.error = f"{type(e).__name__}: {e}"
             continue
-        done.append((count, messages, text, spans))
+        done.append((count, messages, tools, text, spans))
     if done:  # one call encodes the batch, on every core
-        encoded = tok([text for _, _, text, _ in done], add_special_tokens=False)
+        encoded = tok([text for *_, text, _ in done], add_special_tokens=False)
         apart: list[tuple[TokenCount, str, str]] = []  # text the template changed: encoded on its own
-        for i, (count, messages, text, spans) in enumerate(done):
+        for i, (count, messages, tools, text, spans) in enumerate(done):
             count.total = len(encoded["input_ids"][i])
             apart += _count_roles(count, messages, text, encoded, i)
-            _count_trained(tok, count, messages, text, spans, encoded, i, marked)
+            _count_trained(tok, count, messages, tools, text, spans, encoded, i, marked)
         if apart:
             alone = tok([t for *_, t in apart], add_special_tokens=False)["input_ids"]
             for (count, role, _), ids in zip(apart, alone, strict=True):
@@ -162,12 +228,17 @@ def _count_roles(
     count: TokenCount, messages: list[dict[str, Any]], text: str, encoded: Any, i: int
 ) -> list[tuple[TokenCount, str, str]]:
     """Tokens of each message's text where the template put it; the texts it did not put
-    verbatim are returned, to be encoded on their own."""
+    verbatim are returned, to be encoded on their own (a tool call as the JSON object most
+    templates write: templates differ in the words around it)."""
     apart = []
     cursor = 0
     for m in messages:
         role, content = m["role"], m["content"]
         count.by_role.setdefault(role, 0)
+        for call in m.get("tool_calls") or ():
+            function = call.get("function") if type(call) is dict else None
+            if type(function) is dict:
+                apart.append((count, role, json.dumps(function, ensure_ascii=False)))
         found = text.find(content, cursor) if content else -1
         span = _span(encoded, i, found, found + len(content)) if found >= 0 else None
         if span is not None:
@@ -182,6 +253,7 @@ def _count_trained(
     tok: Any,
     count: TokenCount,
     messages: list[dict[str, Any]],
+    tools: list[Any] | None,
     text: str,
     spans: list[tuple[int, int]] | None,
     encoded: Any,
@@ -192,7 +264,7 @@ def _count_trained(
     if marked:
         if spans is None:  # the public API: a mask per token
             mask = list(
-                tok.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)[
+                tok.apply_chat_template(messages, tools=tools, return_dict=True, return_assistant_tokens_mask=True)[
                     "assistant_masks"
                 ]
             )
@@ -209,7 +281,7 @@ def _count_trained(
     reply = next((j for j, m in enumerate(messages) if m["role"] == "assistant"), None)
     if count.reply_start is None and reply is not None:
         # the reply starts where the prompt with a generation prompt ends
-        prompt = tok.apply_chat_template(messages[:reply], tokenize=False, add_generation_prompt=True)
+        prompt = tok.apply_chat_template(messages[:reply], tools=tools, tokenize=False, add_generation_prompt=True)
         at = encoded.char_to_token(i, len(prompt)) if text.startswith(prompt) and len(prompt) < len(text) else None
         count.reply_start = at if at is not None else len(tok(prompt, add_special_tokens=False)["input_ids"])
 
@@ -220,8 +292,8 @@ def _renderer(tok: Any, marked: bool) -> Render:
     renderer gives both in one pass; where it is missing or disagrees with the public
     API (another transformers version), the public API alone (spans ``None``)."""
 
-    def public(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]] | None]:
-        return tok.apply_chat_template(messages, tokenize=False), None
+    def public(messages: list[dict[str, Any]], tools: list[Any] | None) -> tuple[str, list[tuple[int, int]] | None]:
+        return tok.apply_chat_template(messages, tools=tools, tokenize=False), None
 
     try:
         from transformers.utils.chat_template_utils import render_jinja_template
@@ -229,14 +301,14 @@ def _renderer(tok: Any, marked: bool) -> Render:
         template = tok.get_chat_template()
         variables = dict(tok.special_tokens_map)
 
-        def direct(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]] | None]:
+        def direct(messages: list[dict[str, Any]], tools: list[Any] | None) -> tuple[str, list[tuple[int, int]] | None]:
             texts, spans = render_jinja_template(  # type: ignore[misc,str-unpack]
-                [messages], chat_template=template, return_assistant_tokens_mask=marked, **variables
+                [messages], tools=tools, chat_template=template, return_assistant_tokens_mask=marked, **variables
             )
             return texts[0], [(int(s[0]), int(s[1])) for s in spans[0]] if marked else None
 
         probe = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."}]
-        if direct(probe)[0] == public(probe)[0]:
+        if direct(probe, None)[0] == public(probe, None)[0]:
             return direct
     except Exception:  # any failure of the internal API means: use the public one
         pass

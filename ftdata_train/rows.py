@@ -10,56 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-
-def record_kind(rec: Any, loss: str) -> str:
-    """The row shape a record becomes: ``messages``, ``prompt_completion`` (plain text),
-    ``chat_prompt_completion`` or ``text`` (language modelling: TRL's ``dataset_text_field``)."""
-    from ftdata.formats import PROMPT_COMPLETION, TEXT
-
-    if rec.format == TEXT:
-        return "text"
-    if rec.format == PROMPT_COMPLETION:
-        data = rec.data
-        if isinstance(data.get("prompt"), str) and isinstance(data.get("completion"), str):
-            return "prompt_completion"
-        return "chat_prompt_completion"
-    # Completion-only loss on conversations: the last assistant turn is the completion.
-    return "chat_prompt_completion" if loss == "completion" else "messages"
+from ftdata.labels import record_kind, record_row
 
 
 def trl_rows(records: list[Any], kind: str) -> list[dict[str, Any]]:
     """The records as rows in TRL's shape (``kind`` from :func:`record_kind`), with ``tools`` as a
-    JSON string."""
-    from ftdata.formats import PROMPT_COMPLETION
-    from ftdata.tokens import chat_messages
-
-    rows: list[dict[str, Any]] = []
-    for rec in records:
-        data = rec.data
-        if kind == "text":
-            row: dict[str, Any] = {"text": data["text"]}
-        elif kind == "prompt_completion":
-            row = {"prompt": data["prompt"], "completion": data["completion"]}
-        else:
-            messages = chat_messages(rec)
-            if kind == "messages":
-                row = {"messages": messages}
-            elif rec.format == PROMPT_COMPLETION:
-                row = {
-                    "prompt": [m for m, src in zip(messages, rec.messages, strict=True) if src.path[:1] == ("prompt",)],
-                    "completion": [
-                        m for m, src in zip(messages, rec.messages, strict=True) if src.path[:1] == ("completion",)
-                    ],
-                }
-            else:
-                last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
-                row = {"prompt": messages[:last], "completion": messages[last:]}
-        tools = data.get("tools")
-        if tools is not None:
-            row["tools"] = tools if isinstance(tools, str) else orjson.dumps(tools).decode()
-        rows.append(row)
+    JSON string; once one row has tools every row has the column (None without)."""
+    rows = [record_row(rec, kind) for rec in records]
     if any("tools" in row for row in rows):
         for row in rows:
             row.setdefault("tools", None)

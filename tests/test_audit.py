@@ -17,7 +17,7 @@ from ftdata.auditing import audit
 from ftdata.findings import Finding, Severity
 from ftdata.render.html import top_findings
 from scripts.screenshot_report import chromium, screenshot
-from tests.conftest import ROOT, TOKENIZER_DIR, run_cli
+from tests.conftest import PLAIN_TOKENIZER_DIR, ROOT, TOKENIZER_DIR, run_cli
 from tests.png import count_colour, read_png
 
 SAMPLE = ROOT / "ftdata" / "samples" / "support_chat.jsonl"
@@ -75,6 +75,31 @@ def test_exact_token_counts_with_a_real_tokenizer() -> None:
     assert stats.over_max_length > 0
     assert stats.truncated_tokens > 0
     assert "FT501" not in {f.code for f in report}  # token rules stay opt-in
+
+
+def test_label_view_keeps_what_the_template_refuses_and_needs_a_tokenizer() -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": "Hi <b>"}, {"role": "assistant", "content": "Hello & bye"}]},
+        {"messages": "not a list"},  # unreadable: never shown
+        {"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "y"}]},
+        {"messages": [{"role": "user", "content": "Again?"}, {"role": "assistant", "content": "Yes."}]},
+    ]
+    report = audit(rows, tokenizer=str(TOKENIZER_DIR), show_labels=2, config=False)
+    assert [(v.index, v.error) for v in report.labels] == [(0, None), (2, "TemplateError: unsupported role tool")]
+    first = report.labels[0]
+    assert "".join(t for trained, t in first.pieces if trained) == "Hello & bye<|im_end|>"
+    page = report.to_html()
+    assert "Hello &amp; bye" in page
+    assert "Hi &lt;b&gt;" in page
+    assert "unsupported role tool" in page
+    assert report.to_json()["labels"][1]["error"] == "TemplateError: unsupported role tool"
+    # assistant-only loss without {% generation %} markers: the reason, not a guess
+    plain = audit(rows, tokenizer=str(PLAIN_TOKENIZER_DIR), show_labels=1, config=False)
+    assert "{% generation %}" in (plain.labels[0].error or "")
+    estimated = audit(rows, config=False)
+    assert estimated.labels == []
+    assert "What the trainer trains on" not in estimated.to_html()
+    assert "labels" not in estimated.to_json()
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (make test installs it)")

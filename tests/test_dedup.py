@@ -218,3 +218,53 @@ def test_similarities_are_the_rules_scores(tmp_path: Path) -> None:
     assert {r.index: r.similarity for r in result.rejected if r.reason == "duplicate"} == scores
     exact = run_cli("lint", "dups.jsonl", "--select", "FT401", "--output-format", "json", cwd=tmp_path)
     assert all("score" not in f and "other" not in f for f in json.loads(exact.stdout)), "exact: no score"
+
+
+def test_one_finding_per_duplicated_record(tmp_path: Path) -> None:
+    from ftdata.api import lint
+
+    shutil.copy(TESTS / "data" / "dups.jsonl", tmp_path / "dups.jsonl")
+    near = {"FT404": {"threshold": 0.6}}
+    # Run alone, each rule sees records 1 and 2 (copies of record 0); only FT404 sees record 5.
+    exact = lint(tmp_path / "dups.jsonl", select=["FT401"], config=False)
+    alone = lint(tmp_path / "dups.jsonl", select=["FT404"], options=near, config=False)
+    assert sorted(f.index for f in exact.findings) == [1, 2]
+    assert sorted(f.index for f in alone.findings) == [1, 2, 5]
+    # Together, the exact duplicates are reported once, by FT401.
+    once = lint(tmp_path / "dups.jsonl", select=["FT401", "FT404"], options=near, config=False).findings
+    assert sorted((f.code, f.index) for f in once) == [("FT401", 1), ("FT401", 2), ("FT404", 5)]
+    assert all("FT401" not in f.message for f in once)  # record 5's group holds no exact duplicate
+    # dedup runs one rule alone and keeps all its findings: its clusters do not change.
+    assert [c.members for c in dd.clusters_of(alone.findings, "FT404")] == [(0, 1, 2), (3, 5)]
+
+
+def test_weaker_group_names_the_stronger_rule(tmp_path: Path) -> None:
+    from ftdata.api import lint
+
+    base = "Open Settings, then Account, then Security, and choose Reset password to get a link by email."
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "How do I reset my password?"},
+                {"role": "assistant", "content": base},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "How do I reset my password?"},
+                {"role": "assistant", "content": base},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "How do I reset my password?"},
+                {"role": "assistant", "content": base + " Thanks."},
+            ]
+        },
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    once = lint(path, select=["FT401", "FT404"], config=False).findings
+    assert sorted((f.code, f.index) for f in once) == [("FT401", 1), ("FT404", 2)]
+    near = next(f for f in once if f.code == "FT404")
+    assert near.message.endswith("(1 of them reported by FT401)")

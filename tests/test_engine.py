@@ -278,3 +278,94 @@ def _config(tmp_path: Path, schema: str) -> Path:
     config = tmp_path / "ftdata.toml"
     config.write_text(f"[rules.output-schema]\nschema = {json.dumps(schema)}\n")
     return config
+
+
+def _text_file(path: Path, n: int) -> Path:
+    path.write_text("".join(json.dumps({"text": f"Document {i}: notes on topic {i * 7}."}) + "\n" for i in range(n)))
+    return path
+
+
+def test_rules_that_need_turns_say_once_per_file_that_text_records_have_none(tmp_path: Path) -> None:
+    data = _text_file(tmp_path / "lm.jsonl", 412)
+    report = ftdata.lint(data, config=False, ignore=["FT200"])
+    assert report.findings == []
+    (stats,) = report.sources
+    by_reason = {n.reason: n for n in stats.not_applied}
+    turns = by_reason["no turns"]
+    assert (turns.format, turns.records) == ("text", 412)
+    assert {"FT109", "FT111", "FT112", "FT113", "FT114", "FT115", "FT402", "FT403"} <= set(turns.codes)
+    assert by_reason["a document may quote a dialogue"].codes == ("FT305",)
+    # Only the selected rules are named.
+    narrow = ftdata.lint(data, config=False, select=["FT111", "FT301"])
+    assert [(n.codes, n.records) for n in narrow.sources[0].not_applied] == [(("FT111",), 412)]
+    assert ftdata.lint(data, config=False, select=["FT301"]).sources[0].not_applied == ()
+
+
+def test_the_note_is_one_line_per_file_and_leaves_the_verdict_and_exit_status_alone(tmp_path: Path) -> None:
+    data = _text_file(tmp_path / "lm.jsonl", 412)
+    for extra in ([], ["--fail-on", "info"]):
+        result = run_cli("lint", data, "--isolated", "--ignore", "FT200", *extra)
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[-1] == "All checks passed (412 records in 1 file)."
+        notes = [line for line in lines if ": note: " in line]
+        assert notes == [
+            f"{data}: note: FT109, FT111-FT115, FT201-FT205, FT402, FT403 do not apply to 412 `text` records (no turns)",
+            f"{data}: note: FT305 does not apply to 412 `text` records (a document may quote a dialogue)",
+        ]
+    # The data formats keep their shape: findings only.
+    as_json = run_cli("lint", data, "--isolated", "--ignore", "FT200", "--output-format", "json")
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == []
+
+
+def test_a_mixed_folder_gets_one_note_per_file_and_format(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _text_file(folder / "lm.jsonl", 30)
+    chat = {"messages": [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello"}]}
+    (folder / "chat.jsonl").write_text(json.dumps(chat) + "\n")
+    mixed = [
+        {"text": "A document."},
+        {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+        {"prompt": "Capital of Spain?", "chosen": "Madrid.", "rejected": "Lyon."},
+        chat,
+    ]
+    (folder / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mixed))
+    report = ftdata.lint(folder, config=False, select=["FT109", "FT111"])
+    notes = {
+        s.source.rsplit("/", 1)[-1]: [(n.format, n.codes, n.records) for n in s.not_applied] for s in report.sources
+    }
+    assert notes == {
+        "chat.jsonl": [],
+        "lm.jsonl": [("text", ("FT109", "FT111"), 30)],
+        "mixed.jsonl": [("text", ("FT109", "FT111"), 1), ("preference", ("FT109",), 2)],
+    }
+    result = run_cli("lint", folder, "--isolated", "--select", "FT109,FT111")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sum(": note: " in line for line in result.stdout.splitlines()) == 3
+
+
+def test_a_sharded_pass_gives_the_same_notes(tmp_path: Path) -> None:
+    data = _text_file(tmp_path / "lm.jsonl", 3000)
+    settings = Settings(select=("FT111", "FT305"))
+    _, one = lint_file(data, settings, jobs=1)
+    _, many = lint_file(data, settings, executor=SerialExecutor(), parallel_min_bytes=1)
+    assert one.not_applied == many.not_applied  # type: ignore[attr-defined]
+    assert [n.records for n in one.not_applied] == [3000, 3000]  # type: ignore[attr-defined]
+
+
+def test_in_memory_records_get_the_notes_too() -> None:
+    report = ftdata.lint([{"text": "One document."}, {"text": "Another one."}], select=["FT114"])
+    assert [n.message for n in report.sources[0].not_applied] == ["FT114 does not apply to 2 `text` records (no turns)"]
+
+
+def test_every_rule_the_notes_name_is_registered() -> None:
+    from ftdata.engine.run import NOT_APPLICABLE
+    from ftdata.formats import FORMATS
+
+    for fmt, reasons in NOT_APPLICABLE.items():
+        assert fmt in FORMATS
+        for _, codes in reasons:
+            for code in codes:
+                assert registry.get(code).code == code

@@ -57,9 +57,10 @@ def _snapshot_of_this_checkout(dest: Path) -> str:
     return _git(dest, "rev-parse", "HEAD").stdout.strip()
 
 
-def _project_with_hook(tmp_path: Path, hook: str) -> tuple[Path, dict[str, str]]:
+def _project_with_hook(tmp_path: Path, hook: str, files: str | None = None) -> tuple[Path, dict[str, str]]:
     """A git repository with a ``data/`` folder and ``hook`` of this checkout installed by
-    the real pre-commit; returns it and the environment to commit in."""
+    the real pre-commit (with its own ``files:`` pattern when given); returns it and the
+    environment to commit in."""
     hook_repo = tmp_path / "ftdata"
     hook_repo.mkdir()
     rev = _snapshot_of_this_checkout(hook_repo)
@@ -68,12 +69,33 @@ def _project_with_hook(tmp_path: Path, hook: str) -> tuple[Path, dict[str, str]]
     _git(project, "init", "-q")
     (project / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: {hook}\n"
+        + (f"        files: '{files}'\n" if files else "")
     )
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-cache")}
     subprocess.run(
         [sys.executable, "-m", "pre_commit", "install"], cwd=project, env=env, check=True, capture_output=True
     )
     return project, env
+
+
+def test_hook_leaves_other_json_files_alone_and_json_datasets_opt_in(tmp_path: Path) -> None:
+    project, env = _project_with_hook(tmp_path, "ftdata-lint")
+    (project / "package.json").write_text('{\n  "name": "app",\n  "version": "1.0.0"\n}\n')
+    (project / "data" / "train.json").write_text(json.dumps([BAD]) + "\n")
+    _git(project, "add", "-A")
+    accepted = _commit(project, env, "config and a JSON dataset")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr  # the default matches .jsonl/.ndjson only
+
+    (tmp_path / "opted-in").mkdir()
+    project, env = _project_with_hook(tmp_path / "opted-in", "ftdata-lint", files=r"^data/.*\.(jsonl|ndjson|json)$")
+    (project / "package.json").write_text('{\n  "name": "app",\n  "version": "1.0.0"\n}\n')
+    (project / "data" / "train.json").write_text(json.dumps([BAD]) + "\n")
+    _git(project, "add", "-A")
+    refused = _commit(project, env, "a JSON dataset, opted in")
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output
+    assert "data/train.json:1:25: FT107 unrecognised role 'User'" in output
+    assert "package.json" not in output
 
 
 def test_hook_refuses_a_bad_dataset_and_accepts_a_good_one(tmp_path: Path) -> None:

@@ -191,3 +191,55 @@ def test_normalisation_matches_its_definition(text: str, casefold: bool) -> None
 
     expected = " ".join(unicodedata.normalize("NFC", text).split())
     assert normalise_text(text, casefold=casefold) == (expected.casefold() if casefold else expected)
+
+
+def test_representative_groups_have_no_chains() -> None:
+    from ftdata.similarity.clusters import representative_clusters
+
+    # 0~1 and 1~2 are close, 0 and 2 are not: union-find would chain all three.
+    edges = [(0, 1, 0.97), (1, 2, 0.96), (3, 4, 0.99), (2, 4, 0.95)]
+    clusters = representative_clusters(5, edges)
+    assert [(c.representative, c.members, c.similarity) for c in clusters] == [
+        (0, (0, 1), (1.0, 0.97)),
+        (2, (2, 4), (1.0, 0.95)),
+    ]
+    assert [c.members for c in build_clusters(5, edges)] == [(0, 1, 2, 3, 4)]
+    # A refused member stays free and founds its own group.
+    refused = representative_clusters(5, edges, compatible=lambda rep, m: {rep, m} != {0, 1})
+    assert [c.members for c in refused] == [(1, 2), (3, 4)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), st.floats(0.9, 1.0)), max_size=40))
+def test_every_member_is_a_neighbour_of_its_representative(edges: list[tuple[int, int, float]]) -> None:
+    from ftdata.similarity.clusters import representative_clusters
+
+    best: dict[tuple[int, int], float] = {}
+    for i, j, s in edges:
+        if i != j:
+            key = (min(i, j), max(i, j))
+            best[key] = max(best.get(key, 0.0), s)
+    seen: set[int] = set()
+    for c in representative_clusters(12, edges):
+        assert seen.isdisjoint(c.members)
+        seen.update(c.members)
+        for m, s in zip(c.members, c.similarity, strict=True):
+            if m != c.representative:
+                assert s == round(best[(min(m, c.representative), max(m, c.representative))], 6)
+
+
+def test_opposite_prompts_are_recognised() -> None:
+    from ftdata.similarity.opposites import opposite
+
+    assert opposite("Convert 30 Celsius to Fahrenheit", "Convert 30 Fahrenheit to Celsius") == (
+        "'celsius to fahrenheit' / 'fahrenheit to celsius'"
+    )
+    assert opposite("Encrypt this with ROT13", "Decrypt this with ROT13") == "'encrypt' / 'decrypt'"
+    assert opposite("How do I increase the volume?", "How do I decrease the volume?") == "'increase' / 'decrease'"
+    assert opposite("请加密这段文字", "请解密这段文字") == "'加密' / '解密'"
+    assert opposite("How can I change my password?", "How do I change my password?") is None
+    assert opposite("Translate to French: good morning", "Translate to French: good night") is None
+    assert (
+        opposite("Sort the list in ascending and descending order", "Sort the list in descending and ascending order")
+        is None
+    )

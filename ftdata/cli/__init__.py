@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -76,13 +77,71 @@ class AliasedOption(click.Option):
             self.opts = names
 
 
-input_format_option = click.option(
-    "--input-format",
-    "--format",
-    "input_format",
-    cls=AliasedOption,
-    type=click.Choice(FORMAT_NAMES),
-    help="Force the record format instead of detecting it.",
+def _format_part(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep what ``--input-format``, ``--map`` and ``--dataset-info`` say, and give the
+    command one format spec (``alpaca[question=instruction]``) in ``input_format``: the
+    value every command already passes on as its format, so the mapping travels with it
+    to the library, its worker processes and the manifests. Click may process the three
+    in any order, so the spec is rebuilt after each."""
+    parts = ctx.meta.setdefault("ftdata.format_parts", {})
+    if param.name == "map_fields":
+        from ftdata.formats.fields import FieldsError, parse_map
+
+        try:
+            parts["map"] = parse_map(value) if value else {}
+        except FieldsError as e:
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    elif param.name == "dataset_info":
+        parts["info"] = str(value.resolve()) if value is not None else None
+    else:
+        parts["format"] = value
+    spec = _spec(parts)
+    if param.name == "input_format":
+        return spec
+    if "input_format" in ctx.params:
+        ctx.params["input_format"] = spec
+    return None
+
+
+def _spec(parts: dict[str, Any]) -> str | None:
+    if not parts.get("map") and not parts.get("info"):
+        return parts.get("format")
+    from ftdata.formats.fields import compose
+
+    return compose(parts.get("format"), parts.get("map") or None, parts.get("info"))
+
+
+#: ``--input-format``, ``--map`` and ``--dataset-info``: how records are read, given to the
+#: command as one format spec in ``input_format``.
+input_format_option = _options(
+    click.option(
+        "--input-format",
+        "--format",
+        "input_format",
+        cls=AliasedOption,
+        type=click.Choice(FORMAT_NAMES),
+        callback=_format_part,
+        help="Force the record format instead of detecting it.",
+    ),
+    click.option(
+        "--map",
+        "map_fields",
+        multiple=True,
+        metavar="SOURCE=TARGET,...",
+        expose_value=False,
+        callback=_format_part,
+        help="Read the file's own keys as a type's: question=prompt,answer=completion "
+        "(nested: conversation.turns=messages).",
+    ),
+    click.option(
+        "--dataset-info",
+        "dataset_info",
+        type=click.Path(path_type=Path, exists=True, dir_okay=False),
+        expose_value=False,
+        callback=_format_part,
+        help="A LLaMA-Factory dataset_info.json naming the file's formatting and columns "
+        "(default: the one next to the data, if any).",
+    ),
 )
 
 #: The options that choose the rules (lint and audit).

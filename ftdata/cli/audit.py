@@ -32,6 +32,15 @@ from ftdata.cli import UsageFailure, main, progress_bar, rule_selection, split_v
     type=click.IntRange(min=1),
     help="Training sequence length: drawn on the token plot, with what it cuts.",
 )
+@click.option(
+    "--show-labels",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="With --tokenizer: show the first N records in the HTML page as the trainer sees them,"
+    " trained tokens highlighted (0: none).",
+)
 @click.option("--stratify-by", help="Field path whose balance to show (e.g. metadata.category).")
 @rule_selection
 @click.option(
@@ -46,6 +55,7 @@ def audit_command(
     json_file: Path | None,
     tokenizer: str | None,
     max_length: int | None,
+    show_labels: int,
     stratify_by: str | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -79,6 +89,7 @@ def audit_command(
                 target,
                 tokenizer=tokenizer,
                 max_length=max_length,
+                show_labels=show_labels,
                 stratify_by=stratify_by,
                 select=split_values(select),
                 ignore=split_values(ignore),

@@ -91,7 +91,7 @@ def dedup(
                 n=ngram,
                 num_perm=num_perm,
                 model=model,
-                format=input_format,
+                format=read_as(source, input_format),
                 unreadable=unreadable,
                 progress=progress,
             )
@@ -225,7 +225,7 @@ def split_command(
             bins=bins,
             threshold=threshold,
             scope=scope,
-            format=input_format,
+            format=read_as(source, input_format),
         )
         paths = write_split(result, output)
     except (OSError, ValueError, ImportError) as e:
@@ -289,6 +289,7 @@ def split_command(
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Configuration file with [tool.ftdata.splits] (default: searched from here).",
 )
+@input_format_option
 @click.option("-q", "--quiet", is_flag=True, help="Print the pairs only.")
 def leak_command(
     files: tuple[Path, ...],
@@ -299,6 +300,7 @@ def leak_command(
     model: str | None,
     output_format: str,
     config_file: Path | None,
+    input_format: str | None,
     quiet: bool,
 ) -> None:
     """Find records of one file that reappear in another (eval questions seen in training).
@@ -330,6 +332,7 @@ def leak_command(
             threshold=threshold,
             semantic_threshold=semantic_threshold,
             model=model,
+            format=read_as(paths[0], input_format),
             config=found or False,
         )
     except (OSError, ValueError, ImportError, ConfigError) as e:
@@ -376,6 +379,26 @@ def _unreadable_records(items: list[Any], name: str) -> str:
         f"{plural(len(items), 'record')} of {name} could not be read (first at line {first}; most common cause, "
         f"{n:,}: {rule + ': ' if rule else ''}{detail}); the leakage audit is incomplete"
     )
+
+
+def read_as(source: Path, spec: str | None) -> str | None:
+    """The format spec to read ``source`` with: ``[tool.ftdata.fields]`` of its
+    configuration, then the entry of a LLaMA-Factory dataset_info.json for it, then what
+    --input-format/--map/--dataset-info say (each winning over the one before)."""
+    from ftdata.api import settings_for
+    from ftdata.config import ConfigError
+    from ftdata.formats.dataset_info import DatasetInfoError, spec_for
+    from ftdata.formats.fields import compose, parse_spec
+
+    try:
+        settings = settings_for(True, source.parent)
+        given = parse_spec(spec)
+        own = given.fields.as_dict() if given.fields else {}
+        base = compose(given.format or settings.format, {**settings.fields, **own}, given.dataset_info)
+        info = Path(settings.dataset_info) if settings.dataset_info and not given.dataset_info else None
+        return spec_for(source, base, dataset_info=info)
+    except (ConfigError, DatasetInfoError) as e:
+        raise UsageFailure(str(e)) from None
 
 
 def _relative(path: Path) -> Path:

@@ -11,7 +11,7 @@ import orjson
 
 from ftdata.records import MISSING, Record, field_value
 from ftdata.similarity.clusters import UnionFind
-from ftdata.similarity.text import scope_key
+from ftdata.similarity.keys import scope_key
 
 GROUPINGS = ("prompt", "duplicates", "near-duplicates", "semantic")
 #: ``group_by`` that keeps nothing together (eval may then share prompts with train).
@@ -82,7 +82,7 @@ def record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
         return grouping
     # FT601's key, so that grouping by prompt leaves the leakage audit nothing to find.
     if grouping == "prompt":
-        return lambda rec: scope_key(rec, "prompt") if rec.readable else None
+        return lambda rec: scope_key(rec, "prompt", loose=True) if rec.readable else None
     if grouping == "duplicates":
         return lambda rec: scope_key(rec, "conversation") if rec.readable else None
     return field_getter(grouping)

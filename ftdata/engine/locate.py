@@ -21,8 +21,9 @@ def fingerprint(rec: Record) -> str:
     if rec.raw is not None:
         payload = rec.raw.strip()
     elif rec.data is not None:
+        data = rec.original if rec.original is not None else rec.data  # as given, not as mapped
         try:
-            payload = orjson.dumps(rec.data, option=orjson.OPT_SORT_KEYS)
+            payload = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             payload = repr(rec.data).encode("utf-8", "backslashreplace")
     else:
@@ -32,19 +33,27 @@ def fingerprint(rec: Record) -> str:
 
 def stamp(rec: Record, pending: Sequence[Pending]) -> Iterator[Finding]:
     """The Findings of one record's issues, each at the line and column of its path (or
-    of the reader's character offset), else at the record's start."""
+    of the reader's character offset), else at the record's start. A record read through
+    a field mapping has its paths translated back to the keys as written, so a finding on
+    ``prompt`` points at (and names) the file's ``question``."""
     text = None
     spans: dict[PathT, jsonstrict.Span] = {}
+    fields = rec.fields
+    paths = [fields.source_path(i.path) if fields is not None else i.path for _, _, i in pending]
     if rec.raw is not None and rec.line is not None:
-        wanted = {i.path[:n] for _, _, i in pending if i.offset is None and i.path for n in range(1, len(i.path) + 1)}
+        wanted = {
+            path[:n]
+            for (_, _, i), path in zip(pending, paths, strict=True)
+            if i.offset is None and path
+            for n in range(1, len(path) + 1)
+        }
         if wanted:
             text = rec.raw.decode("utf-8", "replace")
             spans = jsonstrict.locate(text, wanted)
     digest = fingerprint(rec)
-    for code, sev, issue in pending:
+    for (code, sev, issue), path in zip(pending, paths, strict=True):
         line = rec.line
         column = rec.column if line is not None else None
-        path = issue.path
         if line is not None and rec.raw is not None:
             at = issue.offset
             if at is None and path:

@@ -1,5 +1,6 @@
 """Merging shard results in file order: lines and record indices shifted, the error
-budget (``max_errors``) applied across shards."""
+budget (``max_errors``) applied across shards; and one finding per problem when several
+dataset rules see the same records (:func:`supersede`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from ftdata.engine.dataset import Column
+from ftdata.engine.plan import BoundRule
 from ftdata.engine.scan import ShardResult
-from ftdata.findings import Severity
+from ftdata.findings import Issue, Severity
 
 
 def merge(parts: Iterable[ShardResult], source: str, max_errors: int | None) -> ShardResult:
@@ -48,3 +50,31 @@ def merge(parts: Iterable[ShardResult], source: str, max_errors: int | None) -> 
     total.stats.lines = line_shift
     total.stats.records = index_shift
     return total
+
+
+def supersede(located: list[tuple[BoundRule, Issue]]) -> list[tuple[BoundRule, Issue]]:
+    """One finding per problem: an issue of a rule on a record that a rule it is
+    ``superseded_by`` also reports is dropped; a kept one whose group holds records the
+    stronger rule reports says how many. Rules that supersede nothing pass unchanged, and
+    a rule run alone (as ``ftdata dedup`` runs them) keeps all its issues."""
+    reported: dict[str, set[int]] = {}
+    for bound, issue in located:
+        if issue.index is not None:
+            reported.setdefault(bound.code, set()).add(issue.index)
+    if not any(set(bound.rule.superseded_by) & reported.keys() for bound, _ in located):
+        return located
+    out = []
+    for bound, issue in located:
+        stronger = [c for c in bound.rule.superseded_by if c in reported]
+        if not stronger or issue.index is None:
+            out.append((bound, issue))
+            continue
+        if any(issue.index in reported[c] for c in stronger):
+            continue
+        notes = [
+            f"{n} of them reported by {c}" for c in stronger if (n := len(reported[c].intersection(issue.related)))
+        ]
+        out.append(
+            (bound, replace(issue, message=f"{issue.message} ({'; '.join(notes)})")) if notes else (bound, issue)
+        )
+    return out

@@ -64,7 +64,9 @@ class Plan:
 
     @property
     def format(self) -> str | None:
-        return self.settings.format
+        """The format spec records are normalised with: the forced format (None: detect)
+        and the field mapping, as one picklable string (see ftdata.formats.fields)."""
+        return self.settings.format_spec
 
     @property
     def collectors(self) -> tuple[BoundRule, ...]:

@@ -19,7 +19,7 @@ from typing import Any
 from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, DatasetHandle, DatasetView
 from ftdata.engine.locate import at_record_start, stamp
-from ftdata.engine.merge import merge
+from ftdata.engine.merge import merge, supersede
 from ftdata.engine.plan import BoundRule, Plan
 from ftdata.engine.scan import (
     RULE_ERRORS_SHOWN,
@@ -41,6 +41,81 @@ from ftdata.records import Record
 
 #: Files at least this large are checked by several processes when more than one CPU is free.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+
+#: Rules that check what some formats do not have, by format and why: rather than each
+#: rule skipping those records in silence, the engine says so once per file
+#: (:class:`NotApplied`). A rule that is only meant for one format (FT701 on pairs) is
+#: not listed: it does not apply to the others by definition.
+NOT_APPLICABLE: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
+    "text": (
+        (
+            "no turns",
+            frozenset(
+                {"FT109", "FT111", "FT112", "FT113", "FT114", "FT115", "FT201", "FT202", "FT203", "FT204", "FT205"}
+                | {"FT206", "FT402", "FT403"}
+            ),
+        ),
+        ("a document may quote a dialogue", frozenset({"FT305"})),
+    ),
+    "preference": (("FT702 and FT111 check the replies", frozenset({"FT109"})),),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NotApplied:
+    """Selected rules that did not apply to the ``records`` records of ``format`` in one
+    file, and why: a note of the run, not a finding (no severity, no effect on the exit
+    status, never in a baseline)."""
+
+    codes: tuple[str, ...]
+    format: str
+    records: int
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """``FT109, FT111-FT115 do not apply to 412 `text` records (no turns)``."""
+        verb = "does" if len(self.codes) == 1 else "do"
+        noun = "record" if self.records == 1 else "records"
+        return f"{code_ranges(self.codes)} {verb} not apply to {self.records:,} `{self.format}` {noun} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class FileStats(SourceStats):
+    """:class:`SourceStats` with the notes of the run on that source."""
+
+    not_applied: tuple[NotApplied, ...] = ()
+
+
+def code_ranges(codes: Iterable[str]) -> str:
+    """Codes in order, runs of three or more consecutive ones joined: ``FT109, FT111-FT115``."""
+    runs: list[list[str]] = []
+    for code in sorted(set(codes)):
+        if runs and _follows(runs[-1][-1], code):
+            runs[-1].append(code)
+        else:
+            runs.append([code])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(r) for r in runs)
+
+
+def _follows(a: str, b: str) -> bool:
+    return a[:-3] == b[:-3] and a[-3:].isdigit() and b[-3:].isdigit() and int(b[-3:]) == int(a[-3:]) + 1
+
+
+def not_applied(plan: Plan, formats: Counter[str]) -> tuple[NotApplied, ...]:
+    """The selected rules of ``plan`` that did not apply to some records of a file whose
+    records are ``formats`` (records per format), one note per format and reason."""
+    selected = {b.code for b in plan.selected}
+    out = []
+    for fmt, reasons in NOT_APPLICABLE.items():
+        count = formats.get(fmt, 0)
+        if not count:
+            continue
+        for reason, codes in reasons:
+            skipped = tuple(sorted(selected & codes))
+            if skipped:
+                out.append(NotApplied(skipped, fmt, count, reason))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +207,7 @@ def lint_file(
             for bound in plan.files:
                 views[bound.code] = DatasetView(dataset, state.collected.get(bound.code))
     _failure_summary(state)
-    return state.findings, _stats(state)
+    return state.findings, _stats(state, plan)
 
 
 def _file_findings(plan: Plan, state: ShardResult, name: str) -> None:
@@ -155,15 +230,16 @@ def _failure_summary(state: ShardResult) -> None:
             state.findings.append(Finding(RULE_ERROR, Severity.ERROR, message, state.source))
 
 
-def _stats(state: ShardResult) -> SourceStats:
+def _stats(state: ShardResult, plan: Plan) -> FileStats:
     formats = format_counts(state.formats)
-    return SourceStats(
+    return FileStats(
         state.source,
         state.stats.records,
         state.stats.lines,
         tuple(sorted(formats.items())),
         state.truncated,
         state.unreadable,
+        not_applied(plan, formats),
     )
 
 
@@ -251,6 +327,7 @@ def dataset_findings(
             raise
         except Exception as e:
             yield at_record_start(RULE_ERROR, Severity.ERROR, rule_failed(bound.code, e), state.source, line)
+    located = supersede(located)
     records = fetch({i.index for _, i in located if i.index is not None}) if fetch is not None else {}
     for bound, issue in located:
         rec = records.get(issue.index) if issue.index is not None else None
@@ -304,5 +381,13 @@ def lint_records(
         state.findings.extend(dataset_findings(plan, dataset, state, lambda wanted: {i: by_index[i] for i in wanted}))
     _failure_summary(state)
     formats = format_counts(state.formats)
-    stats = SourceStats(source, len(kept), 0, tuple(sorted(formats.items())), state.truncated, state.unreadable)
+    stats = FileStats(
+        source,
+        len(kept),
+        0,
+        tuple(sorted(formats.items())),
+        state.truncated,
+        state.unreadable,
+        not_applied(plan, formats),
+    )
     return state.findings, stats

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from ftdata.engine.locate import Pending, stamp
 from ftdata.engine.plan import Plan
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity
 from ftdata.formats import normalise
+from ftdata.problems import Problem
 from ftdata.records import Record
 
 #: Failures of one rule reported record by record before they are only counted.
@@ -110,6 +111,7 @@ def scan_items(
 ) -> None:
     """Check every record of ``items``; stop at ``max_errors`` errors."""
     max_errors = plan.settings.max_errors
+    items = _single_documents(items, plan, result)
     # Records, their normalised views and findings hold no reference cycles, so reference
     # counting frees them; the cyclic collector would only rescan young objects.
     enabled = gc.isenabled()
@@ -131,6 +133,54 @@ def scan_items(
     finally:
         if enabled:
             gc.enable()
+
+
+def _single_documents(
+    items: Iterable[Record | io.FileProblem], plan: Plan, result: ShardResult
+) -> Iterator[Record | io.FileProblem]:
+    """``items``, except that a ``.json`` file holding one JSON object in no format (a
+    ``package.json``) is reported once as not a dataset (FT014) instead of as a record in
+    no format. The first record of a JSON stream is held until the next item shows
+    whether it is the only one."""
+    iterator = iter(items)
+    for item in iterator:
+        if type(item) is not Record or item.index != 0 or not _single_document_file(result):
+            yield item
+            continue
+        following = next(iterator, None)
+        if following is None and type(item.data) is dict and _in_no_format(item, plan):
+            finding = file_finding(
+                plan,
+                Problem.NOT_A_DATASET,
+                result.source,
+                item.line,
+                item.column,
+                "file holds a single JSON object in no dataset format, not a list of records: "
+                f"not a dataset (keys {', '.join(repr(k) for k in list(item.data)[:6])})",
+            )
+            if finding is not None:
+                result.add(finding)
+            result.unreadable += 1
+            result.formats.append(0)
+            return
+        yield item
+        if following is not None:
+            yield following
+        yield from iterator
+        return
+
+
+def _single_document_file(result: ShardResult) -> bool:
+    """Whether the file may hold one JSON document: a ``.json`` file not holding an array
+    (one object on one line reads as JSON Lines)."""
+    container = result.stats.container
+    return container == "json-stream" or (container != "json-array" and result.source.lower().endswith(".json"))
+
+
+def _in_no_format(rec: Record, plan: Plan) -> bool:
+    probe = Record(rec.index, rec.data, source=rec.source)
+    normalise(probe, plan.format)
+    return probe.format is None
 
 
 def file_finding(

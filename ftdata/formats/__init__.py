@@ -6,8 +6,12 @@ TRL, lists of messages), Alpaca (``instruction``/``input``/``output``, with the 
 ``from``/``value`` turns, including ``function_call``/``observation`` turns), language
 modelling ``text``, preference pairs (``chosen``/``rejected`` in TRL's, LLaMA-Factory's
 and the ``chosen_messages``/``rejected_messages`` dialects) and unpaired preference (KTO:
-a ``label`` beside ``prompt``/``completion`` or ``messages``). docs/formats.md maps each
-one to the record view.
+a ``label`` beside ``prompt``/``completion`` or ``messages``) and stepwise supervision
+(``prompt``/``completions``/``labels``). docs/formats.md maps each one to the record view.
+
+A file with its own key names is read through a field mapping
+(:mod:`ftdata.formats.fields`): ``normalise`` takes a *format spec*, a format name with an
+optional mapping (``prompt-completion[question=prompt,answer=completion]``).
 
 The normaliser never raises: what it cannot make sense of becomes a problem named after
 the rule that reports it (a :class:`ftdata.problems.Problem` such as ``MISSING_KEY``),
@@ -22,12 +26,24 @@ from ftdata import problems
 from ftdata.formats.chat import (
     OPENAI_ROLES,
     SHAREGPT_ROLES,
+    message_list,
     read_alpaca,
     read_messages,
     read_prompt_completion,
     read_sharegpt,
 )
+from ftdata.formats.fields import (
+    FieldMap,
+    FieldsError,
+    FormatSpec,
+    apply_fields,
+    compose,
+    parse_map,
+    parse_spec,
+)
+from ftdata.formats.hints import instance_list, unknown_message
 from ftdata.formats.preference import LABEL_KEYS, read_preference, read_text, read_unpaired
+from ftdata.formats.stepwise import read_stepwise
 from ftdata.problems import Problem as Kind
 from ftdata.records import Record
 
@@ -38,14 +54,15 @@ SHAREGPT = "sharegpt"
 TEXT = "text"
 PREFERENCE = "preference"
 UNPAIRED_PREFERENCE = "unpaired-preference"
-FORMATS = (MESSAGES, PROMPT_COMPLETION, ALPACA, SHAREGPT, TEXT, PREFERENCE, UNPAIRED_PREFERENCE)
+STEPWISE = "stepwise-supervision"
+FORMATS = (MESSAGES, PROMPT_COMPLETION, ALPACA, SHAREGPT, TEXT, PREFERENCE, UNPAIRED_PREFERENCE, STEPWISE)
 
 MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "tool_calls", "tool_call_id", "weight", "loss_weight", "function_call"}
 )
 SHAREGPT_TURN_KEYS = frozenset({"from", "value", "weight"})
 TOP_LEVEL_KEYS = {
-    MESSAGES: frozenset({"messages", "tools", "parallel_tool_calls", "functions"}),
+    MESSAGES: frozenset({"messages", "conversations", "tools", "parallel_tool_calls", "functions"}),
     PROMPT_COMPLETION: frozenset({"prompt", "completion"}),
     ALPACA: frozenset({"instruction", "input", "output", "system", "history"}),
     SHAREGPT: frozenset({"conversations", "system", "tools"}),
@@ -66,7 +83,11 @@ TOP_LEVEL_KEYS = {
         }
     ),
     UNPAIRED_PREFERENCE: frozenset({"prompt", "completion", "messages", "label", "kto_tag", "tools"}),
+    STEPWISE: frozenset({"prompt", "completions", "labels"}),
 }
+#: Media reference lists any chat format may carry (LLaMA-Factory, TRL's vision types); FT122 checks them.
+MEDIA_KEYS = frozenset({"images", "videos", "audios"})
+TOP_LEVEL_KEYS = {fmt: keys | MEDIA_KEYS if fmt != TEXT else keys for fmt, keys in TOP_LEVEL_KEYS.items()}
 #: Every problem kind the normaliser emits; each is the name of a registered rule.
 PROBLEM_KINDS = problems.NORMALISER
 
@@ -80,14 +101,27 @@ def detect(data: dict[str, Any]) -> str | None:
     if ("chosen" in data or "rejected" in data) and "completion" not in data:
         return PREFERENCE
     if "conversations" in data:
-        return SHAREGPT
+        return MESSAGES if _openai_turns(data["conversations"]) else SHAREGPT
     if "instruction" in data:
+        if "output" not in data and instance_list(data) is not None:
+            return None  # a task with a list of examples, not one example
         return ALPACA
+    if "prompt" in data and "completions" in data:
+        return STEPWISE
     if "prompt" in data and "completion" in data:
         return UNPAIRED_PREFERENCE if _kto_label(data, chat=False) else PROMPT_COMPLETION
     if "text" in data:
         return TEXT
     return None
+
+
+def _openai_turns(turns: Any) -> bool:
+    """Whether a ``conversations`` list holds OpenAI messages (``role``/``content``, as
+    tool-use sets ship) rather than ShareGPT ``from``/``value`` turns: its first object says."""
+    if type(turns) is not list:
+        return False
+    first = next((t for t in turns if type(t) is dict), None)
+    return first is not None and "role" in first and "from" not in first
 
 
 def _kto_label(data: dict[str, Any], *, chat: bool) -> bool:
@@ -108,15 +142,32 @@ def _kto_label(data: dict[str, Any], *, chat: bool) -> bool:
 
 
 def normalise(record: Record, forced: str | None = None) -> None:
-    """Fill ``record.format``, ``.messages``, ``.segments`` and append problems."""
+    """Fill ``record.format``, ``.messages``, ``.segments`` and append problems.
+
+    ``forced`` is a format spec: a format name (None: detect it) with, optionally, a
+    field mapping (``[question=prompt,answer=completion]``) applied to ``record.data``
+    first. A malformed spec is a programming error (ValueError); the front doors
+    validate what users write."""
+    spec = parse_spec(forced) if forced and ("[" in forced or forced not in FORMATS) else None
+    if spec is not None:
+        forced = spec.format
+        if spec.fields and type(record.data) is dict:
+            mapped = spec.fields.apply(record.data)
+            if mapped != record.data:
+                record.original = record.data
+                record.data = mapped
+                record.fields = spec.fields
     data = record.data
     fmt = forced or detect(data)
     record.format = fmt
     if fmt is None:
-        record.problems.append((Kind.UNKNOWN_FORMAT, (), _unknown_message(data), None))
+        record.problems.append((Kind.UNKNOWN_FORMAT, (), unknown_message(data), None))
         return
     if fmt == MESSAGES:
-        read_messages(record, data)
+        if "messages" not in data and _openai_turns(data.get("conversations")):
+            message_list(record, data["conversations"], "conversations")
+        else:
+            read_messages(record, data)
     elif fmt == SHAREGPT:
         read_sharegpt(record, data)
     elif fmt == ALPACA:
@@ -127,19 +178,10 @@ def normalise(record: Record, forced: str | None = None) -> None:
         read_preference(record, data)
     elif fmt == UNPAIRED_PREFERENCE:
         read_unpaired(record, data)
+    elif fmt == STEPWISE:
+        read_stepwise(record, data)
     else:
         read_prompt_completion(record, data)
-
-
-def _unknown_message(data: dict[str, Any]) -> str:
-    keys = ", ".join(repr(k) for k in list(data)[:8]) or "none"
-    hint = ""
-    if "prompt" in data:
-        hint = " (a 'prompt' without a 'completion', or 'chosen' and 'rejected')"
-    return (
-        "record matches no supported format: expected 'messages', 'conversations', "
-        f"'instruction'+'output', 'prompt'+'completion', 'chosen'+'rejected' or 'text'; found keys {keys}{hint}"
-    )
 
 
 __all__ = [
@@ -155,9 +197,17 @@ __all__ = [
     "SHAREGPT",
     "SHAREGPT_ROLES",
     "SHAREGPT_TURN_KEYS",
+    "STEPWISE",
     "TEXT",
     "TOP_LEVEL_KEYS",
     "UNPAIRED_PREFERENCE",
+    "FieldMap",
+    "FieldsError",
+    "FormatSpec",
+    "apply_fields",
+    "compose",
     "detect",
     "normalise",
+    "parse_map",
+    "parse_spec",
 ]

@@ -33,6 +33,19 @@ SHAREGPT_ROLES = {
 }
 
 
+#: Content part types holding the model's reasoning (LLaMA-Factory v1, OpenAI-style exports).
+REASONING_PARTS = frozenset({"reasoning", "thinking"})
+#: The content part type of a tool call written inline (LLaMA-Factory v1: a JSON string value).
+TOOL_CALL_PART = "tool_call"
+
+
+def tool_call_parts(content: Any) -> list[int]:
+    """Positions of the ``{"type": "tool_call", "value": ...}`` parts of a content list."""
+    if type(content) is not list:
+        return []
+    return [k for k, part in enumerate(content) if type(part) is dict and part.get("type") == TOOL_CALL_PART]
+
+
 def type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number"
@@ -70,7 +83,18 @@ def _content_text(record: Record, content: Any, path: PathT, role: str) -> str |
         texts: list[str] = []
         for k, part in enumerate(content):
             if type(part) is dict:
-                if part.get("type", "text") == "text":
+                kind = part.get("type", "text")
+                if type(kind) is not str:
+                    kind = ""  # a malformed part type: FT102 reports it; never hash a list
+                if kind in REASONING_PARTS:
+                    # Reasoning is trained on with the reply, but is not the reply: its text
+                    # is a segment of its own (duplicates, tokens, content rules read it)
+                    # and stays out of the turn's text.
+                    key = "value" if "text" not in part else "text"
+                    if type(part.get(key)) is str:
+                        record.segments.append((role, part[key], (*path, k, key)))
+                    continue
+                if kind == "text":
                     # LLaMA-Factory's v1 files give a text part its text under "value".
                     key = "value" if "text" not in part and type(part.get("value")) is str else "text"
                     text = part.get(key)
@@ -105,7 +129,7 @@ def _chat_message(record: Record, m: Any, path: PathT) -> None:
     else:
         record.problems.append((Kind.MISSING_KEY, path, "message has no 'role'", None))
         role = "?"
-    tool_calls = "tool_calls" in m or "function_call" in m
+    tool_calls = "tool_calls" in m or "function_call" in m or bool(tool_call_parts(m.get("content")))
     text = None
     if "content" in m:
         content = m["content"]

@@ -44,7 +44,13 @@ def iter_data_files(paths: list[Path]) -> Iterator[Path]:
     for p in paths:
         if p.is_dir():
             for child in sorted(p.rglob("*")):
-                if child.is_file() and child.suffix.lower() in DATA_SUFFIXES and not _hidden(child, p):
+                # LLaMA-Factory's dataset_info.json describes the data beside it; it is not data.
+                if (
+                    child.is_file()
+                    and child.suffix.lower() in DATA_SUFFIXES
+                    and child.name != "dataset_info.json"
+                    and not _hidden(child, p)
+                ):
                     yield child
         else:
             yield p

@@ -23,6 +23,16 @@ def finding_line(f: Finding) -> str:
     return f"{location(f)}: {f.code} {visible(f.message)}"
 
 
+def notes(report: Report) -> list[str]:
+    """``path: note: ...`` for each note of the run on a source (rules that did not apply
+    to some of its records), once per file; not findings, so not in the summary's counts."""
+    out = []
+    for s in report.sources:
+        for note in getattr(s, "not_applied", ()):
+            out.append(f"{visible_path(s.source)}: note: {visible(note.message)}")
+    return out
+
+
 def summary(report: Report) -> str:
     """One line: what was found, by severity, and in how many sources."""
     n_sources = len(report.sources)
@@ -46,7 +56,9 @@ def summary(report: Report) -> str:
 
 
 def render(report: Report, stream: TextIO) -> None:
-    """One line a finding, then the summary."""
+    """One line a finding, the notes of the run, then the summary."""
     for f in report.findings:
         stream.write(finding_line(f) + "\n")
+    for line in notes(report):
+        stream.write(line + "\n")
     stream.write(summary(report) + "\n")

@@ -6,14 +6,14 @@ from collections import defaultdict
 from typing import TextIO
 
 from ftdata.findings import Report
-from ftdata.render.concise import location, summary
+from ftdata.render.concise import location, notes, summary
 from ftdata.render.excerpt import read_lines, window
 from ftdata.render.text import shift, visible
 
 
 def render(report: Report, stream: TextIO) -> None:
     """Each finding with its severity, an excerpt of its line with a caret, its JSON path
-    and related records; then the summary. Every piece of data is made inert."""
+    and related records; then the notes of the run and the summary. Every piece of data is made inert."""
     wanted: dict[str, set[int]] = defaultdict(set)
     for f in report.findings:
         if f.line is not None and not f.source.startswith("<"):
@@ -34,4 +34,6 @@ def render(report: Report, stream: TextIO) -> None:
             more = f" and {len(f.related) - 10:,} more" if len(f.related) > 10 else ""
             stream.write(f"  = related records: {shown}{more}\n")
         stream.write("\n")
+    for line in notes(report):
+        stream.write(line + "\n")
     stream.write(summary(report) + "\n")

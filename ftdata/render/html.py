@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ftdata import registry
 from ftdata._version import __version__
 from ftdata.findings import Finding, Severity
+from ftdata.labels import TRUNCATED_MARK
 from ftdata.render import svg
 from ftdata.render.jsonout import dumps
 from ftdata.render.text import visible
@@ -35,6 +36,9 @@ CSS = """
 .ftdata .plots svg { border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
 .ftdata code, .ftdata pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 .ftdata pre { white-space: pre-wrap; margin: 0; max-width: 620px; } .ftdata .muted { color: #57606a; font-size: 12px; }
+.ftdata pre.labels { max-width: 1100px; border: 1px solid #eaeef2; padding: 6px 8px; }
+.ftdata mark.trained { background: #dafbe1; color: #116329; border-bottom: 1px solid #1a7f37; }
+.ftdata .masked { color: #6e7781; } .ftdata .cut { color: #b42318; font-weight: 600; }
 .ftdata .banner { border: 1px solid #b42318; background: #fff4f2; color: #7a1a10; border-radius: 6px; padding: 8px 12px; margin: 8px 0; font-weight: 600; }
 """
 
@@ -253,10 +257,45 @@ def _top_findings(report: AuditReport) -> str:
     return f"<h2>Findings{_e(more)}</h2>" + _table(["rule", "where", "message", "excerpt"], rows)
 
 
+def labels_section(report: AuditReport) -> str:
+    """The records of ``report.labels`` as the trainer sees them: trained text highlighted
+    (``<mark class="trained">``), masked text dimmed, all of it escaped; empty without labels."""
+    views = getattr(report, "labels", None) or []
+    if not views:
+        return ""
+    tokenizer = next((s.tokenizer for s in report.stats if s.tokenizer), "")
+    max_length = next((s.max_length for s in report.stats if s.max_length), None)
+    cut = f"truncated to max_length {max_length:,}" if max_length else "not truncated (no max_length given)"
+    parts = [
+        f"<h2>What the trainer trains on: the first {len(views):,} records</h2>"
+        f'<p class="muted">After the chat template of {_e(tokenizer)}, {cut}; loss as ftdata train'
+        " resolves <code>auto</code> (assistant turns of conversations, the completion of prompt/completion"
+        ' data, every token of text). <mark class="trained">Highlighted</mark>: tokens trained on;'
+        ' <span class="masked">grey</span>: masked (label -100).</p>'
+    ]
+    for view in views:
+        where = f"{view.source}:{view.line}" if view.line is not None else f"{view.source}[{view.index}]"
+        if view.error is not None:
+            parts.append(f'<h3>{_e(where)}</h3><p class="error">{_e(view.error)}</p>')
+            continue
+        figures = f"{view.tokens:,} tokens, {view.trained_tokens:,} trained"
+        if view.truncated:
+            figures += "; cut by max_length"
+        text = "".join(
+            f'<mark class="trained">{_e(t)}</mark>' if flag else f'<span class="masked">{_e(t)}</span>'
+            for flag, t in view.pieces
+        )
+        if view.truncated:
+            text += f'<span class="cut">{_e(TRUNCATED_MARK)}</span>'
+        parts.append(f'<h3>{_e(where)} <span class="muted">{_e(figures)}</span></h3><pre class="labels">{text}</pre>')
+    return "".join(parts)
+
+
 def report_fragment(report: AuditReport, stats: Sequence[AuditStats]) -> str:
     """The report as an HTML fragment (what Jupyter shows)."""
     body = [f"<style>{CSS}</style>", '<div class="ftdata">', _summary(report)]
     body.extend(_stats_section(s) for s in stats)
+    body.append(labels_section(report))
     body.append(_top_findings(report))
     body.append(f'<p class="muted">ftdata {__version__}</p></div>')
     return "".join(body)

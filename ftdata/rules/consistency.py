@@ -129,6 +129,65 @@ def _distinct_prompts(dataset: DatasetView) -> tuple[Counter[str], dict[str, lis
     return counts, members
 
 
+#: Template tokens: a value with internal separators (a date, a time, an id, an e-mail
+#: address) is one token, so that one slot holds it whole.
+_SLOT_TOKEN = re.compile(r"\s+|\w+(?:[-:/.@+]\w+)*|[^\w\s]")
+#: A position of the dominant prompt is a slot when at least this many distinct values
+#: fill it (the dominant's own included): one typo is a variant, three names are a slot.
+MIN_SLOT_VALUES = 3
+#: The most tokens a slot value may have (a name, a date, an id; not a sentence).
+MAX_SLOT_TOKENS = 6
+SLOT = "{…}"
+
+
+def template_fills(dominant: str, prompts: Sequence[str]) -> tuple[str, list[str]] | None:
+    """When several of ``prompts`` are ``dominant`` with the same few short spans filled
+    differently (session ids, dates, names, numbers), the template (``dominant`` with
+    those spans shown as ``{…}``) and the prompts that fill it; None when there is no
+    such template. A span is a slot when at least ``MIN_SLOT_VALUES`` distinct values
+    fill it; a prompt that differs anywhere else is not a fill."""
+    a = _SLOT_TOKEN.findall(dominant)
+    diffs_of: dict[str, list[tuple[int, int, str]]] = {}
+    for text in prompts:
+        b = _SLOT_TOKEN.findall(text)
+        diffs = []
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                continue
+            value = "".join(b[j1:j2])
+            if "\n" in value or "\n" in "".join(a[i1:i2]) or max(i2 - i1, j2 - j1) > 2 * MAX_SLOT_TOKENS:
+                break
+            diffs.append((i1, i2, value.strip()))
+        else:
+            if diffs:
+                diffs_of[text] = diffs
+    values: dict[tuple[int, int], set[str]] = {}
+    for diffs in diffs_of.values():
+        for i1, i2, value in diffs:
+            values.setdefault((i1, i2), {"".join(a[i1:i2]).strip()}).add(value)
+    slots = {span for span, found in values.items() if len(found) >= MIN_SLOT_VALUES}
+    members = [t for t, diffs in diffs_of.items() if all((i1, i2) in slots for i1, i2, _ in diffs)]
+    if len(members) < MIN_SLOT_VALUES - 1:
+        return None
+    used = {(i1, i2) for t in members for i1, i2, _ in diffs_of[t]}
+    starts: dict[int, int] = {}
+    for i1, i2 in used:
+        starts[i1] = max(starts.get(i1, i1), i2)
+    out: list[str] = []
+    k = 0
+    while k <= len(a):
+        if k in starts:
+            if not out or out[-1] != SLOT:  # adjacent slots read as one
+                out.append(SLOT)
+            if starts[k] > k:
+                k = starts[k]
+                continue
+        if k < len(a):
+            out.append(a[k])
+        k += 1
+    return "".join(out), members
+
+
 @rule(
     "FT202",
     "system-prompt-variant",
@@ -142,7 +201,11 @@ def system_prompt_variant(dataset: DatasetView, *, similarity: float = 0.8) -> I
     Checks for system prompts that are almost, but not exactly, the most common one: a
     typo, an older version, trailing whitespace. Each variant is reported once, at its
     first record, with a diff excerpt against the dominant prompt and its other records.
-    Prompts far from the dominant one (another persona) are not variants.
+    Prompts far from the dominant one (another persona) are not variants. Prompts that
+    are one template with a few short slots filled differently (session ids, dates,
+    names, numbers: at least three distinct values in a slot) are reported once, as the
+    template with its slots shown as `{…}` and the number of variants, instead of one
+    finding per variant.
 
     ## Why is this bad?
     The variants are noise the model has to learn around, and at inference the prompt you
@@ -160,12 +223,30 @@ def system_prompt_variant(dataset: DatasetView, *, similarity: float = 0.8) -> I
     if len(counts) < 2:
         return
     dominant, dominant_count = counts.most_common(1)[0]
+    close: list[tuple[str, int, float]] = []
     for text, count in counts.most_common(5000)[1:]:
         matcher = difflib.SequenceMatcher(None, dominant, text, autojunk=False)
         if matcher.real_quick_ratio() < similarity or matcher.quick_ratio() < similarity:
             continue
         ratio = matcher.ratio()
-        if ratio < similarity:
+        if ratio >= similarity:
+            close.append((text, count, ratio))
+    found = template_fills(dominant, [t for t, _, _ in close]) if len(close) >= MIN_SLOT_VALUES - 1 else None
+    filled: set[str] = set()
+    if found is not None:
+        template, fills = found
+        filled = set(fills)
+        indices = sorted(i for t in (dominant, *fills) for i in members[t])
+        slots = template.count(SLOT)
+        yield Issue(
+            f"{plural(len(fills) + 1, 'system-prompt variant')} in {plural(len(indices), 'record')} are one "
+            f"template with {plural(slots, 'slot')} filled in: {_shorten(template, 160)!r}",
+            index=indices[0],
+            path=("messages", 0, "content") if dataset.formats[indices[0]] == "messages" else (),
+            related=tuple(indices[1:]),
+        )
+    for text, count, ratio in close:
+        if text in filled:
             continue
         indices = members[text]
         yield Issue(
@@ -223,24 +304,34 @@ def system_prompt_mismatch(files: Sequence[DatasetView]) -> Iterator[tuple[int, 
     scope=Scope.DATASET,
     severity=Severity.WARNING,
     collect=_system_prompt,
-    ranges={"max_distinct": (0, 2**31)},
+    ranges={"max_distinct": (0, 2**31), "context_chars": (0, 10_000_000)},
 )
-def many_system_prompts(dataset: DatasetView, *, max_distinct: int = 10) -> Iterator[Issue]:
+def many_system_prompts(dataset: DatasetView, *, max_distinct: int = 16, context_chars: int = 400) -> Iterator[Issue]:
     """## What it does
     Checks that a dataset uses at most `max_distinct` distinct system prompts, and names
-    the most common ones when it uses more.
+    the most common ones when it uses more. A dataset that carries each record's own
+    context in its system prompt (a story or a document per record, as CoQA-style reading
+    sets do: most records with a prompt of their own, of `context_chars` characters or
+    more) is a layout, not a drift, and is not reported.
 
     ## Why is this bad?
-    Fine-tuning works best with one consistent system prompt (or a few personas). Hundreds
-    of distinct prompts usually mean something varying was templated into it (a date, a
-    user name, retrieved context) and the model cannot learn what the prompt means.
+    Fine-tuning works best with one consistent system prompt (or a few personas: Orca-style
+    mixes use up to 16 on purpose). More distinct prompts than that usually mean
+    something varying was templated into it (a date, a user name) and the model cannot
+    learn what the prompt means; FT202 names the template when there is one.
 
     ## Options
-    - `max_distinct` (int, default 10): the most distinct system prompts not reported.
+    - `max_distinct` (int, default 16): the most distinct system prompts not reported.
+    - `context_chars` (int, default 400): the median length from which system prompts
+      that are mostly one per record are read as per-record context.
     """
     counts, members = _distinct_prompts(dataset)
     if len(counts) <= max_distinct:
         return
+    with_prompt = sum(counts.values())
+    lengths = sorted(len(text) for text in counts)
+    if len(counts) * 2 >= with_prompt and lengths[len(lengths) // 2] >= context_chars:
+        return  # each record brings its own passage: per-record context, not a drifting prompt
     top = "; ".join(f"{_shorten(text)!r} ({n:,})" for text, n in counts.most_common(3))
     first = min(members[text][0] for text in counts)
     yield Issue(f"{len(counts):,} distinct system prompts; the most common: {top}", index=first)
@@ -463,7 +554,8 @@ def low_diversity(
     """## What it does
     Measures how varied the texts are: the distinct word n-gram ratio (distinct n-grams
     over all n-grams) of the prompts (or `scope`), and reports it when it is below
-    `min_ratio`. Opt-in: select it.
+    `min_ratio`; each character of a script written without spaces (Chinese, Japanese,
+    Thai) is a word. Opt-in: select it.
 
     ## Why is this bad?
     A dataset built from a few templates teaches the templates, not the task: the model

@@ -9,21 +9,15 @@ from collections.abc import Iterator
 
 from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, PathT, Severity, plural
-from ftdata.formats import ALPACA, TEXT
+from ftdata.formats import ALPACA
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
+from ftdata.rules.replies import code_question, where
 
 WARNING = Severity.WARNING
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
 _NOT_C0 = bytes(b for b in range(256) if not (b < 0x20 or b == 0x7F))
-
-
-def where(role: str, path: PathT) -> str:
-    """How a message names the text at ``path``: a top-level field by name, else the role."""
-    if len(path) == 1 and isinstance(path[0], str):
-        return repr(path[0])
-    return f"{role} text"
 
 
 @rule("FT301", "control-character", severity=WARNING)
@@ -116,6 +110,8 @@ _ARTIFACTS = frozenset(
 # Words that mark a missing value in an input but can be a real answer ("How many? None."):
 # flagged everywhere except in assistant turns.
 _MISSING_MARKERS = frozenset({"none", "n/a", "no input", "(no input)", "no output", "(no output)", "placeholder"})
+# Values a program really evaluates to: the right answer to a question about code.
+_CODE_VALUES = frozenset({"nan", "null", "undefined", "none"})
 
 
 def _key(text: str) -> str:
@@ -136,8 +132,10 @@ def placeholder_value(record: Record) -> list[Issue] | None:
     Checks for turns (and Alpaca inputs) whose whole text is a stand-in for a missing
     value: `nan`, `null`, `undefined`, `<noinput>`, `<nooutput>`, `TODO` and the like in any
     turn, and `None`, `N/A` or `No input` in prompts and inputs (an assistant may really
-    answer "None"). The completion of an undesirable KTO example and the rejected reply
-    of a preference pair are not judged: they are what the model moves away from.
+    answer "None"). A reply of `undefined`, `null`, `None` or `NaN` to a question about
+    code (the prompt names a language or holds code) is the program's value, not a gap,
+    and is left alone. The completion of an undesirable KTO example and the rejected
+    reply of a preference pair are not judged: they are what the model moves away from.
 
     ## Why is this bad?
     `nan` and `None` are what `str()` makes of a missing value in pandas and Python;
@@ -158,6 +156,8 @@ def placeholder_value(record: Record) -> list[Issue] | None:
     out = None
     for role, text, path in record.segments:
         if len(text) <= 24 and placeholder(text, role) and record.judged(path):
+            if role == "assistant" and _key(text) in _CODE_VALUES and code_question(record):
+                continue  # `undefined` is what this JavaScript prints: an answer, not a gap
             out = out or []
             out.append(Issue(f"{where(role, path)} is the placeholder {text.strip()!r}", path=path))
     return out
@@ -224,69 +224,6 @@ def _show(marker: str) -> str:
     return "an empty string" if marker == "" else repr(marker)
 
 
-_LEADING_LABEL = re.compile(
-    r"\A\s*(?:(?:assistant|user|human|system|ai|gpt|chatgpt|bot)[ \t]*:|#{2,4}[ \t]*(?:response|assistant|answer)[ \t]*:)",
-    re.I,
-)
-_INNER_LABEL = re.compile(
-    r"\n[ \t]*(?:(?:User|USER|Human|HUMAN|Patient|PATIENT|Customer|CUSTOMER)[ \t]*:"
-    r"|#{2,4}[ \t]*(?:Instruction|Input|Human|User|Response)[ \t]*:)"
-)
-_DIALOGUE_TASK = re.compile(
-    r"dialog|conversation|script|transcript|interview|role[- ]?play|screenplay|chat log|skit|scene|exchange between",
-    re.I,
-)
-
-
-@rule("FT305", "speaker-label", severity=WARNING)
-def speaker_label(record: Record) -> list[Issue] | None:
-    """## What it does
-    Checks assistant turns for speaker labels that belong to the conversation's frame,
-    not to the answer: a reply that starts with `Assistant:` or `### Response:`, or that
-    goes on into a new `User:`, `Human:`, `Patient:` or `### Instruction:` turn. A reply to
-    a request for a dialogue or a script is left alone, and so are language-modelling
-    `text` (a document may quote a dialogue), an undesirable KTO completion and a
-    preference pair's rejected reply.
-
-    ## Why is this bad?
-    The data was flattened from a transcript or generated with a template and not cut
-    where the answer ends. The model learns to prefix its answers with a label, or to
-    keep talking in the user's voice.
-
-    ## Example
-    ```json
-    {"messages": [{"role": "user", "content": "I have a headache."}, {"role": "assistant", "content": "Drink water and rest.\\nPatient: Thanks, doctor."}]}
-    ```
-
-    ## Fix
-    Cut the reply where the answer ends and drop the label.
-    """
-    if record.format == TEXT:
-        return None
-    out = None
-    dialogue: bool | None = None
-    joined = record.text
-    inner = ":" in joined and _INNER_LABEL.search(joined) is not None
-    for role, text, path in record.segments:
-        if role != "assistant" or not record.judged(path):
-            continue
-        m = _LEADING_LABEL.match(text)
-        if m is None and inner:
-            m = _INNER_LABEL.search(text)
-        if m is None:
-            continue
-        if dialogue is None:
-            prompt = " ".join(t for r, t, _ in record.segments if r in ("user", "system"))
-            dialogue = bool(_DIALOGUE_TASK.search(prompt))
-        if dialogue:
-            return None
-        label = m.group().strip()
-        verb = "starts with" if m.start() == 0 or not text[: m.start()].strip() else "contains"
-        out = out or []
-        out.append(Issue(f"{where(role, path)} {verb} the speaker label {label!r}", path=path))
-    return out
-
-
 _TEMPLATE_TOKEN = re.compile(
     r"<\|(?:im_start|im_end|endoftext|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|"
     r"end_of_text|user|assistant|system|end|python_tag|fim_prefix|fim_middle|fim_suffix)\|>"
@@ -294,11 +231,40 @@ _TEMPLATE_TOKEN = re.compile(
 )
 
 
-@rule("FT306", "chat-template-token", severity=WARNING)
-def chat_template_token(record: Record) -> list[Issue] | None:
+def _template_tokens(record: Record) -> tuple[tuple[str, PathT, str, bool], ...] | None:
+    """Each turn of ``record`` holding a chat-template token: (role, path, first token,
+    whether the turn ends with that token). The fold FT306 gathers during the pass."""
+    text = record.text
+    if not (
+        ("<" in text and ("<|" in text or "_of_turn>" in text or "SYS>>" in text)) or ("[" in text and "INST]" in text)
+    ):
+        return None
+    out = []
+    for role, seg, path in record.segments:
+        found = _TEMPLATE_TOKEN.findall(seg)
+        if found:
+            last = found[-1]
+            at_end = len(found) == 1 and seg.rstrip().endswith(last)
+            out.append((role, path, found[0], at_end))
+    return tuple(out) or None
+
+
+@rule(
+    "FT306",
+    "chat-template-token",
+    scope=Scope.DATASET,
+    severity=WARNING,
+    collect=_template_tokens,
+    ranges={"min_habit": (0, 1_000_000)},
+)
+def chat_template_token(dataset: DatasetView, *, min_habit: int = 10) -> Iterator[Issue]:
     """## What it does
     Checks turn text for chat-template control tokens: `<|im_start|>`, `<|eot_id|>`,
-    `<|endoftext|>`, `[INST]`, `<<SYS>>`, `<start_of_turn>` and their kin.
+    `<|endoftext|>`, `[INST]`, `<<SYS>>`, `<start_of_turn>` and their kin. When one token
+    ends the turns of at least `min_habit` records (a habit of the file, such as every
+    reply ending with `<|endoftext|>`), it is reported once, at the first of them, with
+    their count and the others as related records; every other token is reported at its
+    record.
 
     ## Why is this bad?
     The chat template adds these itself. Inside the text they are either tokenised as
@@ -312,18 +278,37 @@ def chat_template_token(record: Record) -> list[Issue] | None:
 
     ## Fix
     Store the plain turn text and let the template add the tokens.
+
+    ## Options
+    - `min_habit` (int, default 10): the number of records whose turns end with the same
+      token from which it is reported once for the file; 0 reports every record.
     """
-    text = record.text
-    if not (
-        ("<" in text and ("<|" in text or "_of_turn>" in text or "SYS>>" in text)) or ("[" in text and "INST]" in text)
-    ):
-        return None
-    out = []
-    for role, seg, path in record.segments:
-        found = _TEMPLATE_TOKEN.findall(seg)
-        if found:
-            out.append(Issue(f"{where(role, path)} contains the chat-template token {found[0]!r}", path=path))
-    return out or None
+    endings: dict[tuple[str, str], list[int]] = {}
+    for index, turns in dataset.collected:
+        for role, _path, token, at_end in turns:
+            if at_end:
+                ids = endings.setdefault((token, role), [])
+                if not ids or ids[-1] != index:
+                    ids.append(index)
+    habits = {key: ids for key, ids in endings.items() if min_habit and len(ids) >= min_habit}
+    for (token, role), ids in sorted(habits.items(), key=lambda kv: kv[1][0]):
+        lines = [dataset.line_of(i) for i in ids[:5]]
+        first = (
+            f"first on lines {', '.join(map(str, lines))}"
+            if None not in lines
+            else f"first in records {', '.join(map(str, ids[:5]))}"
+        )
+        yield Issue(
+            f"{plural(len(ids), f'{role} turn')} end with the chat-template token {token!r} "
+            f"({first}); strip it once for the file",
+            index=ids[0],
+            related=tuple(ids[1:]),
+        )
+    for index, turns in dataset.collected:
+        for role, path, token, at_end in turns:
+            if at_end and (token, role) in habits:
+                continue
+            yield Issue(f"{where(role, path)} contains the chat-template token {token!r}", index=index, path=path)
 
 
 @rule("FT307", "unbalanced-code-fence", severity=WARNING)

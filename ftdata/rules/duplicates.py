@@ -11,18 +11,9 @@ from ftdata.records import Record
 from ftdata.registry import Scope, rule
 from ftdata.requirements import EmbeddingModel, Module
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
-from ftdata.similarity.text import (
-    canonical_json,
-    conversation_key,
-    digest_bytes,
-    normalise_text,
-    prompt_key,
-    scope_key,
-    scope_text,
-    turn_extras,
-    turn_key,
-    turn_keys,
-)
+from ftdata.similarity.keys import canonical_json, conversation_key, prompt_key, scope_key, turn_extras, turn_keys
+from ftdata.similarity.scripts import has_spaceless, word_tokens
+from ftdata.similarity.text import digest_bytes, normalise_text, scope_text, turn_key
 
 WARNING = Severity.WARNING
 
@@ -109,22 +100,24 @@ def _first_reply(record: Record) -> str | None:
     return None
 
 
-def _prompt_answer(record: Record, *, min_prompt_words: int = 3) -> tuple[int, int] | None:
-    """(prompt key, first reply key): the prompt is every turn before the first reply."""
-    return record.memo(("prompt-answer", min_prompt_words), lambda: _compute_prompt_answer(record, min_prompt_words))
+def _prompt_answer(record: Record, *, min_prompt_words: int = 3, strict: bool = False) -> tuple[int, int] | None:
+    """(prompt key, first reply key): the prompt is every turn before the first reply,
+    compared as ``loose_bytes`` unless ``strict``; the reply is compared exactly."""
+    return record.memo(
+        ("prompt-answer", min_prompt_words, strict), lambda: _compute_prompt_answer(record, min_prompt_words, strict)
+    )
 
 
-def _compute_prompt_answer(record: Record, min_prompt_words: int) -> tuple[int, int] | None:
+def _compute_prompt_answer(record: Record, min_prompt_words: int, strict: bool) -> tuple[int, int] | None:
     if not record.readable:
         return None
     messages = record.messages
     first = next((k for k, m in enumerate(messages) if m.role == "assistant"), None)
     if first is None or first == 0:
         return None
-    turns = turn_key(record)
-    if sum(turns[k].count(b" ") + 1 for k in range(first)) < min_prompt_words:  # "hi", "thanks": openers
+    if _prompt_words(record, first) < min_prompt_words:  # "hi", "thanks": openers
         return None
-    prompt = prompt_key(record, system=True)
+    prompt = prompt_key(record, system=True, loose=not strict)
     if prompt is None:
         return None
     labels = {k: record.data[k] for k in _LABELS if k in record.data}
@@ -135,11 +128,21 @@ def _compute_prompt_answer(record: Record, min_prompt_words: int) -> tuple[int, 
     return (prompt, digest_bytes(reply))
 
 
+def _prompt_words(record: Record, first: int) -> int:
+    """The words of the turns before reply ``first``; in scripts written without spaces
+    each character is a word, so a Chinese question is not taken for an opener."""
+    turns = turn_key(record)
+    total = 0
+    for k in range(first):
+        text = record.messages[k].text or ""
+        total += len(word_tokens(text)) if has_spaceless(text) else turns[k].count(b" ") + 1
+    return total
+
+
 _NOT_ANSWER = frozenset({"weight"})
 _LABELS = ("label", "kto_tag")
 
 
-_WORD = re.compile(r"\w+")
 _YES = frozenset({"yes", "yeah", "yep", "sure", "correct", "true", "right", "absolutely", "definitely"})
 _NO = frozenset({"no", "nope", "false", "incorrect", "wrong", "never"})
 _NEGATIONS = frozenset({"not", "no", "never", "cannot", "nothing", "none", "neither", "nor"})
@@ -149,36 +152,246 @@ _NEGATIONS = frozenset({"not", "no", "never", "cannot", "nothing", "none", "neit
 SHORT_ANSWER_WORDS = 40
 
 
-class _Answer:
-    """What the comparison of two answers needs: words, leading yes/no, negation, numbers."""
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "and",
+        "or",
+        "but",
+        "as",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "me",
+        "him",
+        "her",
+        "us",
+        "them",
+        "my",
+        "your",
+        "our",
+        "their",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "why",
+        "when",
+        "where",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+        "so",
+        "than",
+        "then",
+        "also",
+        "just",
+        "very",
+        "about",
+        "into",
+        "over",
+        "such",
+        "some",
+        "any",
+        "each",
+        "all",
+        "more",
+        "most",
+        "other",
+        "only",
+        "own",
+        "same",
+        "too",
+        "s",
+        "t",
+    ]
+)
+#: Words that name one thing among several (a date, a day, a colour), as names do.
+_NAMED = frozenset(
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "red",
+        "orange",
+        "yellow",
+        "green",
+        "blue",
+        "purple",
+        "violet",
+        "pink",
+        "brown",
+        "black",
+        "white",
+        "grey",
+        "gray",
+    ]
+)
+#: A choice letter answering a multiple-choice question: "B", "(C) Paris", "Answer: D".
+_CHOICE = re.compile(
+    r"^\s*(?i:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:：]?\s*)?\(?([A-E])(?:[).:]|\s*$)"
+)
+#: A capitalised word that does not start a sentence: a name.
+_NAME = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])(?<=\s)([A-Z][\w'-]*)")
+#: The share of the shorter answer's content words found in the longer from which the
+#: longer is taken to elaborate on the shorter rather than to say something else.
+ELABORATION_SHARE = 0.8
 
-    __slots__ = ("negated", "numbers", "polarity", "short", "words")
+
+class _Answer:
+    """What the comparison of two answers needs: words, content words, leading yes/no or
+    choice letter, negation, numbers, names (months, weekdays, colours included)."""
+
+    __slots__ = ("choice", "content", "names", "negated", "numbers", "polarity", "rest", "short", "words")
 
     def __init__(self, text: str) -> None:
-        tokens = _WORD.findall(normalise_text(text, casefold=True).replace("n't", " not"))
-        self.short = len(tokens) <= SHORT_ANSWER_WORDS
+        folded = normalise_text(text, casefold=True)
+        tokens = word_tokens(folded.replace("n't", " not"))
+        # A word of Chinese or Japanese is one to three characters: count two per word.
+        self.short = len(tokens) <= SHORT_ANSWER_WORDS * (2 if has_spaceless(folded) else 1)
         self.words = frozenset(tokens)
+        self.content = frozenset(t for t in tokens if t not in _STOPWORDS)
         first = tokens[0] if tokens else ""
         self.polarity = "yes" if first in _YES else "no" if first in _NO else None
         self.negated = not self.words.isdisjoint(_NEGATIONS)
         self.numbers = frozenset(t for t in tokens if t.isdigit())
+        choice = _CHOICE.match(text) if len(tokens) <= 12 else None
+        self.choice = choice.group(1).upper() if choice else None
+        names = {m.casefold() for m in _NAME.findall(text)}
+        # "I'll", "I'd" and capitalised function words ("The", "And" after a list) are no names.
+        names = {n for n in names if n not in _STOPWORDS and not n.startswith("i'") and len(n) > 1}
+        self.names = frozenset(names) | (self.words & _NAMED)
+        self.rest = self.content - self.numbers - self.names - _NEGATIONS
 
 
-def _agreement(a: _Answer, b: _Answer) -> tuple[float, str]:
-    """Word overlap of two answers and how it was judged; 0.0 when they visibly disagree
-    (opposite yes/no, one negated and not the other, different numbers). Those signals
-    only decide short answers: in a long one a changed number or a "not" is detail."""
+#: What decided a pair (or a group) of answers to one prompt, strongest first.
+CONTRADICTION, DIFFERENT, ELABORATION, PARAPHRASE = "contradiction", "different", "elaboration", "paraphrase"
+_RANK = {CONTRADICTION: 0, DIFFERENT: 1, ELABORATION: 2, PARAPHRASE: 3}
+#: What each value of FT403's ``report`` option reports.
+REPORTS = {
+    "contradictions": frozenset({CONTRADICTION}),
+    "different": frozenset({CONTRADICTION, DIFFERENT}),
+    "all": frozenset({CONTRADICTION, DIFFERENT, ELABORATION}),
+}
+
+
+#: The overlap of two short answers' other content words from which a negation, a
+#: number or a name that differs is a contradiction rather than another subject.
+ALIGNED_OVERLAP = 0.3
+
+
+def _aligned(a: _Answer, b: _Answer) -> bool:
+    """Whether two short answers say the same thing apart from negations, numbers and
+    names: their other content words overlap, or one of them is only such a word
+    ("Blue.", "42")."""
+    if not a.rest or not b.rest:
+        return True
+    return len(a.rest & b.rest) >= ALIGNED_OVERLAP * len(a.rest | b.rest)
+
+
+def _verdict(a: _Answer, b: _Answer, paraphrase: float) -> tuple[str, float, str]:
+    """(kind, word overlap, the signal that decided) for two answers to one prompt.
+    Contradictions are visible disagreements: opposite yes/no, another choice letter,
+    and for short answers that otherwise say the same thing (``_aligned``; a changed
+    detail in a long one is not a contradiction) a negation in one only, numbers or
+    names neither of which contains the other. Then
+    paraphrase (word overlap of at least ``paraphrase``), elaboration (the shorter
+    answer's content words nearly all in the longer, or long answers that differ in
+    wording only) and, else, different answers."""
     if a.polarity and b.polarity and a.polarity != b.polarity:
-        return 0.0, "one says yes, the other no"
-    if a.short and b.short:
+        return CONTRADICTION, 0.0, "one says yes, the other no"
+    if a.choice and b.choice and a.choice != b.choice:
+        return CONTRADICTION, 0.0, f"they choose {min(a.choice, b.choice)} and {max(a.choice, b.choice)}"
+    if a.short and b.short and _aligned(a, b):
         if a.negated != b.negated:
-            return 0.0, "one is negated, the other not"
-        if a.numbers and b.numbers and a.numbers != b.numbers:
-            return 0.0, "they give different numbers"
+            return CONTRADICTION, 0.0, "one is negated, the other not"
+        if a.numbers and b.numbers and not (a.numbers <= b.numbers or b.numbers <= a.numbers):
+            return CONTRADICTION, 0.0, "they give different numbers"
+        if a.names and b.names and a.names.isdisjoint(b.names) and not (a.names <= b.words or b.names <= a.words):
+            shown = f"{sorted(a.names)[0]!r} / {sorted(b.names)[0]!r}"
+            return CONTRADICTION, 0.0, f"they name different things ({shown})"
     if not a.words and not b.words:
-        return 1.0, "word overlap 1.00"
+        return PARAPHRASE, 1.0, "word overlap 1.00"
     overlap = len(a.words & b.words) / len(a.words | b.words)
-    return overlap, f"word overlap {overlap:.2f}"
+    if overlap >= paraphrase:
+        return PARAPHRASE, overlap, f"word overlap {overlap:.2f}"
+    small, large = sorted((a.content, b.content), key=len)
+    if small and len(small & large) >= ELABORATION_SHARE * len(small):
+        share = len(small & large) / len(small)
+        return ELABORATION, overlap, f"one answer elaborates the other: {share:.0%} of its content words are in it"
+    if not (a.short and b.short):
+        # Long answers to one open question (explain, write, describe) differ in wording
+        # as a rule; without a visible disagreement that is a variation, not a conflict.
+        return ELABORATION, overlap, f"long answers that differ without contradicting (word overlap {overlap:.2f})"
+    return DIFFERENT, overlap, f"word overlap {overlap:.2f}"
+
+
+def _group_verdict(answers: dict[int, _Answer], paraphrase: float) -> tuple[str, str]:
+    """The verdict of a group: its strongest pair verdict (a contradiction anywhere makes
+    the group a conflict), the lowest overlap among pairs of that kind."""
+    found = list(answers.values())
+    pairs = [_verdict(found[x], found[y], paraphrase) for x in range(len(found)) for y in range(x + 1, len(found))]
+    if not pairs:
+        return PARAPHRASE, "word overlap 1.00"
+    kind, _, how = min(pairs, key=lambda p: (_RANK[p[0]], p[1]))
+    return kind, how
 
 
 def _prompt_groups(
@@ -238,12 +451,6 @@ def _merge_near_prompts(
     return merged
 
 
-def _least_agreement(answers: dict[int, _Answer]) -> tuple[float, str]:
-    found = list(answers.values())
-    pairs = [_agreement(found[x], found[y]) for x in range(len(found)) for y in range(x + 1, len(found))]
-    return min(pairs, default=(1.0, "word overlap 1.00"))
-
-
 @rule(
     "FT402",
     "duplicate-prompt",
@@ -252,12 +459,17 @@ def _least_agreement(answers: dict[int, _Answer]) -> tuple[float, str]:
     collect=_prompt_answer,
     ranges={"paraphrase": (0.0, 1.0), "min_prompt_words": (0, 10_000)},
 )
-def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3) -> Iterator[Issue]:
+def duplicate_prompt(
+    dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3, strict: bool = False
+) -> Iterator[Issue]:
     """## What it does
     Checks for the same prompt (every turn before the first assistant reply, with the
     `tools` offered and attached media; for Alpaca the instruction and input) answered
     several times with first replies that say much
-    the same thing in other words (word overlap of at least `paraphrase`). Prompts
+    the same thing in other words (word overlap of at least `paraphrase`). Prompts are
+    compared after case-folding, removing punctuation and collapsing whitespace ("What
+    is X?" and "what is x" are one prompt), unless `strict`. In scripts written without
+    spaces (Chinese, Japanese, Thai) each character counts as a word. Prompts
     answered differently are reported by FT403 instead; identical records by FT401.
     Conversations that share a prompt and its reply and go on differently are not
     reported, nor prompts shorter than `min_prompt_words` words ("hi", "thanks").
@@ -273,14 +485,17 @@ def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_promp
     - `paraphrase` (float, default 0.5): the word-overlap (Jaccard) similarity from which
       two answers count as saying the same thing.
     - `min_prompt_words` (int, default 3): shorter prompts are not compared.
+    - `strict` (bool, default false): compare prompts exactly (after Unicode NFC and
+      whitespace collapsing only), so case and punctuation variants are distinct prompts.
     """
     for members, _, words in _prompt_groups(dataset):
-        low, how = _least_agreement(words)
-        if low < paraphrase:
+        kind, how = _group_verdict(words, paraphrase)
+        if kind not in (PARAPHRASE, ELABORATION):
             continue
         first = members[0]
+        said = f"with similar answers (lowest {how})" if kind == PARAPHRASE else f"without a contradiction ({how})"
         yield Issue(
-            f"the same prompt is answered {len(members)} times with similar answers (lowest {how})",
+            f"the same prompt is answered {len(members)} times {said}",
             index=first,
             related=tuple(members[1:]),
         )
@@ -295,16 +510,34 @@ def duplicate_prompt(dataset: DatasetView, *, paraphrase: float = 0.5, min_promp
     ranges={"paraphrase": (0.0, 1.0), "min_prompt_words": (0, 10_000), "near": (0.0, 1.0)},
 )
 def conflicting_answers(
-    dataset: DatasetView, *, paraphrase: float = 0.5, min_prompt_words: int = 3, near: float = 0.0
+    dataset: DatasetView,
+    *,
+    paraphrase: float = 0.5,
+    min_prompt_words: int = 3,
+    near: float = 0.0,
+    strict: bool = False,
+    report: str = "contradictions",
 ) -> Iterator[Issue]:
     """## What it does
     Checks for the same prompt (every turn before the first assistant reply, with the
     `tools` offered and attached media, and the same label) answered differently; a
-    first reply that calls tools is compared by its calls too. Two first replies conflict when their word overlap is below
-    `paraphrase`, or when they visibly disagree however many words they share: one starts
-    with yes and the other with no, or, for short answers (40 words or fewer), one is
-    negated and the other not, or they give different numbers. Each group is reported at its first record, with the records of
-    every distinct answer. Prompts shorter than `min_prompt_words` words are skipped.
+    first reply that calls tools is compared by its calls too. Two first replies
+    contradict each other when they visibly disagree however many words they share: one
+    starts with yes and the other with no, they pick different choice letters, or, for
+    short answers (40 words or fewer) whose other content words overlap (or of which one
+    is only the number or name), one is negated and the other not, or they give numbers
+    or names (months, weekdays and colours included) neither of which contains the
+    other's. Only contradictions are reported unless `report` asks for more:
+    `different` adds short answers with a word overlap below `paraphrase` and no such
+    signal ("Blue." and "It is orange"), `all` adds elaboration too: one answer
+    elaborates on the other (80% of the shorter one's content words are in the longer: a
+    one-line answer and a long story with the same fact), or long answers differ in
+    wording only (two explanations of one topic). The message says which signal decided.
+    Each group is reported at its
+    first record, with the records of every distinct answer. Prompts shorter than `min_prompt_words` words are skipped.
+    Prompts are compared after case-folding, removing punctuation and collapsing
+    whitespace, unless `strict`; in scripts written without spaces (Chinese, Japanese,
+    Thai) each character counts as a word, in the prompt and in the answers.
 
     ## Why is this bad?
     The model is trained toward both answers at once: it learns to hedge, to pick one at
@@ -328,10 +561,18 @@ def conflicting_answers(
     - `near` (float, default 0.0): when above 0, prompts whose Jaccard similarity (word
       3-grams, MinHash-LSH, verified exactly) reaches it count as the same prompt, so
       rephrased questions with contradicting answers are found too (one more read).
+    - `strict` (bool, default false): compare prompts exactly (after Unicode NFC and
+      whitespace collapsing only), so case and punctuation variants are distinct prompts.
+    - `report` (str, default "contradictions"): what is reported: `contradictions`,
+      `different` (also short answers that share few words) or `all` (also elaboration,
+      which FT402 reports as a repeated prompt).
     """
+    if report not in REPORTS:
+        raise ValueError(f"unknown report {report!r} (expected one of {', '.join(REPORTS)})")
+    wanted = REPORTS[report]
     for members, answers, words in _prompt_groups(dataset, near):
-        low, how = _least_agreement(words)
-        if low >= paraphrase:
+        kind, how = _group_verdict(words, paraphrase)
+        if kind not in wanted:
             continue
         variants = "; ".join(
             f"answer {k + 1} in {plural(len(ix), 'record')} (first: {dataset.where(ix[0])})"
@@ -364,6 +605,7 @@ def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]
     scope=Scope.DATASET,
     severity=WARNING,
     default=False,
+    superseded_by=("FT401",),
     ranges={"threshold": (1e-9, 1.0), "num_perm": (1, 8192), "bands": (0, 8192), "n": (1, 64), "seed": (0, 2**63 - 1)},
 )
 def near_duplicate(
@@ -381,7 +623,8 @@ def near_duplicate(
     """## What it does
     Finds records whose text is nearly the same as another's with MinHash and LSH
     banding: Jaccard similarity of word (or character) n-gram shingles of at least
-    `threshold`. Every candidate pair is checked against the exact Jaccard similarity, so
+    `threshold`; in scripts written without spaces (Chinese, Japanese, Thai) each
+    character is a word, so such text is compared by character n-grams. Every candidate pair is checked against the exact Jaccard similarity, so
     nothing below the threshold is reported; pairs are joined into groups, and each record
     after the group's representative is reported with its similarity. Opt-in: select it.
 
@@ -434,6 +677,7 @@ def _reindex(clusters: Sequence[Cluster], indices: Sequence[int]) -> list[Cluste
     scope=Scope.DATASET,
     severity=WARNING,
     default=False,
+    superseded_by=("FT401", "FT404"),
     requires=(Module("sentence_transformers", extra="embed"), EmbeddingModel()),
     ranges={"threshold": (1e-9, 1.0), "batch_size": (1, 65_536)},
 )
@@ -448,8 +692,16 @@ def semantic_duplicate(
 ) -> Iterator[Issue]:
     """## What it does
     Finds records that mean nearly the same thing with sentence embeddings: cosine
-    similarity of at least `threshold`. Needs the `embed` extra; the model is any
-    sentence-transformers name or local path. Opt-in: select it.
+    similarity of at least `threshold`. Groups are built around a representative (the
+    first record of the group, or the longest with `keep = "longest"`): every member is
+    within the threshold of its representative itself, never only through a chain of
+    neighbours, and each member is reported with its own similarity to it. Two records
+    whose prompts ask opposite things are never put together however close their
+    embeddings: a conversion and its inverse ("Celsius to Fahrenheit" / "Fahrenheit to
+    Celsius") or opposite words ("encrypt" / "decrypt", "increase" / "decrease"); the
+    message of the group names the record kept apart and the words that decided. Needs
+    the `embed` extra; the model is any sentence-transformers name or local path. Opt-in:
+    select it.
 
     ## Why is this bad?
     Paraphrased duplicates escape exact and MinHash matching but still over-weigh one
@@ -465,10 +717,40 @@ def semantic_duplicate(
     - `batch_size` (int, default 64): texts encoded at once.
     - `keep` (str, default "first"): the representative of a group: `first` or `longest`.
     """
+    from ftdata.similarity.clusters import representative_clusters
     from ftdata.similarity.embeddings import encode, neighbour_pairs
+    from ftdata.similarity.opposites import opposite
 
     indices, texts = _scope_texts(dataset, scope)
     vectors = encode(texts, model=model, batch_size=batch_size, progress=dataset.progress)
-    pairs = neighbour_pairs(vectors, threshold, progress=dataset.progress)
-    clusters = build_clusters(len(texts), pairs, keep=keep, lengths=[len(t) for t in texts])
-    yield from _cluster_issues(dataset, _reindex(clusters, indices), "semantic duplicate")
+    pairs = list(neighbour_pairs(vectors, threshold, progress=dataset.progress))
+    involved = {indices[i] for p in pairs for i in p[:2]}
+    prompts = {i: scope_text(r, "prompt") for i, r in dataset.fetch(involved).items()} if pairs else {}
+    apart: dict[int, list[tuple[int, str]]] = {}
+
+    def compatible(rep: int, member: int) -> bool:
+        a, b = indices[rep], indices[member]
+        why = opposite(prompts.get(a, ""), prompts.get(b, ""))
+        if why is not None:
+            apart.setdefault(a, []).append((b, why))
+            return False
+        return True
+
+    clusters = representative_clusters(
+        len(texts), pairs, keep=keep, lengths=[len(t) for t in texts], compatible=compatible
+    )
+    for cluster in _reindex(clusters, indices):
+        rep = cluster.representative
+        kept_apart = "".join(
+            f"; {dataset.where(other)} is close but kept apart (its prompt says the opposite: {why})"
+            for other, why in apart.get(rep, [])[:3]
+        )
+        for member in cluster.dropped:
+            sim = cluster.similarity_of(member)
+            yield Issue(
+                f"semantic duplicate of {dataset.where(rep)} (cosine similarity {sim:.2f} to it); "
+                f"{plural(len(cluster), 'copy', 'copies')} in this group{kept_apart}",
+                index=member,
+                related=_related(cluster, member),
+                score=sim,
+            )

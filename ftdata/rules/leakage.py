@@ -12,11 +12,12 @@ from ftdata.findings import Issue, RecordRef, Severity, plural
 from ftdata.records import Record, field_label
 from ftdata.registry import Scope, rule
 from ftdata.requirements import EmbeddingModel, Module
-from ftdata.similarity.text import scope_key, scope_text
+from ftdata.similarity.keys import scope_key
+from ftdata.similarity.text import scope_text
 
 
-def _prompt_key(record: Record, *, scope: str = "prompt") -> int | None:
-    return scope_key(record, scope)
+def _prompt_key(record: Record, *, scope: str = "prompt", strict: bool = False) -> int | None:
+    return scope_key(record, scope, loose=not strict)
 
 
 def _ref(view: DatasetView, index: int) -> RecordRef:
@@ -28,10 +29,14 @@ def _describe(ref: RecordRef) -> str:
 
 
 @rule("FT601", "leaked-record", scope=Scope.FILES, severity=Severity.ERROR, collect=_prompt_key)
-def leaked_record(files: Sequence[DatasetView], *, scope: str = "prompt") -> Iterator[tuple[int, Issue]]:
+def leaked_record(
+    files: Sequence[DatasetView], *, scope: str = "prompt", strict: bool = False
+) -> Iterator[tuple[int, Issue]]:
     """## What it does
     Checks that no record of a held-out file (eval, test) has the same normalised prompt
-    (or `scope`) as a record of an earlier file of the dataset (train first). The prompt
+    (or `scope`) as a record of an earlier file of the dataset (train first): texts are
+    compared after case-folding, removing punctuation and collapsing whitespace, unless
+    `strict`. The prompt
     includes the `tools` offered and attached media; the answer and the conversation
     include tool calls with their arguments, tool results and preference fields. Files
     are taken as one dataset when they are linted together and named as splits of it.
@@ -47,6 +52,8 @@ def leaked_record(files: Sequence[DatasetView], *, scope: str = "prompt") -> Ite
     ## Options
     - `scope` (str, default "prompt"): compare the `prompt`, the `answer` or the whole
       `conversation` (default from `[tool.ftdata.splits] scope`).
+    - `strict` (bool, default false): compare texts exactly (after Unicode NFC and
+      whitespace collapsing only): case and punctuation variants are then no leak.
     """
     seen: dict[int, tuple[int, int]] = {}
     for position, view in enumerate(files):
@@ -104,7 +111,8 @@ def near_duplicate_leak(
     files: Sequence[DatasetView], *, scope: str = "prompt", threshold: float = 0.8
 ) -> Iterator[tuple[int, Issue]]:
     """## What it does
-    Like FT601, with near duplicates: MinHash-LSH over word 5-grams, each pair verified
+    Like FT601, with near duplicates: MinHash-LSH over word 5-grams (characters are the
+    words of scripts written without spaces, such as Chinese), each pair verified
     against the exact Jaccard similarity (at least `threshold`). Opt-in: select it.
 
     ## Why is this bad?

@@ -1,1 +1,126 @@
-"""Rules (placeholder until implemented)."""
+"""FT12x: multimodal references, the ``images``/``videos``/``audios`` lists of a record
+against the placeholders and typed content parts that say where each one goes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ftdata.findings import Issue, Severity, plural
+from ftdata.records import Message, Record
+from ftdata.registry import rule
+
+#: (list key, typed content part, placeholder): LLaMA-Factory's ``images`` beside
+#: ``<image>`` in the text, TRL's ``images`` beside ``{"type": "image"}`` parts.
+KINDS = (("images", "image", "<image>"), ("videos", "video", "<video>"), ("audios", "audio", "<audio>"))
+
+#: Keys with which a content part carries its own media (Qwen's ``{"type": "image",
+#: "image": "a.jpg"}``, OpenAI's ``image_url``): such a part takes nothing from the list.
+_INLINE = frozenset(
+    {"image", "video", "audio", "url", "path", "data", "image_url", "video_url", "audio_url", "input_audio"}
+)
+
+
+def media_list(data: dict[str, Any], key: str) -> list[Any] | None:
+    """The references of ``key`` as trainers read them (LLaMA-Factory wraps a single
+    value in a list and reads null as none); None when the record has no such key or
+    holds something that is no reference list (an object, a number)."""
+    if key not in data:
+        return None
+    value = data[key]
+    if type(value) is list:
+        return value
+    if value is None:
+        return []
+    if type(value) is str:
+        return [value]
+    return None
+
+
+def _parts(m: Message, part: str) -> int:
+    """Typed content parts of kind ``part`` in one turn that take their media from the list."""
+    data = m.data
+    if type(data) is not dict:
+        return 0
+    content = data.get("content")
+    if type(content) is not list:
+        return 0
+    return sum(1 for p in content if type(p) is dict and p.get("type") == part and not (p.keys() & _INLINE))
+
+
+def _where(placeholder: str, part: str, placeholders: int, parts: int) -> str:
+    shown = []
+    if placeholders or not parts:
+        shown.append(plural(placeholders, f"{placeholder} placeholder") + " in the text")
+    if parts:
+        shown.append(plural(parts, f'{{"type": "{part}"}} part'))
+    return " and ".join(shown)
+
+
+@rule("FT122", "media-count-mismatch", severity=Severity.ERROR)
+def media_count_mismatch(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks that a record's `images`, `videos` and `audios` lists have one entry for each
+    place that uses one: an `<image>`, `<video>` or `<audio>` placeholder in the text
+    (LLaMA-Factory) or a typed content part `{"type": "image"}` without a source of its
+    own (TRL's vision datasets). A part that names its own file or URL (`"image": ...`,
+    `image_url`) takes nothing from the list. The prompt and each reply of a preference
+    pair are counted together, as the trainer renders them. A placeholder in a record
+    with no list is not checked: the text may be quoting the tag. Only the counts are
+    checked here: the files are not opened, and URLs are never fetched.
+
+    ## Why is this bad?
+    The processor pairs the n-th placeholder with the n-th file. LLaMA-Factory's
+    multimodal plugins raise "The number of images does not match the number of <image>
+    tokens" when the counts differ either way, mid-run; TRL cannot fill an image part
+    that has no image. Where the check is switched off, a placeholder gets the wrong
+    file or none, and the model is trained on text that does not describe what it sees.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "<image><image>Which is larger?"}, {"role": "assistant", "content": "The left one."}], "images": ["a.jpg"]}
+    ```
+
+    ## Fix
+    Add the missing placeholder or file, or drop the extra one.
+    """
+    data = record.data
+    prompt = record.messages[: len(record.messages) - len(record.reply)] if record.reply else record.messages
+    sides = [("", record.messages)]
+    if record.rejected:
+        sides.append(("the rejected conversation has ", [*prompt, *record.rejected]))
+    out = None
+    for key, part, placeholder in KINDS:
+        listed = media_list(data, key)
+        for side, messages in sides:
+            placeholders = sum((m.text or "").count(placeholder) for m in messages)
+            parts = sum(_parts(m, part) for m in messages)
+            if listed is None and not parts:
+                continue
+            entries = len(listed) if listed is not None else 0
+            if placeholders + parts == entries:
+                continue
+            out = out or []
+            have = f"{plural(entries, 'entry', 'entries')} in {key!r}" if listed is not None else f"no {key!r} list"
+            message = f"{side}{_where(placeholder, part, placeholders, parts)} but {have}"
+            out.append(Issue(message, path=(key,) if key in data else ()))
+    return out
+
+
+def local_references(record: Record) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, reference) for every media reference of the record that names a local file
+    (not a URL, not inline data): what a check of files on disk would look up."""
+    data = record.data
+    if type(data) is not dict:
+        return
+    for key, _, _ in KINDS:
+        value = data.get(key)
+        items = value if type(value) is list else [value] if type(value) is str else []
+        for i, ref in enumerate(items):
+            if type(ref) is str and ref and not _remote(ref):
+                yield ((key, i) if type(value) is list else (key,)), ref
+
+
+def _remote(ref: str) -> bool:
+    head = ref[:12].lower()
+    return head.startswith(("http://", "https://", "s3://", "gs://", "hf://", "data:", "ftp://"))

@@ -11,6 +11,8 @@ from ftdata.formats import PREFERENCE
 from ftdata.problems import Problem
 from ftdata.records import Message, Record
 from ftdata.registry import Scope, rule
+from ftdata.similarity.keys import PROMPT_FIELDS, canonical_json
+from ftdata.similarity.text import canonical_bytes, digest_bytes
 
 ERROR = Severity.ERROR
 WARNING = Severity.WARNING
@@ -254,3 +256,73 @@ def preference_length_bias(dataset: DatasetView, *, max_share: float = 0.8, min_
         f"median chosen:rejected length ratio {ratio:.2f}: DPO may learn length rather than quality",
         index=longer[0],
     )
+
+
+def _said_key(messages: Sequence[Message]) -> int:
+    """A stable key of what a reply says and does, compared as FT707 compares prompts."""
+    parts = []
+    for m in messages:
+        calls = b""
+        if m.tool_calls and type(m.data) is dict:
+            calls = canonical_json(m.data.get("tool_calls", m.data.get("function_call")))
+        parts.append(m.role.encode() + b"\x1f" + canonical_bytes(m.text or "", casefold=True) + b"\x1f" + calls)
+    return digest_bytes(b"\x1e".join(parts))
+
+
+def _pair_key(record: Record) -> tuple[int, int, int] | None:
+    """(prompt, chosen, rejected) keys of a readable preference pair: the prompt is every
+    turn before the chosen reply, NFC, whitespace collapsed and case-folded, with the
+    media and tools the record attaches to it."""
+    if record.format != PREFERENCE or not record.readable or not record.reply or not record.rejected:
+        return None
+    turns = record.messages[: len(record.messages) - len(record.reply)]
+    prompt = b"\x1e".join(m.role.encode() + b"\x1f" + canonical_bytes(m.text or "", casefold=True) for m in turns)
+    data = record.data
+    fields = {k: data[k] for k in PROMPT_FIELDS if k in data}
+    if fields:
+        prompt += b"\x1d" + canonical_json(fields)
+    return (digest_bytes(prompt), _said_key(record.reply), _said_key(record.rejected))
+
+
+@rule("FT707", "contradictory-preference", scope=Scope.DATASET, severity=WARNING, collect=_pair_key)
+def contradictory_preference(dataset: DatasetView) -> Iterator[Issue]:
+    """## What it does
+    Checks for the same prompt with opposite preferences: reply A chosen over reply B in
+    one record, and B chosen over A in a later one. Prompts and replies are compared
+    after Unicode NFC normalisation, whitespace collapsing and case-folding; the prompt
+    includes the system prompt and the media and tools the record attaches. Each later
+    record is reported once, with the earlier records it contradicts as related records.
+    The same pair given twice in the same order is a duplicate (FT401), not a
+    contradiction.
+
+    ## Why is this bad?
+    DPO pushes the chosen reply up and the rejected one down: the two records cancel
+    out, so both cost compute and teach nothing, and a preference model trained on them
+    learns to be unsure. Flipped pairs usually come from annotators who disagree, or
+    from merging two sources that order the columns differently.
+
+    ## Example
+    ```json
+    {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."}
+    {"prompt": "capital of  France?", "chosen": "Lyon.", "rejected": "Paris."}
+    ```
+
+    ## Fix
+    Decide which reply is better and drop the other record, or drop both when the
+    annotators cannot agree.
+    """
+    seen: dict[tuple[int, int, int], list[int]] = {}
+    for index, (prompt, chosen, rejected) in dataset.collected:
+        if chosen == rejected:
+            continue  # FT701's: a pair with nothing to prefer cannot be flipped
+        earlier = seen.get((prompt, rejected, chosen))
+        if earlier:
+            shown = dataset.where(earlier[0])
+            more = f" and {plural(len(earlier) - 1, 'other record')}" if len(earlier) > 1 else ""
+            yield Issue(
+                f"the same prompt prefers the opposite reply in {shown}{more}: "
+                "this record's chosen reply is rejected there, and its rejected reply chosen",
+                index=index,
+                related=tuple(earlier),
+            )
+        seen.setdefault((prompt, chosen, rejected), []).append(index)

@@ -1,1 +1,475 @@
-"""Rules (placeholder until implemented)."""
+"""FT305, FT309, FT310: what a reply holds that is not part of the answer."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+
+from ftdata.findings import Issue, PathT, Severity, plural
+from ftdata.formats import TEXT
+from ftdata.records import Record
+from ftdata.registry import rule
+
+WARNING = Severity.WARNING
+
+
+def where(role: str, path: PathT) -> str:
+    """How a message names the text at ``path``: a top-level field by name, else the role."""
+    if len(path) == 1 and isinstance(path[0], str):
+        return repr(path[0])
+    return f"{role} text"
+
+
+def prompt_text(record: Record) -> str:
+    """The system and user turns of ``record`` joined: what the reply answers."""
+    return record.memo("prompt-text", lambda: "\n".join(t for r, t, _ in record.segments if r in ("system", "user")))
+
+
+_CODE_PROMPT = re.compile(
+    r"```|\b(?:code|programming|function|script|snippet|python|javascript|typescript|java|node\.?js|react|"
+    r"angular|vue|svelte|jinja2?|handlebars|mustache|liquid|django|flask|template|f-?strings?|format strings?|"
+    r"str\.format|printf|json|yaml|regex|sql|html|css|php|ruby|golang|rust|c\+\+|c#|bash|shell|variable|"
+    r"placeholder|undefined|null|console\.log|def |return |class |import )",
+    re.I,
+)
+
+
+def code_question(record: Record) -> bool:
+    """True when the prompt of ``record`` is about code or templates (it names a language,
+    a template engine or format strings, or holds a code block)."""
+    return record.memo("code-question", lambda: _CODE_PROMPT.search(prompt_text(record)) is not None)
+
+
+_FENCED = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n.*?(?:^[ \t]{0,3}\1[^\n]*$|\Z)", re.M | re.S)
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
+
+
+def without_code(text: str) -> str:
+    """``text`` with fenced code blocks and inline code removed."""
+    if "`" not in text and "~~~" not in text:
+        return text
+    return _INLINE_CODE.sub(" ", _FENCED.sub("\n", text))
+
+
+# ---------------------------------------------------------------------------------------------
+# FT305
+
+_LEADING_LABEL = re.compile(
+    r"\A\s*(?:(?:assistant|user|human|system|ai|gpt|chatgpt|bot)[ \t]*:|#{2,4}[ \t]*(?:response|assistant|answer)[ \t]*:)",
+    re.I,
+)
+_INNER_LABEL = re.compile(
+    r"\n[ \t]*(?:(?:User|USER|Human|HUMAN|Patient|PATIENT|Customer|CUSTOMER)[ \t]*:"
+    r"|#{2,4}[ \t]*(?:Instruction|Input|Human|User|Response)[ \t]*:)"
+    r"(?![ \t]*_{3,})"  # "User: ________" is a form's signature line, not a turn
+)
+_DIALOGUE_TASK = re.compile(
+    r"dialog|conversation|script|transcript|interview|role[- ]?play|screenplay|chat log|skit|scene|exchange between",
+    re.I,
+)
+# A system prompt names the conversation ("a chat between a customer and an agent") without
+# asking for one: only a request for a dialogue turns the check off there.
+_DIALOGUE_REQUEST = re.compile(
+    r"\b(?:write|create|generate|compose|draft|produce|simulate|continue|act out|make up|transcribe)\b"
+    r"[^.?!\n]{0,60}\b(?:dialog|conversation|script|transcript|interview|screenplay|skit|scene|role[- ]?play)",
+    re.I,
+)
+#: Labels a reply never speaks under inside its own text.
+COMMON_LABELS = ("User", "Human", "Assistant", "AI")
+#: Roles a conversation's frame may give its parties; a label only when the prompt names it.
+FRAME_LABELS = (
+    "Customer",
+    "Agent",
+    "Patient",
+    "Doctor",
+    "Client",
+    "Therapist",
+    "Student",
+    "Teacher",
+    "Tutor",
+    "Interviewer",
+    "Candidate",
+    "Caller",
+    "Guest",
+    "Buyer",
+    "Seller",
+    "Support",
+    "Representative",
+    "Operator",
+    "Bot",
+    "Chatbot",
+)
+# A label that goes on in the same line: after the end of a sentence, then the next speaker.
+_INLINE_LABEL = re.compile(r"(?<=[.!?)\]])[ \t]+([A-Z][A-Za-z]{1,13}|Q|A)[ \t]*:[ \t]+(?=\S)")
+_LIST_MARK = re.compile(r"[ \t]*(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)]")
+_PROMPT_QA = re.compile(r"(?:^|\n)[ \t]*Q[ \t]*:", re.M)
+
+
+def _frame_labels(record: Record) -> frozenset[str]:
+    """The labels a reply of ``record`` must not speak under: the common ones, the frame's
+    roles its prompt names, and Q/A when the prompt is written in Q:/A: form."""
+
+    def compute() -> frozenset[str]:
+        prompt = prompt_text(record)
+        lowered = prompt.lower()
+        labels = set(COMMON_LABELS)
+        labels.update(x for x in FRAME_LABELS if x.lower() in lowered)
+        if _PROMPT_QA.search(prompt):
+            labels.update(("Q", "A"))
+        return frozenset(labels)
+
+    return record.memo("frame-labels", compute)
+
+
+def _inline_label(record: Record, text: str) -> str | None:
+    """The first label of the frame that ``text`` goes on with in the middle of a line."""
+    if ":" not in text:
+        return None
+    labels = None
+    prose = without_code(text)
+    for m in _INLINE_LABEL.finditer(prose):
+        if _LIST_MARK.fullmatch(prose, prose.rfind("\n", 0, m.start()) + 1, m.start()):
+            continue  # "2. Client: GreenTech": a list item's number, not a sentence's end
+        word = m.group(1)
+        if labels is None:
+            labels = _frame_labels(record)
+        if word in labels or (word.isupper() and word.capitalize() in labels):
+            return f"{word}:"
+    return None
+
+
+def _dialogue_requested(record: Record) -> bool:
+    users = "\n".join(t for r, t, _ in record.segments if r == "user")
+    if _DIALOGUE_TASK.search(users):
+        return True
+    system = "\n".join(t for r, t, _ in record.segments if r == "system")
+    return bool(system) and _DIALOGUE_REQUEST.search(system) is not None
+
+
+@rule("FT305", "speaker-label", severity=WARNING)
+def speaker_label(record: Record) -> list[Issue] | None:
+    """## What it does
+    Checks assistant turns for speaker labels that belong to the conversation's frame,
+    not to the answer: a reply that starts with `Assistant:` or `### Response:`, that
+    goes on into a new `User:`, `Human:`, `Patient:` or `### Instruction:` turn, or that
+    goes on into the other party's turn in the same line ("... I hope this helps.
+    Customer: Thanks, that works"). Inline labels are the common ones (`User`, `Human`,
+    `Assistant`, `AI`) and the roles the prompt itself names (`Customer`, `Agent`,
+    `Patient`, `Doctor`, `Client` and the like; `Q`/`A` when the prompt is written as
+    `Q:`/`A:`), after the end of a sentence; words such as `Note:` and labels inside code
+    or quotes are not labels. A reply to a request for a dialogue, a script, an interview
+    or a transcript is left alone, and so are language-modelling `text` (a document may
+    quote a dialogue), an undesirable KTO completion and a preference pair's rejected
+    reply.
+
+    ## Why is this bad?
+    The data was flattened from a transcript or generated with a template and not cut
+    where the answer ends. The model learns to prefix its answers with a label, or to
+    keep talking in the user's voice.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "I have a headache."}, {"role": "assistant", "content": "Drink water and rest.\\nPatient: Thanks, doctor."}]}
+    {"messages": [{"role": "system", "content": "You are a support agent helping a customer."}, {"role": "user", "content": "My order is late."}, {"role": "assistant", "content": "It ships today. Customer: Thanks, that works."}]}
+    ```
+
+    ## Fix
+    Cut the reply where the answer ends and drop the label.
+    """
+    if record.format == TEXT:
+        return None
+    out = None
+    dialogue: bool | None = None
+    joined = record.text
+    if ":" not in joined:
+        return None
+    inner = _INNER_LABEL.search(joined) is not None
+    for role, text, path in record.segments:
+        if role != "assistant" or not record.judged(path) or ":" not in text:
+            continue
+        m = _LEADING_LABEL.match(text)
+        if m is None and inner:
+            m = _INNER_LABEL.search(text)
+        label = m.group().strip() if m is not None else _inline_label(record, text)
+        if label is None:
+            continue
+        if dialogue is None:
+            dialogue = _dialogue_requested(record)
+        if dialogue:
+            return None
+        verb = "starts with" if m is not None and (m.start() == 0 or not text[: m.start()].strip()) else "contains"
+        out = out or []
+        out.append(Issue(f"{where(role, path)} {verb} the speaker label {label!r}", path=path))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# FT309
+
+# Characters that draw rules and table borders: long runs of them are markup, not a loop.
+_MARKUP = frozenset("-=_*#~.+|/\\<>─━═│┃ \t\n\r")
+
+
+def _char_run(text: str, limit: int) -> tuple[str, int] | None:
+    """The first run of one character longer than ``limit`` (four times ``limit`` for rule
+    and border characters), as (character, length)."""
+    for m in _RUN.finditer(text):
+        ch, n = m.group(1), len(m.group())
+        if n > (4 * limit if ch in _MARKUP else limit):
+            return ch, n
+    return None
+
+
+_RUN = re.compile(r"(\S)\1{31,}")
+
+
+_BORDER = "+-=|: \t"
+
+
+def _without_tables(text: str) -> str:
+    """``text`` without its table rows (lines with two or more ``|``): each row repeats
+    the borders of the one above, which is layout, not a loop; a row equal to the row
+    above is kept, so a table that loops on one row still does."""
+    if "|" not in text and "+-" not in text:
+        return text
+    out: list[str] = []
+    previous = None
+    for line in text.split("\n"):
+        border = not line.strip(_BORDER) and "-" in line  # +----+----+ of an ASCII table
+        if (line.count("|") < 2 and not border) or line == previous:
+            out.append(line)
+        previous = line
+    return "\n".join(out)
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of ``text`` over bytes of its zlib compression: about 2-3.5 for prose and code,
+    far higher for text that repeats itself."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return len(raw) / len(zlib.compress(raw, 6)) if raw else 0.0
+
+
+_UNIT = re.compile(r"(?<=[.!?])[ \t]+|\n+")
+
+
+def repeated_share(text: str, *, n: int = 4, period: int = 8) -> tuple[float, str]:
+    """How much of ``text`` loops, and the phrase it loops on: the larger of the share of
+    its words covered by its most repeated word ``n``-gram and the share of its characters
+    in sentences or lines equal to one of the ``period`` before them (a loop repeats whole
+    units; a list or a table changes every line)."""
+    words = text.split()
+    if len(words) < 3 * n:
+        return 0.0, ""
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+    top, count = Counter(grams).most_common(1)[0]
+    covered = bytearray(len(words))
+    for i, g in enumerate(grams):
+        if g == top:
+            covered[i : i + n] = b"\x01" * n
+    gram_share = sum(covered) / len(words) if count >= 3 else 0.0
+    units = [u.strip() for u in _UNIT.split(text)]
+    units = [u for u in units if u]
+    total = sum(map(len, units)) or 1
+    looped = [u for i, u in enumerate(units) if len(u) > 3 and u in units[max(0, i - period) : i]]
+    loop_share = sum(map(len, looped)) / total
+    if loop_share > gram_share:
+        return loop_share, Counter(looped).most_common(1)[0][0]
+    return gram_share, " ".join(top)
+
+
+def _looping(prose: str, max_compression: float, max_share: float, ngram: int) -> str | None:
+    """What to say of ``prose`` when it compresses above ``max_compression`` and more than
+    ``max_share`` of it loops; None when it does not."""
+    ratio = compression_ratio(prose)
+    if ratio <= max_compression:
+        return None
+    share, top = repeated_share(_without_tables(prose), n=ngram)
+    if share <= max_share:
+        return None
+    shown = top if len(top) <= 60 else top[:57] + "..."
+    return (
+        f"repeats itself: {share:.0%} of its words are in repeated phrases such as {shown!r} (compresses {ratio:.1f}x)"
+    )
+
+
+@rule(
+    "FT309",
+    "degenerate-repetition",
+    severity=WARNING,
+    ranges={
+        "min_length": (1, 10_000_000),
+        "max_compression": (1.0, 1000.0),
+        "max_repeated_share": (0.0, 1.0),
+        "ngram": (1, 32),
+        "max_char_run": (1, 10_000_000),
+    },
+)
+def degenerate_repetition(
+    record: Record,
+    *,
+    min_length: int = 300,
+    max_compression: float = 4.0,
+    max_repeated_share: float = 0.6,
+    ngram: int = 4,
+    max_char_run: int = 50,
+) -> list[Issue] | None:
+    """## What it does
+    Checks assistant turns for degenerate output: one short phrase repeated many times,
+    a reply that loops on a sentence or a markup line, or a long run of one character
+    (`0000…`). A turn of at least `min_length` characters (code blocks left out) loops
+    when it compresses more than `max_compression` times with zlib and more than
+    `max_repeated_share` of its words lie inside word `ngram`-grams repeated at least
+    three times; a longer turn whose last `2 × min_length` characters loop that way ends
+    in a loop; any turn with a run of one character longer than `max_char_run` (four
+    times that for rule and border characters such as `-`, `=` and `|`) is degenerate
+    too. Tables, lists, enumerations and code compress far less and do not repeat whole
+    phrases; an undesirable KTO completion and a rejected reply are not judged.
+
+    ## Why is this bad?
+    A looping reply of thousands of tokens dominates the loss of its batch and teaches
+    the model to loop: it is what a model emits when generation goes wrong, copied into
+    the data as if it were an answer.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Say thanks."}, {"role": "assistant", "content": "Thank you! Thank you! Thank you! Thank you! ..."}]}
+    ```
+
+    ## Fix
+    Cut the reply where it starts repeating, regenerate it, or drop the record.
+
+    ## Options
+    - `min_length` (int, default 300): the shortest turn, in characters, whose
+      compression is measured.
+    - `max_compression` (float, default 4.0): the zlib compression ratio above which a
+      turn may be looping (prose and code stay under 3.5).
+    - `max_repeated_share` (float, 0-1, default 0.6): the share of words in repeated
+      n-grams above which a compressible turn is looping.
+    - `ngram` (int, default 4): the n-gram size, in words.
+    - `max_char_run` (int, default 50): the longest run of one character allowed.
+    """
+    out = None
+    for role, text, path in record.segments:
+        if role != "assistant" or len(text) <= max_char_run or not record.judged(path):
+            continue
+        message = None
+        run = _char_run(text, max_char_run)
+        if run is not None:
+            message = f"has a run of {run[1]:,} {run[0]!r} characters"
+        elif len(text) >= min_length:
+            prose = without_code(text)
+            if len(prose) >= min_length:
+                message = _looping(prose, max_compression, max_repeated_share, ngram)
+                if message is None and len(prose) >= 3 * min_length:
+                    # a generation that went wrong loops at its end, after a sound start
+                    # that keeps the whole turn's figures low: judge the tail on its own
+                    tail = _looping(prose[-2 * min_length :], max_compression, max_repeated_share, ngram)
+                    message = tail and tail.replace("repeats itself", "ends in a loop", 1)
+        if message:
+            out = out or []
+            out.append(Issue(f"{where(role, path)} {message}", path=path))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# FT310
+
+_PLACEHOLDER_WORDS = (
+    r"name|date|address|company|phone|e-?mail|title|position|number|city|state|country|location|time|"
+    r"amount|price|product|recipient|contact|organi[sz]ation|website|url|link|signature|role|job|school|"
+    r"university|department|industry|field|topic|event|team|manager|client|customer"
+)
+_BRACKET = re.compile(
+    r"\[(?:(?:your|insert|recipient'?s?|company'?s?|client'?s?|customer'?s?|candidate'?s?|"
+    r"hiring manager'?s?|employer'?s?|friend'?s?|person'?s?)\b[^\[\]\n]{0,40}"
+    rf"|(?:[A-Z][a-z]+ ){{0,2}}(?:{_PLACEHOLDER_WORDS}))\](?!\()",
+    re.I,
+)
+_TEMPLATE_VARIABLE = re.compile(
+    r"\{\{[ \t]*[A-Za-z_][\w. -]{0,40}?[ \t]*\}\}"  # {{name}}
+    r"|(?<![\w\\^_$%{}])\{[A-Za-z_][A-Za-z0-9_]{1,30}\}(?!\})"  # {name}, not LaTeX \text{x}, x^{n}, ${x}
+    r"|<(?:NAME|FIRST_NAME|LAST_NAME|FULL_NAME|EMAIL|PHONE|ADDRESS|PERSON|USER|USERNAME|COMPANY|ORG|ORGANIZATION|"
+    r"DATE|CITY|LOCATION|URL|NUMBER|ID|AUTHOR|TITLE|PLACEHOLDER|YOUR_NAME|RECIPIENT)>"  # anonymised slots
+)
+
+
+def template_variable(text: str, *, brackets: bool = True) -> str | None:
+    """The first unfilled template variable in ``text`` outside code: ``{{name}}``,
+    ``{name}``, an anonymised ``<NAME>`` and, with ``brackets``, ``[Your Name]`` or
+    ``[Insert date]``."""
+    if "{" not in text and "<" not in text and not (brackets and "[" in text):
+        return None
+    prose = without_code(text)
+    patterns = (_TEMPLATE_VARIABLE, _BRACKET) if brackets else (_TEMPLATE_VARIABLE,)
+    found = [m for m in (p.search(prose) for p in patterns) if m is not None]
+    if not found:
+        return None
+    return min(found, key=lambda m: m.start()).group()
+
+
+def _code_request(record: Record) -> bool:
+    """True when the user turns ask about code or templates. The system prompt is left
+    out: a tool-calling set's system prompt declares its functions in JSON, which says
+    nothing about whether a reply may hold ``{name}``."""
+    users = "\n".join(t for r, t, _ in record.segments if r == "user")
+    return _CODE_PROMPT.search(users) is not None
+
+
+@rule("FT310", "unfilled-template-variable", severity=WARNING)
+def unfilled_template_variable(record: Record, *, brackets: bool = False) -> list[Issue] | None:
+    """## What it does
+    Checks assistant turns for template variables that were never filled in:
+    `{{name}}`, `{{author}}`, `{name}` and anonymised slots such as `<NAME>`; with
+    `brackets = true`, also bracketed slots such as `[Your Name]`, `[Insert date]` and
+    `[Company Name]`. Code blocks and inline code are left out, and the check is off for
+    replies to user prompts about code or templates (a language, Jinja, Handlebars,
+    Angular, f-strings, format strings, JSON) and for a variable the prompt itself
+    contains (the user asked for a template). An undesirable KTO completion and a
+    rejected reply are not judged.
+
+    Bracketed slots are off by default: a letter, an email or a contract drafted for a
+    user who gave no names rightly leaves `[Your Name]` for them to fill (on ShareGPT,
+    most of the 3.8% of replies with such a slot are that). Turn them on for a set
+    whose replies should never hold one.
+
+    ## Why is this bad?
+    The data was generated from a template whose slots were to be filled before
+    training (many public sets say so in their README) or anonymised without
+    replacement. The model learns to sign its letters `[Your Name]` and to answer with
+    `{{author}}`.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Who wrote this guide?"}, {"role": "assistant", "content": "It was written by {{author}}."}]}
+    ```
+
+    ## Fix
+    Fill the slots with real or synthetic values, or drop the records.
+
+    ## Options
+    - `brackets` (bool, default false): also report bracketed slots (`[Your Name]`,
+      `[Insert date]`, `[Company Name]`).
+    """
+    text = record.text
+    if "{" not in text and "<" not in text and not (brackets and "[" in text):
+        return None
+    out = None
+    for role, seg, path in record.segments:
+        if role != "assistant" or not record.judged(path):
+            continue
+        found = template_variable(seg, brackets=brackets)
+        if found is None:
+            continue
+        if found.lower() in prompt_text(record).lower():
+            return None
+        if found[0] == "{" and _code_request(record):
+            # braces are code's own syntax; an anonymised <NAME> or a bracketed slot in
+            # the prose of an answer about code is still unfilled
+            return None
+        prose = without_code(seg)
+        count = len(_TEMPLATE_VARIABLE.findall(prose)) + (len(_BRACKET.findall(prose)) if brackets else 0)
+        more = f" ({plural(count, 'unfilled variable')} in all)" if count > 1 else ""
+        out = out or []
+        out.append(Issue(f"{where(role, path)} contains the unfilled template variable {found!r}{more}", path=path))
+    return out

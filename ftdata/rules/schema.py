@@ -33,8 +33,13 @@ def unknown_format() -> None:
     Checks that each record is in a supported format: OpenAI-style `messages`,
     `prompt`/`completion`, Alpaca `instruction`/`input`/`output`, ShareGPT
     `conversations`, language-modelling `text`, a preference pair (`chosen`/`rejected`,
-    `chosen_messages`/`rejected_messages`) or unpaired preference (a KTO `label`). See
-    docs/formats.md.
+    `chosen_messages`/`rejected_messages`), unpaired preference (a KTO `label`) or
+    stepwise supervision (`prompt`/`completions`/`labels`). See docs/formats.md.
+
+    The message names the nearest type, the keys of the record that would fill it and
+    the `--map` that reads the file as that type. A task holding a list of examples
+    (an `instruction` or `definition` with `instances: [{"input", "output"}]`) is
+    reported here too: it is not one example but many.
 
     ## Why is this bad?
     A trainer guesses the format from the keys (TRL looks for `messages`, `prompt`,
@@ -51,7 +56,9 @@ def unknown_format() -> None:
     ```
 
     ## Fix
-    Convert the record, or force a format with `--format` to see what is missing.
+    Map the file's own keys onto a type (`--map question=prompt,answer=completion`, or
+    `[tool.ftdata.fields]`; a LLaMA-Factory `dataset_info.json` next to the file is read
+    too), convert the record, or force a format with `--format` to see what is missing.
     """
 
 
@@ -283,17 +290,25 @@ def no_assistant_message(record: Record) -> list[Issue] | None:
     container = _CONTAINER.get(fmt)
     if fmt == UNPAIRED_PREFERENCE:
         container = "messages" if "messages" in record.data else "completion"
+    elif fmt == MESSAGES and "messages" not in record.data:
+        container = "conversations"  # OpenAI messages under ShareGPT's key
     if container is None or container not in record.data or not record.messages:
         return None
     seen = False
     for m in record.messages:
         if m.role == "assistant":
-            if type(m.data) is not dict or m.data.get("weight", 1) != 0:
+            if type(m.data) is not dict or _weight(m.data) != 0:
                 return None
             seen = True
     if seen:
         return [Issue("every assistant message has weight 0: nothing to train on", path=(container,))]
     return [Issue("conversation has no assistant message: nothing to train on", path=(container,))]
+
+
+def _weight(data: dict[str, object]) -> object:
+    """A turn's training weight: ``weight`` (OpenAI, Mistral) or LLaMA-Factory's v1
+    ``loss_weight``; 1 when it has neither."""
+    return data.get("weight", data.get("loss_weight", 1))
 
 
 @rule("FT110", "empty-content", severity=ERROR)
@@ -493,7 +508,9 @@ def assistant_before_user(record: Record) -> list[Issue] | None:
 @rule("FT117", "invalid-weight", severity=ERROR)
 def invalid_weight(record: Record) -> list[Issue] | None:
     """## What it does
-    Checks that a `weight` is the integer 0 or 1 and appears on assistant turns only.
+    Checks that a `weight` is the integer 0 or 1 and appears on assistant turns only,
+    and that LLaMA-Factory's v1 `loss_weight` is a number from 0 to 1, non-zero on
+    assistant turns only (it is written on every turn, 0.0 on the prompt's).
 
     ## Why is this bad?
     OpenAI and Mistral accept exactly 0 (do not train on this turn) or 1; anything else
@@ -507,7 +524,14 @@ def invalid_weight(record: Record) -> list[Issue] | None:
     out = None
     for m in record.messages:
         data = m.data
-        if type(data) is not dict or "weight" not in data:
+        if type(data) is not dict:
+            continue
+        if "loss_weight" in data:
+            issue = _loss_weight(data["loss_weight"], m.role, (*m.path, "loss_weight"))
+            if issue is not None:
+                out = out or []
+                out.append(issue)
+        if "weight" not in data:
             continue
         weight = data["weight"]
         path = (*m.path, "weight")
@@ -520,6 +544,16 @@ def invalid_weight(record: Record) -> list[Issue] | None:
     return out
 
 
+def _loss_weight(weight: object, role: str, path: PathT) -> Issue | None:
+    if type(weight) not in (int, float) or not 0 <= weight <= 1:  # type: ignore[operator]
+        return Issue(f"loss_weight must be a number from 0 to 1, got {_show(weight)}", path=path)
+    if weight and role != "assistant":
+        return Issue(
+            f"loss_weight {weight} on a {role} turn has no effect: only assistant turns are trained", path=path
+        )
+    return None
+
+
 def _show(value: object) -> str:
     if value is True:
         return "true"
@@ -528,6 +562,52 @@ def _show(value: object) -> str:
     if value is None:
         return "null"
     return repr(value)
+
+
+@rule("FT120", Problem.STEPWISE_LENGTH_MISMATCH.value, scope=Scope.READER, severity=ERROR)
+def stepwise_length_mismatch() -> None:
+    """## What it does
+    Checks that a stepwise-supervision record (TRL's `prompt` + `completions` +
+    `labels`) has exactly one label per step.
+
+    ## Why is this bad?
+    A process reward model is trained on each step with its label. TRL pairs them up by
+    position, so a missing or extra label either fails the batch or, worse, shifts every
+    label after it onto the wrong step.
+
+    ## Example
+    ```json
+    {"prompt": "Is 9.11 larger than 9.8?", "completions": ["Compare the tenths: 1 < 8.", "So 9.8 is larger."], "labels": [true]}
+    ```
+
+    Use instead:
+    ```json
+    {"prompt": "Is 9.11 larger than 9.8?", "completions": ["Compare the tenths: 1 < 8.", "So 9.8 is larger."], "labels": [true, true]}
+    ```
+    """
+
+
+@rule("FT121", Problem.INVALID_STEP_LABEL.value, scope=Scope.READER, severity=ERROR)
+def invalid_step_label() -> None:
+    """## What it does
+    Checks that the `labels` of a stepwise-supervision record are a list of booleans:
+    `true` for a correct step, `false` for a wrong one.
+
+    ## Why is this bad?
+    TRL casts each label to a class; `"false"` is a non-empty string and so truthy, a
+    score such as `0.7` is not a label at all, and `null` fails the cast when the dataset
+    is loaded.
+
+    ## Example
+    ```json
+    {"prompt": "2 + 2?", "completions": ["2 + 2 = 4."], "labels": ["true"]}
+    ```
+
+    Use instead:
+    ```json
+    {"prompt": "2 + 2?", "completions": ["2 + 2 = 4."], "labels": [true]}
+    ```
+    """
 
 
 @rule("FT119", Problem.ROLE_WHITESPACE.value, scope=Scope.READER, severity=ERROR, fixable=True)

@@ -259,3 +259,27 @@ def missing_final_newline() -> None:
     ## Fix
     `ftdata lint --fix` adds the newline.
     """
+
+
+NOT_A_DATASET_CODE = "FT014"
+
+
+@rule(NOT_A_DATASET_CODE, Problem.NOT_A_DATASET.value, scope=Scope.READER, severity=ERROR)
+def not_a_dataset() -> None:
+    """## What it does
+    Reports a `.json` file that holds a single JSON object (not an array of records) in
+    no dataset format: a `package.json`, a `tsconfig.json`, a model config. Reported
+    once for the file, instead of an unknown-format record and a too-small dataset.
+
+    ## Why is this bad?
+    The file is not training data, yet it was given to the linter: usually a glob or a
+    pre-commit `files:` pattern that matches every `.json` file of a repository.
+
+    ## Example
+    A `package.json` passed to `ftdata lint`, or matched by `files: \\.json$`.
+
+    ## Fix
+    Lint only the data files: the pre-commit hook matches `.jsonl`/`.ndjson` by default;
+    a JSON dataset opts in with a `files:` pattern naming it (see the README). A JSON
+    dataset is an array of records (`[{...}, {...}]`) or one object per line.
+    """

@@ -8,6 +8,7 @@ import orjson
 
 from ftdata.findings import Issue, PathT, Severity
 from ftdata.formats import MESSAGES, PROMPT_COMPLETION, SHAREGPT
+from ftdata.formats.chat import tool_call_parts
 from ftdata.jsonstrict import syntax_error
 from ftdata.records import Message, Record
 from ftdata.registry import rule
@@ -64,6 +65,7 @@ def malformed_tool_call(record: Record, *, arguments: str = "string", require_id
     open_calls: dict[str, str] = {}
     pending = 0  # calls made by the last assistant turn not answered yet
     made = False
+    inline = inline_turn = False
     for m in messages:
         data = m.data if type(m.data) is dict else {}
         if m.role == "assistant":
@@ -80,9 +82,18 @@ def malformed_tool_call(record: Record, *, arguments: str = "string", require_id
             if "function_call" in data:
                 _check_function(data["function_call"], (*m.path, "function_call"), arguments, declared, out)
                 pending += 1
+            parts = tool_call_parts(data.get("content"))
+            inline_turn = bool(parts)
+            if parts:
+                # LLaMA-Factory v1 writes calls inline, without ids: results cannot name them.
+                inline = True
+                pending += len(parts)
+                for k in parts:
+                    _check_inline_call(data["content"][k], (*m.path, "content", k), declared, out)
         elif m.role == "tool":
-            pending = max(0, pending - 1)
-            _check_result(m, data, made, require_ids, open_calls, out)
+            # v1 files answer a turn's inline calls in one tool message (a JSON list of results).
+            pending = 0 if inline_turn else max(0, pending - 1)
+            _check_result(m, data, made, require_ids and not inline, open_calls, out)
         elif m.role == "user" and pending:
             out.append(
                 Issue(f"{pending} tool call(s) are not answered by a tool message before this turn", path=m.path)
@@ -126,6 +137,37 @@ def _check_calls(
         if name and type(call_id) is str:
             open_calls[call_id] = name
     return len(calls)
+
+
+def _check_inline_call(part: dict[str, Any], path: PathT, declared: set[str] | None, out: list[Issue]) -> None:
+    """A ``{"type": "tool_call", "value": "{json}"}`` content part: a JSON object with a
+    ``name`` and object ``arguments`` (a string holding one is accepted too)."""
+    key = "value" if "value" in part else "text"
+    value = part.get(key)
+    vpath = (*path, key)
+    if type(value) is str:
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            out.append(Issue(f"tool call is not valid JSON: {syntax_error(part[key]) or 'unreadable'}", path=vpath))
+            return
+    if type(value) is not dict:
+        out.append(Issue("a tool_call part must hold a JSON object with 'name' and 'arguments'", path=vpath))
+        return
+    name = value.get("name")
+    if type(name) is not str or not name.strip():
+        out.append(Issue("tool call has no 'name'", path=vpath))
+    elif declared is not None and name not in declared:
+        out.append(Issue(f"calls {name!r}, which is not among the declared tools", path=vpath))
+    args = value.get("arguments", {})
+    if type(args) is str:
+        try:
+            args = orjson.loads(args)
+        except orjson.JSONDecodeError:
+            out.append(Issue("tool call arguments is not valid JSON", path=vpath))
+            return
+    if type(args) is not dict:
+        out.append(Issue("tool call arguments must be a JSON object", path=vpath))
 
 
 def _check_function(fn: Any, path: PathT, arguments: str, declared: set[str] | None, out: list[Issue]) -> str | None:
@@ -224,8 +266,8 @@ def _sharegpt_calls(record: Record) -> list[Issue] | None:
 @rule("FT118", "malformed-tools", severity=Severity.ERROR)
 def malformed_tools(record: Record) -> list[Issue] | None:
     """## What it does
-    Checks the top-level `tools` declaration: a list (for ShareGPT, a JSON string of a
-    list) of `{"type": "function", "function": {"name", "description", "parameters"}}`
+    Checks the top-level `tools` declaration: a list (or, as ShareGPT and LLaMA-Factory's
+    v1 files write it, a JSON string of a list) of `{"type": "function", "function": {"name", "description", "parameters"}}`
     where `parameters` is a JSON Schema object. Plain `{"name", "parameters"}` entries,
     as some open-model datasets write them, are accepted.
 
@@ -243,36 +285,55 @@ def malformed_tools(record: Record) -> list[Issue] | None:
         return None
     tools = data["tools"]
     path: PathT = ("tools",)
-    if type(tools) is str:
-        if record.format != SHAREGPT:
-            return [Issue("'tools' must be a list, got a string", path=path)]
+    encoded = type(tools) is str
+    if encoded:
+        # ShareGPT and LLaMA-Factory's v1 messages files declare tools as a JSON string of
+        # the list: accepted when it holds a list, which is then checked like one.
         try:
             tools = orjson.loads(tools)
         except orjson.JSONDecodeError:
-            return [Issue(f"'tools' is not valid JSON: {syntax_error(tools) or 'unreadable'}", path=path)]
+            return [Issue(f"'tools' is not valid JSON: {syntax_error(data['tools']) or 'unreadable'}", path=path)]
+        if type(tools) is not list:
+            return [Issue(f"'tools' is a JSON string of {_kind(tools)}, not of a list of tool definitions", path=path)]
     if tools is None:
         return None
     if type(tools) is not list:
         return [Issue("'tools' must be a list of tool definitions", path=path)]
     out = []
     for k, tool in enumerate(tools):
-        p = (*path, k)
+        # Inside a JSON string nothing can be pointed at: the finding names the position.
+        p = path if encoded else (*path, k)
+        at = f"tool {k + 1}: " if encoded else ""
+
         if type(tool) is not dict:
-            out.append(Issue("a tool definition must be an object", path=p))
+            out.append(Issue(f"{at}a tool definition must be an object", path=p))
             continue
         if "function" in tool:
             if tool.get("type", "function") != "function":
-                out.append(Issue(f"tool type must be 'function', got {tool.get('type')!r}", path=(*p, "type")))
+                out.append(
+                    Issue(
+                        f"{at}tool type must be 'function', got {tool.get('type')!r}", path=_under(p, encoded, "type")
+                    )
+                )
             fn = tool["function"]
-            p = (*p, "function")
+            p = _under(p, encoded, "function")
         else:
             fn = tool
         if type(fn) is not dict:
-            out.append(Issue("'function' must be an object", path=p))
+            out.append(Issue(f"{at}'function' must be an object", path=p))
             continue
         if type(fn.get("name")) is not str or not fn["name"].strip():
-            out.append(Issue("tool definition has no 'name'", path=p))
+            out.append(Issue(f"{at}tool definition has no 'name'", path=p))
         params = fn.get("parameters")
         if params is not None and type(params) is not dict:
-            out.append(Issue("'parameters' must be a JSON Schema object", path=(*p, "parameters")))
+            out.append(Issue(f"{at}'parameters' must be a JSON Schema object", path=_under(p, encoded, "parameters")))
     return out or None
+
+
+def _under(path: PathT, encoded: bool, *keys: str | int) -> PathT:
+    """``path`` extended by ``keys``, except inside a JSON string, which cannot be pointed into."""
+    return path if encoded else (*path, *keys)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")

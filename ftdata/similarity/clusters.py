@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 KEEP_POLICIES = ("first", "longest")
@@ -107,3 +107,50 @@ def exact_clusters(
         if j != i:
             edges.append((j, i, 1.0))
     return build_clusters(len(keys), edges, keep=keep, lengths=lengths)
+
+
+def representative_clusters(
+    n: int,
+    edges: Iterable[tuple[int, int, float]],
+    *,
+    keep: str = "first",
+    lengths: Sequence[int] | None = None,
+    compatible: Callable[[int, int], bool] | None = None,
+) -> list[Cluster]:
+    """Groups of two or more in which every member is a verified neighbour of the
+    group's representative (no transitive chains: A near B near C does not put A and C
+    together unless A and C are near too). ``similarity[k]`` is the similarity of
+    ``members[k]`` to the representative. Representatives are taken greedily in the
+    order of ``keep`` (``first``: lowest index; ``longest``: longest text first), each
+    gathering its neighbours not yet in a group; ``compatible(rep, member)`` may refuse
+    a member (it then stays free for another group). In order of their smallest member."""
+    if keep not in KEEP_POLICIES:
+        raise ValueError(f"unknown keep policy {keep!r} (expected one of {', '.join(KEEP_POLICIES)})")
+    neighbours: dict[int, dict[int, float]] = {}
+    for i, j, sim in edges:
+        if i == j:
+            continue
+        if sim > neighbours.setdefault(i, {}).get(j, -1.0):
+            neighbours[i][j] = sim
+            neighbours.setdefault(j, {})[i] = sim
+    if keep == "longest" and lengths is not None:
+        order = sorted(neighbours, key=lambda i: (-lengths[i], i))
+    else:
+        order = sorted(neighbours)
+    grouped: set[int] = set()
+    clusters = []
+    for rep in order:
+        if rep in grouped:
+            continue
+        joined = {
+            m: s for m, s in neighbours[rep].items() if m not in grouped and (compatible is None or compatible(rep, m))
+        }
+        if not joined:
+            continue
+        grouped.add(rep)
+        grouped.update(joined)
+        members = sorted((rep, *joined))
+        sims = tuple(1.0 if m == rep else round(joined[m], 6) for m in members)
+        clusters.append(Cluster(rep, tuple(members), sims))
+    clusters.sort(key=lambda c: c.members[0])
+    return clusters

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from ftdata.progress import Progress
+from ftdata.similarity.scripts import spaced
 
 _EMPTY = np.zeros(0, dtype=np.uint32)
 _SHIFT = np.uint64(32)
@@ -99,8 +100,11 @@ def _mix(tokens: np.ndarray, n: int) -> np.ndarray:
 
 def shingle_sets(texts: Sequence[str], *, kind: str = "word", n: int = 5) -> ShingleSets:
     """Shingle hashes of ``texts``, computed for the whole batch in a few array passes.
-    Words are split at spaces and newlines; a text shorter than ``n`` tokens is a single
-    shingle, so short texts can still match. Hashes depend only on the text."""
+    Words are split at spaces and newlines, and each character of a script written
+    without spaces (Chinese, Japanese, Thai...: see :mod:`ftdata.similarity.scripts`) is
+    a word of its own, so such text is compared by character n-grams; a text shorter than
+    ``n`` tokens is a single shingle, so short texts can still match. Hashes depend only
+    on the text."""
     if kind not in SHINGLE_KINDS:
         raise ValueError(f"unknown shingle kind {kind!r} (expected one of {', '.join(SHINGLE_KINDS)})")
     if not 1 <= n <= len(_MIX):
@@ -109,7 +113,7 @@ def shingle_sets(texts: Sequence[str], *, kind: str = "word", n: int = 5) -> Shi
     if count == 0:
         return ShingleSets(_EMPTY, np.zeros(1, dtype=np.int64))
     if kind == "word":
-        tokens, owner = _word_tokens(texts)
+        tokens, owner = _word_tokens([spaced(t) for t in texts])
     else:
         tokens, owner = _char_tokens(texts)
     per_record = np.bincount(owner, minlength=count)

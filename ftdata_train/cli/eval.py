@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ftdata.cli import silence_third_party, split_values
+from ftdata.render.text import visible
 from ftdata_train.cli import errors_to_exit_codes
 
 
@@ -67,7 +70,11 @@ def eval_command(
     model folder (give --base to compare). For each model: eval loss and perplexity on the
     trained tokens (assistant turns, completions), greedy replies to the eval prompts, exact
     match and token F1 against the reference, repetition, and format compliance judged by
-    ftdata's rules on the reply. Exit 2 when the model or the file cannot be read.
+    ftdata's rules on the reply (a reference tool call is matched by name and arguments).
+
+    Exit 1 when some eval records were skipped (unreadable, or without an assistant reply: each
+    is named by file:line), 2 when the model or the file cannot be read or nothing could be
+    scored.
     """
     silence_third_party(quiet)
     from ftdata.outputs import check_outputs
@@ -92,12 +99,33 @@ def eval_command(
             report.to_html(html_path)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-        return
-    from rich.console import Console
+    else:
+        from rich.console import Console
 
-    console = Console(highlight=False)
-    console.print(report.table())
-    for note in report.notes:
-        click.echo(f"note: {note}", err=True)
-    if html_path is not None and not quiet:
-        click.echo(f"Wrote {html_path}", err=True)
+        console = Console(highlight=False)
+        console.print(report.table())
+        for note in report.notes:
+            click.echo(f"note: {visible(note)}", err=True)
+        if html_path is not None and not quiet:
+            click.echo(f"Wrote {html_path}", err=True)
+    if report.skipped:
+        _say_skipped(report)
+        sys.exit(1)
+
+
+#: Skipped records named one by one on stderr; the JSON report lists them all.
+SHOWN_SKIPPED = 20
+
+
+def _say_skipped(report: Any) -> None:
+    """How many eval records were not scored, and where each is, on stderr."""
+    skipped = report.skipped
+    total = len(skipped) + len(report.examples)
+    click.echo(
+        f"ftdata: {len(skipped)} of {total} eval records were skipped and not scored:",
+        err=True,
+    )
+    for s in skipped[:SHOWN_SKIPPED]:
+        click.echo(f"  {visible(s.where)}: {visible(s.reason)}", err=True)
+    if len(skipped) > SHOWN_SKIPPED:
+        click.echo(f"  ... and {len(skipped) - SHOWN_SKIPPED} more", err=True)

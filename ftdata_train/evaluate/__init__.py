@@ -27,8 +27,11 @@ from ftdata_train.evaluate.examples import (
     EvalError,
     EvalExample,
     PathLike,
+    Skipped,
     prompt_ids,
+    read_eval_file,
     read_examples,
+    skipped_notes,
     tokenize_for_loss,
     training_row,
 )
@@ -86,7 +89,8 @@ def evaluate(
     if batch_size < 1:
         raise EvalError("batch_size must be at least 1")
     chosen = format_rules(rules, schema=schema)
-    examples, notes = read_examples(eval_file, limit=limit)
+    examples, skipped = read_eval_file(eval_file, limit=limit)
+    notes = skipped_notes(skipped)
     if not examples:
         raise EvalError(
             f"{eval_file}: no eval example with an assistant reply" + (f" ({'; '.join(notes)})" if notes else "")
@@ -99,6 +103,7 @@ def evaluate(
             eval_file,
             examples,
             notes,
+            skipped,
             base=base,
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
@@ -116,6 +121,7 @@ def _evaluate(
     eval_file: PathLike,
     examples: list[EvalExample],
     notes: list[str],
+    skipped: list[Skipped],
     *,
     base: str | None,
     max_new_tokens: int,
@@ -167,7 +173,7 @@ def _evaluate(
     )
     if "base" not in summaries:
         notes.append("no base model to compare with: pass base= (--base) to evaluate it too")
-    return EvalReport(str(eval_file), summaries, results, rules, max_new_tokens, tuple(notes))
+    return EvalReport(str(eval_file), summaries, results, rules, max_new_tokens, tuple(notes), tuple(skipped))
 
 
 def _summary(
@@ -207,11 +213,13 @@ __all__ = [
     "Generation",
     "ModelSummary",
     "Score",
+    "Skipped",
     "evaluate",
     "exact_match",
     "format_rules",
     "generate",
     "normalize_answer",
+    "read_eval_file",
     "read_examples",
     "repetition",
     "score_example",

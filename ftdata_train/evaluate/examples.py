@@ -31,7 +31,8 @@ class EvalExample:
     ``record`` is a ``messages`` or ``prompt``/``completion`` record (other formats are
     converted to ``messages``); ``conversation`` is what the loss is computed on (the whole
     record as trained), ``prompt`` what the model continues (every turn before the last
-    assistant reply, or the prompt text) and ``reference`` that reply.
+    assistant reply, or the prompt text) and ``reference`` that reply (a tool call as its
+    calls, one JSON line each).
     """
 
     index: int
@@ -52,10 +53,27 @@ class EvalExample:
         return "\n\n".join(f"{m.get('role')}: {content_text(m.get('content'))}" for m in self.prompt)
 
 
-def read_examples(path: PathLike, *, limit: int | None = None) -> tuple[list[EvalExample], list[str]]:
-    """The eval examples of a JSONL or JSON file and notes on what was skipped (unreadable
-    records and records without an assistant reply are skipped, counted, with their lines).
-    Raises :class:`EvalError` when the file cannot be read."""
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An eval record that was not scored: its file, its line (None when unknown) and why."""
+
+    source: str
+    line: int | None
+    reason: str
+
+    @property
+    def where(self) -> str:
+        """``file:line``."""
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "line": self.line, "reason": self.reason}
+
+
+def read_eval_file(path: PathLike, *, limit: int | None = None) -> tuple[list[EvalExample], list[Skipped]]:
+    """The eval examples of a JSONL or JSON file (at most ``limit``) and the records skipped
+    on the way, each with its line and why: unreadable (the reader's reason) or without an
+    assistant reply. Raises :class:`EvalError` when the file cannot be read."""
     from ftdata.formats import normalise
     from ftdata.io import ReadStats, read
     from ftdata.records import Record
@@ -64,8 +82,7 @@ def read_examples(path: PathLike, *, limit: int | None = None) -> tuple[list[Eva
     if not file.is_file():
         raise EvalError(f"{file}: no such eval file")
     examples: list[EvalExample] = []
-    unreadable: list[int | None] = []
-    no_reply: list[int | None] = []
+    skipped: list[Skipped] = []
     try:
         for item in read(file, ReadStats()):
             if not isinstance(item, Record):
@@ -75,21 +92,38 @@ def read_examples(path: PathLike, *, limit: int | None = None) -> tuple[list[Eva
             if type(item.data) is dict:
                 normalise(item)
             if not item.readable:
-                unreadable.append(item.line)
+                why = next((message for _, _, message, _ in item.problems), "not a record ftdata can read")
+                skipped.append(Skipped(str(file), item.line, f"unreadable: {why}"))
                 continue
             example = _example(item)
             if example is None:
-                no_reply.append(item.line)
+                skipped.append(Skipped(str(file), item.line, "no assistant reply"))
             else:
                 examples.append(example)
     except OSError as exc:
         raise EvalError(f"{file}: cannot read the eval file ({exc.strerror or exc})") from exc
+    return examples, skipped
+
+
+def read_examples(path: PathLike, *, limit: int | None = None) -> tuple[list[EvalExample], list[str]]:
+    """The eval examples of a JSONL or JSON file and notes on what was skipped (unreadable
+    records and records without an assistant reply are skipped, counted, with their lines;
+    :func:`read_eval_file` gives them one by one). Raises :class:`EvalError` when the file
+    cannot be read."""
+    examples, skipped = read_eval_file(path, limit=limit)
+    return examples, skipped_notes(skipped)
+
+
+def skipped_notes(skipped: Sequence[Skipped]) -> list[str]:
+    """One note per reason a record was skipped, with the count and the lines."""
+    unreadable = [s.line for s in skipped if s.reason.startswith("unreadable")]
+    no_reply = [s.line for s in skipped if not s.reason.startswith("unreadable")]
     notes = []
     if unreadable:
         notes.append(f"skipped {len(unreadable)} unreadable record(s) at line(s) {_lines(unreadable)}")
     if no_reply:
         notes.append(f"skipped {len(no_reply)} record(s) without an assistant reply at line(s) {_lines(no_reply)}")
-    return examples, notes
+    return notes
 
 
 def _lines(lines: Sequence[int | None]) -> str:
@@ -118,13 +152,18 @@ def _example(record: Any) -> EvalExample | None:
             return None
         messages = [dict(m) for m in prompt + completion if isinstance(m, Mapping)]
         tools = data.get("tools")
-    else:
-        messages = [{"role": m.role, "content": m.text or ""} for m in record.messages]
-        tools = None
+    else:  # ShareGPT, Alpaca: as training renders them, function_call turns as tool calls
+        from ftdata.tokens import chat_messages, chat_tools
+
+        messages = chat_messages(record)
+        tools = chat_tools(record)
     k = last_assistant(messages)
     if k is None:
         return None
-    reference = content_text(messages[k].get("content"))
+    from ftdata_train.evaluate.toolcalls import calls_text, reference_calls
+
+    calls = reference_calls(messages[k])
+    reference = calls_text(calls) if calls else content_text(messages[k].get("content"))
     out: dict[str, Any] = {"messages": messages}
     if tools is not None:
         out["tools"] = tools

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftdata_train.evaluate.examples import PathLike
+from ftdata_train.evaluate.examples import PathLike, Skipped
 from ftdata_train.evaluate.scoring import Score
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,7 +87,8 @@ class ModelSummary:
 @dataclass(frozen=True, slots=True)
 class EvalReport:
     """Base versus tuned on one eval file. ``models`` is keyed ``"base"`` (absent when a full
-    model was evaluated without a base) and ``"tuned"``."""
+    model was evaluated without a base) and ``"tuned"``; ``skipped`` lists the records that
+    were not scored (unreadable, or without an assistant reply), each with its line."""
 
     eval_file: str
     models: dict[str, ModelSummary]
@@ -95,6 +96,7 @@ class EvalReport:
     rules: tuple[str, ...]
     max_new_tokens: int
     notes: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-serialisable."""
@@ -105,6 +107,7 @@ class EvalReport:
             "models": {k: v.to_dict() for k, v in self.models.items()},
             "examples": [e.to_dict() for e in self.examples],
             "notes": list(self.notes),
+            "skipped": [s.to_dict() for s in self.skipped],
         }
 
     def worst(self, n: int = 20) -> list[ExampleResult]:

@@ -1,5 +1,6 @@
 """Scoring one reply against its reference: exact match and token F1 (SQuAD's normalisation),
-repetition, and format compliance judged by ftdata's own rules."""
+repetition, and format compliance judged by ftdata's own rules; a reference that is a tool call
+is matched call for call (:mod:`ftdata_train.evaluate.toolcalls`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ftdata_train.evaluate.examples import EvalError, content_text, last_assistant
+from ftdata_train.evaluate.toolcalls import (
+    ToolCall,
+    ToolCallScore,
+    calls_text,
+    openai_calls,
+    parse_tool_calls,
+    reference_calls,
+    score_calls,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -26,6 +36,12 @@ FORMAT_RULES: tuple[str, ...] = ("FT110", "FT205", "FT305", "FT306", "FT307")
 _DATASET_RULES = frozenset({"FT205"})
 #: Word n-gram size of the repetition score.
 REPETITION_N = 3
+#: The rule that judges the calls of a reply whose reference is a tool call (declared function,
+#: JSON object arguments), with the options that accept what open-model templates write.
+TOOL_CALL_RULE = "FT116"
+TOOL_CALL_OPTIONS = {"arguments": "any", "require_ids": False}
+#: A reply that makes no tool call where the reference makes one.
+NO_TOOL_CALL = "FTT201"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,6 +108,7 @@ class Score:
     f1: float
     repetition: float
     findings: tuple[FormatFinding, ...] = ()
+    tool_calls: ToolCallScore | None = None
 
     @property
     def compliant(self) -> bool:
@@ -99,13 +116,16 @@ class Score:
         return not self.findings
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "exact_match": self.exact_match,
             "f1": self.f1,
             "repetition": self.repetition,
             "compliant": self.compliant,
             "findings": [f.to_dict() for f in self.findings],
         }
+        if self.tool_calls is not None:
+            out["tool_calls"] = self.tool_calls.to_dict()
+        return out
 
 
 def format_rules(rules: Iterable[str] | None = None, *, schema: str | None = None) -> tuple[str, ...]:
@@ -133,6 +153,12 @@ def score_examples(
     on each reference record with its last reply replaced by the generation, and keeps the
     findings about that reply. Raises :class:`EvalError` for an unknown rule or a bad option
     or schema.
+
+    When the reference reply is a tool call, the generation's calls are parsed
+    (:func:`~ftdata_train.evaluate.toolcalls.parse_tool_calls`) and put in the record as
+    ``tool_calls``, which FT116 judges too; a reply with no call is an ``FTT201`` finding.
+    Exact match then means the same calls (names and arguments), token F1 is computed on the
+    calls as JSON, and ``Score.tool_calls`` says whether names and arguments agree.
     """
     from ftdata.config import ConfigError
 
@@ -159,19 +185,36 @@ def _score_examples(
     if schema:
         opts.setdefault("FT206", {})["schema"] = schema
     count = len(references)
+    expected = [_expected_calls(ref) for ref in references]
+    made = [parse_tool_calls(gen) if calls else ((), gen) for gen, calls in zip(generations, expected, strict=True)]
     targets: list[tuple[dict[str, Any], tuple[Any, ...]] | None] = [
-        _with_reply(ref, gen) for ref, gen in zip(references, generations, strict=True)
+        _with_reply(ref, gen, calls=list(calls) if want else None)
+        for ref, (calls, gen), want in zip(references, made, expected, strict=True)
     ]
     found: list[list[FormatFinding]] = [[] for _ in range(count)]
+    for k, want in enumerate(expected):
+        if want and not made[k][0] and targets[k] is not None:
+            names = ", ".join(dict.fromkeys(c.name for c in want))
+            why = " (its <tool_call> block holds no JSON call)" if "<tool_call>" in generations[k] else ""
+            found[k].append(
+                FormatFinding(NO_TOOL_CALL, f"the reply makes no tool call{why}; the reference calls {names}")
+            )
     generated = [t[0] if t is not None else {"messages": []} for t in targets]
     per_record = [code for code in chosen if code not in _DATASET_RULES]
     dataset = [code for code in chosen if code in _DATASET_RULES]
+    tools_judged = any(expected) and TOOL_CALL_RULE not in per_record
+    if tools_judged:
+        per_record.append(TOOL_CALL_RULE)
+        opts.setdefault(TOOL_CALL_RULE, dict(TOOL_CALL_OPTIONS))
     if per_record and count:
         report = ftdata.lint(generated, select=per_record, options=_only(opts, per_record), config=False)
         for f in report.findings:
             target = targets[f.index] if f.index is not None and f.index < count else None
-            if target is not None and _about(f.path, target[1]):
-                found[f.index].append(FormatFinding(f.code, f.message))  # type: ignore[index]
+            if target is None or not _about(f.path, target[1]):
+                continue
+            if tools_judged and f.code == TOOL_CALL_RULE and not expected[f.index]:  # type: ignore[index]
+                continue  # judged only where the reference is a tool call
+            found[f.index].append(FormatFinding(f.code, f.message))  # type: ignore[index]
     if dataset and count:
         # The references come first and the dominant structure needs only half its usual
         # share, so the references alone can establish it even when every generation deviates.
@@ -183,15 +226,18 @@ def _score_examples(
         for f in report.findings:
             if f.index is not None and count <= f.index < 2 * count and targets[f.index - count] is not None:
                 found[f.index - count].append(FormatFinding(f.code, f.message))
-    return [
-        Score(
-            exact_match=exact_match(gen, _reference_text(ref)),
-            f1=token_f1(gen, _reference_text(ref)),
-            repetition=repetition(gen),
-            findings=tuple(sorted(found[k], key=lambda x: (x.code, x.message))),
-        )
-        for k, (ref, gen) in enumerate(zip(references, generations, strict=True))
-    ]
+    scores = []
+    for k, (ref, gen) in enumerate(zip(references, generations, strict=True)):
+        findings = tuple(sorted(found[k], key=lambda x: (x.code, x.message)))
+        if expected[k]:
+            calls = score_calls(expected[k], made[k][0])
+            text = calls_text(made[k][0]) if made[k][0] else gen
+            f1 = token_f1(text, calls_text(expected[k]))
+            scores.append(Score(calls.arguments_match, f1, repetition(gen), findings, calls))
+        else:
+            reference = _reference_text(ref)
+            scores.append(Score(exact_match(gen, reference), token_f1(gen, reference), repetition(gen), findings))
+    return scores
 
 
 def score_example(
@@ -215,8 +261,21 @@ def _about(path: Sequence[Any], reply: tuple[Any, ...]) -> bool:
     return tuple(path[: len(reply)]) == reply
 
 
-def _with_reply(reference: Mapping[str, Any], generated: str) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
-    """The reference record with its last reply replaced by ``generated``, and the path of
+def _expected_calls(reference: Mapping[str, Any]) -> tuple[ToolCall, ...]:
+    """The tool calls of the reference reply (its last assistant turn); empty when it makes none."""
+    for key in ("messages", "completion"):
+        turns = reference.get(key)
+        if isinstance(turns, list):
+            k = last_assistant(turns)
+            return reference_calls(turns[k]) if k is not None else ()
+    return ()
+
+
+def _with_reply(
+    reference: Mapping[str, Any], generated: str, *, calls: list[ToolCall] | None = None
+) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+    """The reference record with its last reply replaced by ``generated`` (and, where the
+    reference is a tool call, the reply's ``calls`` as its ``tool_calls``), and the path of
     that reply; None when the record has no reply to replace."""
     record = copy.deepcopy(dict(reference))
     messages = record.get("messages")
@@ -226,6 +285,8 @@ def _with_reply(reference: Mapping[str, Any], generated: str) -> tuple[dict[str,
             return None
         messages[k] = {**messages[k], "content": generated}
         messages[k].pop("tool_calls", None)
+        if calls:
+            messages[k]["tool_calls"] = openai_calls(calls)
         del messages[k + 1 :]
         return record, ("messages", k)
     completion = record.get("completion")
@@ -237,6 +298,9 @@ def _with_reply(reference: Mapping[str, Any], generated: str) -> tuple[dict[str,
         if k is None:
             return None
         completion[k] = {**completion[k], "content": generated}
+        completion[k].pop("tool_calls", None)
+        if calls:
+            completion[k]["tool_calls"] = openai_calls(calls)
         del completion[k + 1 :]
         return record, ("completion", k)
     return None

@@ -19,6 +19,7 @@ from ftdata_train.evaluate import (
     read_examples,
     repetition,
     score_example,
+    score_examples,
     token_f1,
 )
 
@@ -218,6 +219,99 @@ def test_findings_in_earlier_turns_are_not_the_generations() -> None:
     assert [f.code for f in score_example(reference, "").findings] == ["FT110"]
 
 
+WEATHER_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+WEATHER = {
+    "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+            ],
+        },
+    ],
+    "tools": WEATHER_TOOLS,
+}
+
+
+@pytest.mark.parametrize(
+    ("generated", "names", "arguments", "codes"),
+    [
+        ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', True, True, []),
+        (
+            'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}',
+            True,
+            True,
+            [],
+        ),
+        ('{"name": "get_weather", "parameters": {"city": "Paris"}}', True, True, []),
+        (
+            '```json\n[{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}}]\n```',
+            True,
+            False,
+            [],
+        ),
+        ('<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>', False, False, ["FT116"]),
+        ("It is sunny in Paris.", False, False, ["FTT201"]),
+        ('<tool_call>\n{"name": "get_weather", "argu', False, False, ["FTT201"]),
+    ],
+    ids=["qwen", "string-arguments", "llama-parameters", "other-arguments", "undeclared", "prose", "cut-off"],
+)
+def test_tool_call_references_are_matched_call_for_call(generated, names, arguments, codes) -> None:
+    score = score_example(WEATHER, generated)
+    assert score.tool_calls is not None
+    assert (score.tool_calls.name_match, score.tool_calls.arguments_match) == (names, arguments)
+    assert score.exact_match == arguments
+    assert [f.code for f in score.findings] == codes
+    assert score.to_dict()["tool_calls"]["expected"] == ["get_weather"]
+    if arguments:
+        assert score.f1 == 1.0
+    # a plain reply in the same batch is scored as text, without tool-call judgement
+    plain = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
+    text = score_examples([WEATHER, plain], [generated, "Hello."])[1]
+    assert text.tool_calls is None
+    assert text.exact_match
+    assert text.compliant
+
+
+def test_sharegpt_tool_call_references_from_the_glaive_file(tmp_path: Path) -> None:
+    """LLaMA-Factory's glaive demo cut after each record's first function_call: the reference is
+    that call, and a reply that writes it as the Qwen template does matches it exactly."""
+    glaive = Path(__file__).resolve().parents[2] / "benchmarks/data/real/llamafactory-0.9.5/data"
+    rows = []
+    for record in json.loads((glaive / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8")):
+        turns = record["conversations"]
+        first = next((i for i, t in enumerate(turns) if t["from"] == "function_call"), None)
+        if first is not None:
+            rows.append({**record, "conversations": turns[: first + 1]})
+    path = tmp_path / "calls.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    examples, notes = read_examples(path)
+    assert notes == []
+    assert len(examples) == len(rows)
+    generations, wrong = [], []
+    for example, row in zip(examples, rows, strict=True):
+        call = json.loads(row["conversations"][-1]["value"])
+        assert json.loads(example.reference) == {"name": call["name"], "arguments": call["arguments"]}
+        assert example.tools == json.loads(row["tools"])
+        generations.append(f"<tool_call>\n{json.dumps(call)}\n</tool_call>")
+        wrong.append(json.dumps({"name": call["name"], "arguments": {"unexpected": True}}))
+    right = score_examples([e.record for e in examples], generations)
+    assert all(s.exact_match and s.compliant for s in right)
+    off = score_examples([e.record for e in examples], wrong)
+    assert all(s.tool_calls.name_match and not s.tool_calls.arguments_match for s in off)
+    assert not any(s.exact_match for s in off)
+
+
 def test_html_escapes_text_and_keeps_off_the_eval_file(report, eval_file: Path, tmp_path: Path) -> None:
     page = report.to_html(tmp_path / "eval.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;" in page
@@ -257,7 +351,9 @@ def test_cli_json_and_html(adapter: Path, eval_file: Path, tmp_path: Path) -> No
         adapter, eval_file, "--limit", "2", "--max-new-tokens", "3", "--output-format", "json", "--html", page
     )
     assert done.returncode == 0, done.stderr
+    assert "skipped" not in done.stderr
     data = json.loads(done.stdout)
+    assert data["skipped"] == []
     assert set(data["models"]) == {"base", "tuned"}
     assert len(data["examples"]) == 2
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -270,3 +366,32 @@ def test_cli_unreadable_model_exits_2(eval_file: Path, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "neither an adapter" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_names_skipped_records_and_exits_1(adapter: Path, eval_file: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(
+        eval_file.read_bytes().splitlines(keepends=True)[0]
+        + b"{not json\n"
+        + b'{"messages": [{"role": "user", "content": "only a question"}]}\n'
+        + eval_file.read_bytes().splitlines(keepends=True)[1]
+    )
+    done = _ftdata(adapter, mixed, "--max-new-tokens", "2", "--output-format", "json")
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)  # the report is still written
+    assert [e["line"] for e in data["examples"]] == [1, 4]
+    assert [(s["line"], s["reason"].split(":")[0]) for s in data["skipped"]] == [
+        (2, "unreadable"),
+        (3, "no assistant reply"),
+    ]
+    assert "2 of 4 eval records were skipped and not scored" in done.stderr
+    assert f"{mixed}:2: unreadable: " in done.stderr
+    assert f"{mixed}:3: no assistant reply" in done.stderr
+
+    nothing = tmp_path / "nothing.jsonl"
+    nothing.write_text("{not json\n[1, 2]\n")
+    unscored = _ftdata(adapter, nothing, "--max-new-tokens", "2")
+    assert unscored.returncode == 2
+    assert "no eval example" in unscored.stderr
+    assert "line(s) 1, 2" in unscored.stderr
+    assert "Traceback" not in unscored.stderr

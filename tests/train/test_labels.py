@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from ftdata_train.config import TrainConfig
@@ -16,6 +20,7 @@ from ftdata_train.labels import (
     sft_loss_options,
     tokenize_example,
 )
+from tests.train.conftest import write_rows
 
 CHAT = {
     "messages": [
@@ -127,3 +132,89 @@ def test_label_preview_of_prepared_data_names_input_lines(tiny_model, clean_chat
         assert "[[" in p.render(tokenizer)
     assert len(label_preview(prepared.eval, tokenizer, 1000, max_length=48, loss="auto")) == len(prepared.eval)
     assert label_preview(prepared, tokenizer, 0, max_length=48, loss="auto") == []
+
+
+def _audit(*args: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "ftdata", "audit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_audit_html_shows_what_the_trainer_trains_on(tiny_model, tmp_path, tokenizer):
+    """A real ``ftdata audit --tokenizer`` run: the page shows the first records with the same
+    trained spans as the dry run's preview, escaped, cut where max_length cuts."""
+    import orjson
+
+    from ftdata.formats import normalise
+    from ftdata.records import Record
+    from ftdata_train.rows import trl_rows
+
+    rows = [
+        CHAT,
+        {"not": "a record"},  # unreadable: skipped by the view, not shown as clean
+        {
+            "messages": [
+                {"role": "user", "content": "Can I embed <script>alert(1)</script> in a note?"},
+                {"role": "assistant", "content": "No: <script> & <b>tags</b> are shown as text."},
+            ]
+        },
+        {"prompt": "Translate 'hello' to French:", "completion": " bonjour"},
+        {
+            "messages": [
+                {"role": "user", "content": "Tell me everything. " * 40},
+                {"role": "assistant", "content": "Ok."},
+            ]
+        },
+        {"messages": [{"role": "user", "content": "One more?"}, {"role": "assistant", "content": "Sure."}]},
+    ]
+    data = write_rows(tmp_path / "data.jsonl", rows)
+    page, figures = tmp_path / "audit.html", tmp_path / "audit.json"
+    done = _audit(
+        data, "--tokenizer", tiny_model, "--max-length", 64, "--show-labels", 4, "--html", page, "--json", figures, "-q"
+    )
+    assert done.returncode == 0, done.stderr
+    views = orjson.loads(figures.read_bytes())["labels"]
+    assert [v["line"] for v in views] == [1, 3, 4, 5]
+    html = page.read_text(encoding="utf-8")
+    assert html.count('<pre class="labels">') == 4
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+    for view, line in zip(views, (1, 3, 4, 5), strict=True):
+        rec = Record(line - 1, rows[line - 1])
+        normalise(rec, None)
+        kind = "prompt_completion" if "prompt" in rows[line - 1] else "messages"
+        (row,) = trl_rows([rec], kind)
+        # the dry run's preview of the same record, in brackets
+        example = tokenize_example(row, tokenizer, max_length=64, loss="auto")
+        preview = render_labels(example, tokenizer)
+        assert (view["truncated"], view["tokens"], view["trained_tokens"]) == (
+            example.truncated,
+            len(example.input_ids),
+            example.trained_tokens,
+        )
+        shown = "".join(f"[[{p['text']}]]" if p["trained"] else p["text"] for p in view["pieces"])
+        assert shown + (TRUNCATED_MARK if view["truncated"] else "") == preview
+        for piece in view["pieces"]:
+            escaped = html_escape(piece["text"])
+            tag = '<mark class="trained">' if piece["trained"] else '<span class="masked">'
+            assert tag + escaped in html
+    assert views[3]["truncated"]
+    assert views[3]["trained_tokens"] == 0  # the reply is beyond the cut
+    assert TRUNCATED_MARK in html
+    assert [p["text"] for p in views[2]["pieces"] if p["trained"]] == [" bonjour<|im_end|>"]
+
+    none = _audit(data, "--tokenizer", tiny_model, "--show-labels", 0, "--html", page, "-q")
+    assert none.returncode == 0, none.stderr
+    assert "What the trainer trains on" not in page.read_text(encoding="utf-8")
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)

@@ -230,6 +230,50 @@ def test_tool_calls_the_template_drops_refuse_and_a_tool_template_passes(tiny_mo
     assert "[[<tool_call>lookup_invoice" in shown
 
 
+GLAIVE = (
+    Path(__file__).resolve().parents[2] / "benchmarks/data/real/llamafactory-0.9.5/data/glaive_toolcall_en_demo.json"
+)
+
+
+def test_sharegpt_function_calls_reach_the_template_as_tool_calls(tiny_model, tmp_path):
+    """LLaMA-Factory's glaive demo (ShareGPT ``function_call``/``observation`` turns, tools as a JSON
+    string): a template without tool calling is refused on the rows with calls, not trained on the
+    call's JSON as if it were a reply; a Qwen-style tool template trains each call as it writes it."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from ftdata_train.testing import TOOL_CHAT_TEMPLATE
+
+    records = json.loads(GLAIVE.read_text(encoding="utf-8"))
+    config = gate_config(tiny_model, tmp_path, max_length=8192)
+    with pytest.raises(GateError) as caught:
+        prepare(GLAIVE, config=config)
+    refused = {f.line: f.message for f in caught.value.findings}
+    assert {f.code for f in caught.value.findings} == {"FTT102"}
+    assert any("tool call not rendered" in message for message in refused.values())
+    assert all(("not rendered" in message) for message in refused.values())
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = TOOL_CHAT_TEMPLATE
+    prepared = prepare(GLAIVE, config=config, tokenizer=tokenizer)
+    calls = 0
+    for row in prepared.train:
+        shown = render_labels(tokenize_example(row, tokenizer, max_length=None, loss="assistant"), tokenizer)
+        for message in row["messages"]:
+            for call in message.get("tool_calls") or ():
+                function = call["function"]
+                assert isinstance(function["arguments"], dict)
+                calls += 1
+                expected = f'{{"name": "{function["name"]}", "arguments": {json.dumps(function["arguments"], ensure_ascii=False)}}}'
+                # inside the trained span, which runs from the call to the end of the turn
+                assert any(expected in part.split("]]")[0] for part in shown.split("[[")[1:])
+            if message["role"] == "tool":
+                assert f"<tool_response>\n{message['content']}\n</tool_response>" in shown
+    in_file = sum(t["from"] == "function_call" for r in records for t in r["conversations"])
+    assert 0 < calls <= in_file
+
+
 # -- 5. media -------------------------------------------------------------------------------
 
 

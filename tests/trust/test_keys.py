@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import ftdata
 from ftdata.formats import normalise
 from ftdata.records import Record
-from ftdata.similarity.text import answer_key, canonical_json, conversation_key, prompt_key, scope_key
+from ftdata.similarity.keys import answer_key, canonical_json, conversation_key, prompt_key, scope_key
 from tests.conftest import run_cli
 
 
@@ -173,8 +173,8 @@ def test_conflicts_depend_on_the_tools_offered(tmp_path: Path) -> None:
         }
 
     records = [
-        refusal("convert_currency", "I can only convert currencies."),
-        refusal("get_stock_price", "Sorry, my only function looks up stock prices."),
+        refusal("order_food", "Yes, I have placed the order for you."),
+        refusal("get_stock_price", "No, I cannot: my only function looks up stock prices."),
     ]
     path = _write(tmp_path / "data.json", [])
     path.write_text(json.dumps(records), encoding="utf-8")
@@ -205,8 +205,10 @@ def test_unreadable_records_form_no_cluster(tmp_path: Path) -> None:
     # The same records read as text are distinct, and a real copy among them is found.
     readable = [{"prompt": f"Question {k}: what is {k} squared?", "completion": str(k * k)} for k in range(1024)]
     path = _write(tmp_path / "readable.jsonl", [*records, *readable, readable[7]])
+    assert [(f.code, f.line) for f in ftdata.lint(path, select=["FT404"], config=False)] == [("FT404", 2049)]
+    # With both rules, the copy is reported once, by the stronger one.
     report = ftdata.lint(path, select=["FT401", "FT404"], config=False)
-    assert sorted((f.code, f.line) for f in report) == [("FT401", 2049), ("FT404", 2049)]
+    assert sorted((f.code, f.line) for f in report) == [("FT401", 2049)]
 
 
 def test_unreadable_records_are_not_counted_by_dataset_rules(tmp_path: Path) -> None:
@@ -259,7 +261,7 @@ def test_keys_are_stable_across_processes(tmp_path: Path) -> None:
     code = (
         "import json,sys\n"
         "from ftdata.records import Record\nfrom ftdata.formats import normalise\n"
-        "from ftdata.similarity.text import conversation_key\n"
+        "from ftdata.similarity.keys import conversation_key\n"
         "r = Record(0, json.loads(sys.argv[1])); normalise(r); print(conversation_key(r))\n"
     )
     runs = {
@@ -348,12 +350,12 @@ def test_answers_with_different_labels_do_not_conflict(tmp_path: Path) -> None:
     """KTO data pairs a desirable and an undesirable answer to one prompt on purpose."""
 
     def kto(answer: str, label: bool) -> dict[str, Any]:
-        prompt = {"role": "user", "content": "Is the Earth flat or round?"}
+        prompt = {"role": "user", "content": "Is the Earth round?"}
         return {"messages": [prompt, {"role": "assistant", "content": answer}], "label": label}
 
-    path = _write(tmp_path / "data.jsonl", [kto("It is round.", True), kto("Flat as a pancake, obviously.", False)])
+    path = _write(tmp_path / "data.jsonl", [kto("Yes, it is round.", True), kto("No, flat as a pancake.", False)])
     assert not ftdata.lint(path, select=["FT403"], config=False).findings
-    _write(path, [kto("It is round.", True), kto("Flat as a pancake, obviously.", True)])
+    _write(path, [kto("Yes, it is round.", True), kto("No, flat as a pancake.", True)])
     assert [f.code for f in ftdata.lint(path, select=["FT403"], config=False)] == ["FT403"]
 
 

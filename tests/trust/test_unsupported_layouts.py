@@ -103,7 +103,9 @@ def _lint_codes(path: Path, tmp_path: Path) -> list[tuple[str, int | None]]:
 
 #: Every finding on the real files of the types read since these layouts were added, each
 #: read and judged true: a replacement character in the C4 text (line 11), a chosen reply
-#: cut inside a code block (dpo_en, element 8), and "hi"/"hello" with the same answer (v1_sft).
+#: cut inside a code block (dpo_en, element 8), "hi"/"hello" with the same answer (v1_sft),
+#: and the identity records of v1_sft (lines 1-50), whose replies hold LLaMA-Factory's
+#: `{{name}}`/`{{author}}` slots, to be filled before training.
 EXPECTED = {
     "llamafactory_c4_demo.jsonl": [("FT200", 1), ("FT302", 11)],
     "mlx_examples_lora_train.jsonl": [("FT200", 1)],
@@ -111,7 +113,8 @@ EXPECTED = {
     "torchtune_hh_rlhf_tiny.json": [("FT200", 1)],
     "llamafactory_v1_dpo_demo.jsonl": [("FT200", 1)],
     "llamafactory_kto_en_demo.json": [("FT200", 1)],
-    "llamafactory_v1_sft_demo.jsonl": [("FT200", 1), ("FT404", 2)],
+    "llamafactory_v1_sft_demo.jsonl": sorted([("FT200", 1), ("FT404", 2), *(("FT310", n) for n in range(1, 51))]),
+    "llamafactory_reason_tool_use_demo.jsonl": [("FT200", 1)],
 }
 
 

@@ -1,0 +1,171 @@
+"""FT311-FT313 on real inputs: mojibake, language mismatch and missing context."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ftdata
+from ftdata import registry
+from ftdata.rules.text_quality import language_of, mojibake_in
+from tests.conftest import run_cli
+
+
+def _sloppy(text: str) -> str:
+    """UTF-8 bytes read back as Windows-1252, Latin-1 where 1252 has no character."""
+    out = []
+    for byte in text.encode("utf-8"):
+        try:
+            out.append(bytes([byte]).decode("cp1252"))
+        except UnicodeDecodeError:
+            out.append(chr(byte))
+    return "".join(out)
+
+
+def _write(tmp_path: Path, records: list[dict]) -> Path:
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _chat(user: str, assistant: str) -> dict:
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+
+
+def _codes(path: Path, code: str) -> list[str]:
+    return [f.message for f in ftdata.lint(path, select=[code], config=False) if f.code == code]
+
+
+def test_mojibake_fragment_and_repair_are_reported() -> None:
+    assert mojibake_in("Itâ€™s open.") == ("Itâ€™s", "It’s", 1)
+    fragment, repaired, count = mojibake_in("a â\x80\x94 b and cafÃ© au lait")
+    assert (fragment, repaired, count) == ("â\x80\x94", "—", 2)
+
+
+def test_mojibake_quiet_on_legitimate_text() -> None:
+    for text in (
+        "Le café est à côté de l'hôtel « Le Régent ».",
+        "Größe über alles, München 310 km².",
+        "São Paulo, ação, coração.",
+        "Tiếng Việt có dấu thanh điệu.",
+        "北京大约有两千一百万人口。",
+        "A surface of 15 Å² per site, ±10% at 20 °C, £5 or €6 — it’s fine.",
+    ):
+        assert mojibake_in(text) is None, text
+
+
+_LATIN1_WORDS = st.lists(
+    st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzàáâãäåçèéêëìíîïñòóôõöùúûüýÿ"), min_size=1, max_size=10),
+    min_size=1,
+    max_size=12,
+).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_LATIN1_WORDS)
+def test_accented_words_are_never_mojibake(text: str) -> None:
+    assert mojibake_in(text) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(_LATIN1_WORDS.filter(lambda t: not t.isascii()))
+def test_accented_words_decoded_wrongly_are_found(text: str) -> None:
+    assert mojibake_in(_sloppy(text)) is not None
+
+
+def test_mojibake_rule_points_at_the_turn(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [_chat("Where is the café?", _sloppy("It’s on the corner.")), _chat("Où est la gare ?", "À côté du café.")],
+    )
+    report = ftdata.lint(path, select=["FT311"], config=False)
+    assert [(f.index, f.path) for f in report] == [(0, ("messages", 1, "content"))]
+    assert "ftfy reads as 'It’s'" in report.findings[0].message
+
+
+def test_mojibake_through_the_cli(tmp_path: Path) -> None:
+    path = _write(tmp_path, [{"prompt": "Describe Munich.", "completion": _sloppy("München is in Bavaria.")}])
+    result = run_cli("lint", path, "--isolated", "--select", "FT311", "--fail-on", "warning")
+    assert result.returncode == 1, result.stderr
+    assert "FT311" in result.stdout
+    assert "MÃ¼nchen" in result.stdout
+
+
+def test_language_of_scripts_and_short_texts() -> None:
+    assert language_of("How do I boil an egg so that the yolk stays soft in the middle?") == "en"
+    assert language_of("把鸡蛋放进沸水里煮六分钟，然后立刻放进冷水里冷却，这样蛋黄就会保持柔软。") == "zh"
+    assert language_of("Hi there") is None
+    assert language_of("```python\nprint('a long line of code that is not prose at all')\n```") is None
+
+
+def test_language_mismatch_is_opt_in_and_judges_replies(tmp_path: Path) -> None:
+    assert registry.get("FT312").default is False
+    path = _write(
+        tmp_path,
+        [
+            _chat(
+                "How do I boil an egg so that the yolk stays soft in the middle?",
+                "把鸡蛋放进沸水里煮六分钟，然后立刻放进冷水里冷却。",
+            ),
+            _chat("Translate into French: where is the train station, please?", "Où est la gare, s'il vous plaît ?"),
+            _chat(
+                "如何在Python中读取CSV文件？",
+                "使用pandas：\n```python\nimport pandas as pd\ndf = pd.read_csv('data.csv')\n```\n这样就可以了。",
+            ),
+        ],
+    )
+    assert _codes(path, "FT312") == ["assistant text is in Chinese but its prompt is in English"]
+    assert not [f for f in ftdata.lint(path, config=False) if f.code == "FT312"]
+
+
+def test_missing_context_urls_markers_and_citations(tmp_path: Path) -> None:
+    passage = "The council opened the Riverside bridge on Monday after three years of work. " * 4
+    path = _write(
+        tmp_path,
+        [
+            {
+                "instruction": "Summarize the article.",
+                "input": "https://example.com/a",
+                "output": "The article says hi.",
+            },
+            {"instruction": "Describe the photo.", "input": "[image]", "output": "A kite on a beach."},
+            _chat("What does the passage say?", "According to the passage above, the author grew up on a farm."),
+            {
+                "instruction": "Summarize the article.",
+                "input": passage,
+                "output": "The article describes a new bridge.",
+            },
+            {
+                "instruction": "Extract the domain of this URL.",
+                "input": "https://docs.google.com/x",
+                "output": "google.com",
+            },
+            {
+                "messages": [
+                    {"role": "user", "content": "<image>What is it?"},
+                    {"role": "assistant", "content": "The image shows a car."},
+                ],
+                "images": ["a.png"],
+            },
+            _chat("Write a short story about a keeper.", "He climbed the stairs. The story concludes at dawn."),
+        ],
+    )
+    report = ftdata.lint(path, select=["FT313"], config=False)
+    assert [f.index for f in report] == [0, 1, 2]
+    assert {f.severity for f in report} == {ftdata.Severity.INFO}
+
+
+def test_bad_input_never_crashes(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text(
+        '{"messages": [{"role": "assistant", "content": "The article discusses Ã©"}]}\n'
+        '{"messages": [{"role": "user", "content": null}, {"role": "assistant", "content": 3}]}\n'
+        '{"instruction": "", "input": "", "output": ""}\n'
+        "not json\n",
+        encoding="utf-8",
+    )
+    report = ftdata.lint(path, select=["FT311", "FT312", "FT313"], config=False)
+    assert not [f for f in report if f.code == "FT000"]
