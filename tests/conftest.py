@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
+#: Whole real files from LLaMA-Factory's PyPI sdist (tests/data/real/llamafactory-0.9.5/SOURCES.md).
+REAL = TESTS / "data" / "real" / "llamafactory-0.9.5"
 GOLDEN_DIR = TESTS / "golden"
 UPDATE_GOLDEN = os.environ.get("FTDATA_UPDATE_GOLDEN") == "1"
 

@@ -112,3 +112,8 @@ def test_bracketed_slots_are_checked_only_when_asked() -> None:
     assert [f.message for f in strict] == ["assistant text contains the unfilled template variable '[Your Name]'"]
     braces = _record("Thanks for your order, {{customer_name}}!", "Confirm my order.")
     assert _codes([braces], "FT310") == [0]
+
+
+def test_a_bracketed_todo_is_a_placeholder() -> None:
+    rows = [_record(text, "Summarise the report.") for text in ("[TODO]", "(TBD)", "<todo>", "[to do later]")]
+    assert _codes(rows, "FT303") == [0, 1, 2]

@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 import ftdata
 from ftdata.curation.convert import convert
 from ftdata.outputs import OutputError
-from tests.conftest import GOLDEN_DIR, ROOT, check_golden, run_cli
+from tests.conftest import GOLDEN_DIR, check_golden, run_cli
+from tests.conftest import REAL as TESTS_REAL
 
 GOLDEN = GOLDEN_DIR / "convert"
 SOURCE = GOLDEN / "source.jsonl"
 TARGETS = ("messages", "prompt-completion", "preference", "text")
-REAL = ROOT / "benchmarks" / "data" / "real" / "llamafactory-0.9.5" / "data"
-LAYOUTS = ROOT / "benchmarks" / "data" / "layouts" / "llamafactory-0.9.5"
+REAL = TESTS_REAL
+LAYOUTS = TESTS_REAL
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -394,3 +395,13 @@ def test_bad_input_never_crashes(rows: list[dict[str, Any]], to: str) -> None:
     again = convert(result.rows, to=to)
     assert again.rejected == []
     assert again.rows == result.rows
+
+
+def test_a_record_that_would_lose_its_only_text_is_rejected() -> None:
+    """A lone ShareGPT function_call turn reads as text, but as messages it is a tool call
+    with no text: converting it would write a record ftdata could not read back."""
+    row = {"conversations": [{"from": "function_call", "value": '{"name": "f", "arguments": {"a": 1}}'}]}
+    result = convert([row], to="messages")
+    assert [(r.reason, r.detail) for r in result.rejected] == [
+        ("unreadable", "the converted record would hold no text")
+    ]

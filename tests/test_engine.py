@@ -173,8 +173,11 @@ def test_profiles() -> None:
     assert [(f.severity, f.message) for f in together] == [
         (Severity.ERROR, "turn 2 after the system message is user, expected assistant")
     ]
-    assert ftdata.lint([tool], select=["FT116"]).findings
+    # TRL's shape (arguments an object, no ids) passes by default and under trl; OpenAI's
+    # profile wants a JSON string and ids.
+    assert not ftdata.lint([tool], select=["FT116"]).findings
     assert not ftdata.lint([tool], select=["FT116"], profile="trl").findings
+    assert ftdata.lint([tool], select=["FT116"], profile="openai").findings
     extra = [{"messages": turns, "id": 1}]
     assert not ftdata.lint(extra, select=["FT106"], ignore=["FT106"], profile="together").findings
     assert ftdata.lint(extra, profile="together").failed()

@@ -15,9 +15,10 @@ import ftdata
 from ftdata.similarity.minhash import near_duplicate_pairs, shingle_sets
 from ftdata.similarity.scripts import has_spaceless, spaced, word_tokens
 from ftdata.similarity.text import loose_bytes
+from tests.conftest import REAL
 
 ROOT = Path(__file__).resolve().parent.parent
-ZH = ROOT / "benchmarks" / "data" / "real" / "llamafactory-0.9.5" / "data" / "alpaca_zh_demo.json"
+ZH = REAL / "alpaca_zh_demo.json"
 
 
 def _chat(prompt: str, answer: str) -> dict[str, object]:
@@ -270,3 +271,66 @@ def test_per_record_context_in_the_system_prompt_is_not_many_prompts() -> None:
     assert not ftdata.lint(stories, select=["FT203"], config=False).findings
     drifting = [record(f"You are assistant {k % 20}.", k) for k in range(30)]
     assert [f.code for f in ftdata.lint(drifting, select=["FT203"], config=False)] == ["FT203"]
+
+
+ALPACA_EN = REAL / "alpaca_en_demo.json"
+DPO_EN = REAL / "dpo_en_demo.json"
+_FIGURES_SIGNAL = "only in their numbers or dates"
+
+
+def test_changed_figures_in_a_long_real_reply_conflict(tmp_path: Path) -> None:
+    """A real 60-word reply given twice, once with its years and figures changed."""
+    record = next(r for r in json.loads(ALPACA_EN.read_text(encoding="utf-8")) if "GlobalFlyer" in r["output"])
+    assert len(record["output"].split()) > 40  # past the short-answer signals
+    changed = dict(record, output=record["output"].replace("2005", "2008").replace("76 hours", "79 hours"))
+    path = _write(tmp_path / "train.jsonl", [record, changed])
+    cmd = [sys.executable, "-m", "ftdata", "lint", "--isolated", "--select", "FT403", str(path)]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert f"{_FIGURES_SIGNAL} ('2005' / '2008')" in run.stdout, run.stdout + run.stderr
+    # The same reply with an extra sentence of figures elaborates; it does not contradict.
+    extra = dict(record, output=record["output"] + " The aircraft weighed 10,000 kilograms at take-off.")
+    assert _codes(_write(path, [record, extra]), select=["FT403"]) == []
+
+
+def test_regenerated_real_answers_do_not_conflict_by_figures() -> None:
+    """The chosen and rejected replies of a real preference set are two generations for
+    one prompt; read as two answers, their figures alone never make them a conflict."""
+    rows = []
+    for r in json.loads(DPO_EN.read_text(encoding="utf-8")):
+        for reply in (r["chosen"], r["rejected"]):
+            rows.append({"conversations": [*r["conversations"], reply]})
+    findings = ftdata.lint(rows, select=["FT403"], config=False).findings
+    assert findings  # the set has real contradictions (yes/no, other results of a sum)
+    assert not [f.message for f in findings if _FIGURES_SIGNAL in f.message]
+
+
+_TEMPLATE = (
+    "The bridge was opened in {} after {} years of work. It is {} metres long, carries {} lanes of traffic "
+    "and about {} vehicles cross it on a working day. Its towers rise {} metres above the water, and the "
+    "main span was the longest in the country until a second bridge was built upstream, which took the "
+    "record from it by a few metres and is still the longer of the two."
+)
+_LIST = "To plant a tree:\n{} Dig a wide hole.\n{} Loosen the roots.\n{} Fill the hole and water the tree well, " + (
+    "then keep the soil moist through the first summer while the roots take hold in the ground around them."
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 99_999), min_size=6, max_size=6),
+    st.lists(st.integers(0, 99_999), min_size=6, max_size=6),
+    st.integers(1, 50),
+)
+def test_figures_signal_on_long_replies(first: list[int], second: list[int], start: int) -> None:
+    prompt = "Tell me about the bridge."
+    rows = [_chat(prompt, _TEMPLATE.format(*first)), _chat(prompt, _TEMPLATE.format(*second))]
+    messages = [f.message for f in ftdata.lint(rows, select=["FT403"], config=False).findings]
+    if set(first) == set(second):
+        assert messages == []
+    else:
+        assert len(messages) == 1
+        assert _FIGURES_SIGNAL in messages[0]
+    # Renumbered list enumerators ("1." against "7.") are not figures that differ.
+    numbered = [_chat("How do I plant a tree?", _LIST.format(*(f"{start + k}." for k in range(3))))]
+    numbered.append(_chat("How do I plant a tree?", _LIST.format("1.", "2.", "3.")))
+    assert ftdata.lint(numbered, select=["FT403"], config=False).findings == []

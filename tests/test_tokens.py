@@ -12,9 +12,9 @@ import pytest
 from ftdata.auditing import _memory_records
 from ftdata.labels import record_row, tokenize_example
 from ftdata.tokens import chat_messages, chat_tools, count_tokens, load_tokenizer
-from tests.conftest import PLAIN_TOKENIZER_DIR, ROOT, TOKENIZER_DIR, run_cli
+from tests.conftest import PLAIN_TOKENIZER_DIR, REAL, TOKENIZER_DIR, run_cli
 
-GLAIVE = ROOT / "benchmarks" / "data" / "real" / "llamafactory-0.9.5" / "data" / "glaive_toolcall_en_demo.json"
+GLAIVE = REAL / "glaive_toolcall_en_demo.json"
 
 
 def _conversation(i: int, tool: bool = False) -> dict:

@@ -144,9 +144,14 @@ def _outcome(rec: Record, to: str, spec: str | None) -> dict[str, Any] | Rejecti
         reason = "unknown-format" if type(rec.data) is dict and rec.format is None else "unreadable"
         return Rejection(rec.index, rec.line, reason, detail, rule)
     try:
-        return convert_record(rec.data, rec.format or "", to)
+        row = convert_record(rec.data, rec.format or "", to)
     except Refusal as e:
         return Rejection(rec.index, rec.line, e.reason, e.detail, e.rule)
+    out = Record(rec.index, row)
+    normalise(out)
+    if not out.readable:  # a record only readable in its dialect (a lone function_call turn)
+        return Rejection(rec.index, rec.line, "unreadable", "the converted record would hold no text")
+    return row
 
 
 def _in_memory(source: Any, to: str, spec: str | None) -> ConvertResult:

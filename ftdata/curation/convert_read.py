@@ -23,6 +23,7 @@ from ftdata.formats import (
     TEXT,
     TOP_LEVEL_KEYS,
     UNPAIRED_PREFERENCE,
+    unpaired_shape,
 )
 from ftdata.formats.preference import LABEL_KEYS
 
@@ -75,19 +76,20 @@ def read_example(data: dict[str, Any], fmt: str) -> Example:
         ex = _pair(data)
         ex.tools, ex.extra = tools, extra
         return ex
-    if fmt in (MESSAGES, UNPAIRED_PREFERENCE) and "messages" not in data and "conversations" in data:
+    shape = unpaired_shape(data) if fmt == UNPAIRED_PREFERENCE else fmt  # KTO files are any chat layout
+    if shape == MESSAGES and "messages" not in data and "conversations" in data:
         # OpenAI-style messages under ShareGPT's key: each turn is read by its own keys.
         messages = _message_list(data.get("conversations"), "conversations")
         extra.pop("conversations", None)
-    elif fmt == MESSAGES or (fmt == UNPAIRED_PREFERENCE and "messages" in data):
+    elif shape == MESSAGES:
         messages = _message_list(data.get("messages"), "messages")
-    elif fmt in (PROMPT_COMPLETION, UNPAIRED_PREFERENCE):
+    elif shape == PROMPT_COMPLETION:
         messages = _side(data.get("prompt"), "prompt", "user") + _side(
             data.get("completion"), "completion", "assistant"
         )
-    elif fmt == ALPACA:
+    elif shape == ALPACA:
         messages = [*_alpaca_prompt(data), {"role": "assistant", "content": _string(data, "output")}]
-    elif fmt == SHAREGPT:
+    elif shape == SHAREGPT:
         messages = _system(data) + _turns(data.get("conversations"), "conversations")
     else:
         raise Refusal("not-convertible", f"records of the {fmt} format have no conversion to TRL's shapes")

@@ -38,6 +38,7 @@ from ftdata.outputs import InputChangedError
 from ftdata.problems import Problem
 from ftdata.progress import Progress
 from ftdata.records import Record
+from ftdata.requirements import PerSource
 
 #: Files at least this large are checked by several processes when more than one CPU is free.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
@@ -64,8 +65,8 @@ NOT_APPLICABLE: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
 @dataclass(frozen=True, slots=True)
 class NotApplied:
     """Selected rules that did not apply to the ``records`` records of ``format`` in one
-    file, and why: a note of the run, not a finding (no severity, no effect on the exit
-    status, never in a baseline)."""
+    file (``format`` empty: records of any format), and why: a note of the run, not a
+    finding (no severity, no effect on the exit status, never in a baseline)."""
 
     codes: tuple[str, ...]
     format: str
@@ -77,7 +78,8 @@ class NotApplied:
         """``FT109, FT111-FT115 do not apply to 412 `text` records (no turns)``."""
         verb = "does" if len(self.codes) == 1 else "do"
         noun = "record" if self.records == 1 else "records"
-        return f"{code_ranges(self.codes)} {verb} not apply to {self.records:,} `{self.format}` {noun} ({self.reason})"
+        kind = f"`{self.format}` " if self.format else ""
+        return f"{code_ranges(self.codes)} {verb} not apply to {self.records:,} {kind}{noun} ({self.reason})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,7 @@ def lint_file(
             lines=reread.lines,
             progress=progress,
         )
-        state.findings.extend(dataset_findings(plan, dataset, state, reread.raw))
+        state.findings.extend(dataset_findings(plan, dataset, state, reread.raw, folder=path.parent))
         if views is not None:
             for bound in plan.files:
                 views[bound.code] = DatasetView(dataset, state.collected.get(bound.code))
@@ -314,15 +316,24 @@ def dataset_findings(
     dataset: DatasetHandle,
     state: ShardResult,
     fetch: Callable[[set[int]], dict[int, Record]] | None,
+    *,
+    folder: Path | None = None,
 ) -> Iterator[Finding]:
     """Run the dataset rules; records named by their issues are located in one more read.
-    A rule that raises yields an FT000 finding and the others still run."""
+    ``folder`` is the source file's folder, where :class:`PerSource` requirements are
+    answered; without one (records in memory) the rules that have them do not run (see
+    :func:`unanswered`). A rule that raises yields an FT000 finding and the others still run."""
     located: list[tuple[BoundRule, Issue]] = []
     line = 1 if fetch is not None else None
     for bound in plan.dataset:
         view = DatasetView(dataset, state.collected.get(bound.code))
+        needs = _per_source(bound)
+        if needs and folder is None:
+            continue
         try:
-            located.extend((bound, issue) for issue in bound.check(view) or ())
+            answers = {k: v for n in needs for k, v in n.answer(folder, (got for _, got in view.collected)).items()}  # type: ignore[arg-type]
+            check = partial(bound.check, **answers) if answers else bound.check
+            located.extend((bound, issue) for issue in check(view) or ())
         except InputChangedError:
             raise
         except Exception as e:
@@ -335,6 +346,22 @@ def dataset_findings(
             yield next(stamp(rec, [(bound.code, bound.severity, issue)]))
         else:
             yield at_record_start(bound.code, bound.severity, issue, state.source, line)
+
+
+def _per_source(bound: BoundRule) -> list[PerSource]:
+    return [need for need in bound.rule.requires if isinstance(need, PerSource)]
+
+
+def unanswered(plan: Plan, state: ShardResult) -> tuple[NotApplied, ...]:
+    """Notes for the dataset rules that could not run without a folder (records in
+    memory), one per reason, counting the records that gave them something to check."""
+    by_reason: dict[str, tuple[tuple[str, ...], int]] = {}
+    for bound in plan.dataset:
+        column, needs = state.collected.get(bound.code), _per_source(bound)
+        if column and needs:
+            codes, records = by_reason.get(needs[0].unanswered, ((), 0))
+            by_reason[needs[0].unanswered] = ((*codes, bound.code), max(records, len(column)))
+    return tuple(NotApplied(codes, "", records, reason) for reason, (codes, records) in by_reason.items())
 
 
 def files_findings(plan: Plan, group: list[tuple[str, dict[str, DatasetView]]]) -> Iterator[Finding]:
@@ -388,6 +415,6 @@ def lint_records(
         tuple(sorted(formats.items())),
         state.truncated,
         state.unreadable,
-        not_applied(plan, formats),
+        (*not_applied(plan, formats), *unanswered(plan, state)),
     )
     return state.findings, stats

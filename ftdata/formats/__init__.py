@@ -27,6 +27,7 @@ from ftdata.formats.chat import (
     OPENAI_ROLES,
     SHAREGPT_ROLES,
     message_list,
+    openai_turns,
     read_alpaca,
     read_messages,
     read_prompt_completion,
@@ -82,7 +83,23 @@ TOP_LEVEL_KEYS = {
             "tools",
         }
     ),
-    UNPAIRED_PREFERENCE: frozenset({"prompt", "completion", "messages", "label", "kto_tag", "tools"}),
+    # TRL's prompt/completion and messages, and LLaMA-Factory's Alpaca and ShareGPT KTO files.
+    UNPAIRED_PREFERENCE: frozenset(
+        {
+            "prompt",
+            "completion",
+            "messages",
+            "conversations",
+            "instruction",
+            "input",
+            "output",
+            "system",
+            "history",
+            "label",
+            "kto_tag",
+            "tools",
+        }
+    ),
     STEPWISE: frozenset({"prompt", "completions", "labels"}),
 }
 #: Media reference lists any chat format may carry (LLaMA-Factory, TRL's vision types); FT122 checks them.
@@ -101,11 +118,14 @@ def detect(data: dict[str, Any]) -> str | None:
     if ("chosen" in data or "rejected" in data) and "completion" not in data:
         return PREFERENCE
     if "conversations" in data:
-        return MESSAGES if _openai_turns(data["conversations"]) else SHAREGPT
+        if _kto_label(data, chat=True):
+            return UNPAIRED_PREFERENCE  # LLaMA-Factory's ShareGPT KTO file
+        return MESSAGES if openai_turns(data["conversations"]) else SHAREGPT
     if "instruction" in data:
         if "output" not in data and instance_list(data) is not None:
             return None  # a task with a list of examples, not one example
-        return ALPACA
+        # LLaMA-Factory's Alpaca KTO file: the output is the completion the tag judges.
+        return UNPAIRED_PREFERENCE if _kto_label(data, chat=True) else ALPACA
     if "prompt" in data and "completions" in data:
         return STEPWISE
     if "prompt" in data and "completion" in data:
@@ -115,20 +135,26 @@ def detect(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _openai_turns(turns: Any) -> bool:
-    """Whether a ``conversations`` list holds OpenAI messages (``role``/``content``, as
-    tool-use sets ship) rather than ShareGPT ``from``/``value`` turns: its first object says."""
-    if type(turns) is not list:
-        return False
-    first = next((t for t in turns if type(t) is dict), None)
-    return first is not None and "role" in first and "from" not in first
+def unpaired_shape(data: dict[str, Any]) -> str:
+    """The chat format an unpaired-preference record's conversation is written in:
+    ``messages`` (also OpenAI messages under ``conversations``), ``sharegpt``, ``alpaca``
+    or ``prompt-completion`` (LLaMA-Factory's KTO files are Alpaca or ShareGPT)."""
+    if "messages" in data:
+        return MESSAGES
+    if "conversations" in data:
+        return MESSAGES if openai_turns(data["conversations"]) else SHAREGPT
+    if "instruction" in data:
+        return ALPACA
+    return PROMPT_COMPLETION
 
 
 def _kto_label(data: dict[str, Any], *, chat: bool) -> bool:
-    """Whether the record carries a KTO label. ``prompt``/``completion`` with a ``label``
-    is TRL's unpaired preference type whatever the label holds (a wrong type is then
-    reported); beside ``messages`` a ``label`` may be a class label kept as metadata, so
-    only a boolean, or a boolean written as 0/1 or text, makes it KTO."""
+    """Whether the record carries a KTO label. ``kto_tag`` (LLaMA-Factory's column) always
+    does. ``prompt``/``completion`` with a ``label`` is TRL's unpaired preference type
+    whatever the label holds (a wrong type is then reported); beside ``messages``,
+    ``conversations`` or an Alpaca ``instruction`` (``chat``) a ``label`` may be a class
+    label kept as metadata, so only a boolean, or a boolean written as 0/1 or text, makes
+    it KTO."""
     if "kto_tag" in data:
         return True
     if "label" not in data:
@@ -164,7 +190,7 @@ def normalise(record: Record, forced: str | None = None) -> None:
         record.problems.append((Kind.UNKNOWN_FORMAT, (), unknown_message(data), None))
         return
     if fmt == MESSAGES:
-        if "messages" not in data and _openai_turns(data.get("conversations")):
+        if "messages" not in data and openai_turns(data.get("conversations")):
             message_list(record, data["conversations"], "conversations")
         else:
             read_messages(record, data)
@@ -210,4 +236,5 @@ __all__ = [
     "normalise",
     "parse_map",
     "parse_spec",
+    "unpaired_shape",
 ]

@@ -171,6 +171,15 @@ def message_list(record: Record, value: Any, key: str) -> None:
         _chat_message(record, m, (key, i))
 
 
+def openai_turns(turns: Any) -> bool:
+    """Whether a ``conversations`` list holds OpenAI messages (``role``/``content``, as
+    tool-use sets ship) rather than ShareGPT ``from``/``value`` turns: its first object says."""
+    if type(turns) is not list:
+        return False
+    first = next((t for t in turns if type(t) is dict), None)
+    return first is not None and "role" in first and "from" not in first
+
+
 def read_messages(record: Record, data: dict[str, Any]) -> None:
     if "messages" not in data:
         record.problems.append((Kind.MISSING_MESSAGES, (), "record has no 'messages' list", None))

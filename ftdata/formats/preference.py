@@ -7,6 +7,8 @@ from typing import Any
 
 from ftdata.formats.chat import (
     message_list,
+    openai_turns,
+    read_alpaca,
     read_alpaca_prompt,
     read_messages,
     read_prompt_completion,
@@ -157,10 +159,26 @@ def _prompt(record: Record, value: Any) -> None:
 
 def read_unpaired(record: Record, data: dict[str, Any]) -> None:
     """Unpaired preference (KTO): a conversation and whether its completion is desirable.
-    ``reply`` is the completion; ``label`` True, False, or None when it is not a boolean."""
+    ``reply`` is the completion; ``label`` True, False, or None when it is not a boolean.
+
+    The conversation is TRL's ``messages`` or ``prompt``/``completion``, or LLaMA-Factory's
+    Alpaca (the ``output`` is the completion) or ``conversations`` (ShareGPT turns, or
+    OpenAI messages under that key; the last reply is the completion)."""
     if "messages" in data:
         read_messages(record, data)
         record.reply = record.messages[_reply_start(record.messages) :]
+    elif "conversations" in data:
+        if openai_turns(data["conversations"]):
+            message_list(record, data["conversations"], "conversations")
+        else:
+            read_sharegpt(record, data)
+        record.reply = record.messages[_reply_start(record.messages) :]
+    elif "instruction" in data:
+        read_alpaca(record, data)
+        # Alpaca's turns are fields of the record, not turn objects: the message rules
+        # that read a turn's keys (FT105) must not take the record's keys for them.
+        record.messages = [Message(m.role, m.text, m.path, m.text, m.tool_calls) for m in record.messages]
+        record.reply = [m for m in record.messages if m.path == ("output",)]
     else:
         read_prompt_completion(record, data)
         record.reply = [m for m in record.messages if m.path[:1] == ("completion",)]

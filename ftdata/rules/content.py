@@ -115,7 +115,11 @@ _CODE_VALUES = frozenset({"nan", "null", "undefined", "none"})
 
 
 def _key(text: str) -> str:
-    return text.strip().lower().rstrip(".").strip()
+    key = text.strip().lower().rstrip(".").strip()
+    # "[TODO]", "(TBD)", "<todo>": the same stand-in in brackets
+    if len(key) > 2 and key[0] + key[-1] in ("[]", "()", "<>") and key[1:-1].strip() in ("todo", "tbd"):
+        return key[1:-1].strip()
+    return key
 
 
 def placeholder(text: str, role: str = "user") -> bool:

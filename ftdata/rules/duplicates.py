@@ -248,8 +248,8 @@ _STOPWORDS = frozenset(
         "t",
     ]
 )
-#: Words that name one thing among several (a date, a day, a colour), as names do.
-_NAMED = frozenset(
+#: Words of a date besides its numbers: months ("may" is a verb too often) and weekdays.
+_DATE_WORDS = frozenset(
     [
         "january",
         "february",
@@ -269,20 +269,11 @@ _NAMED = frozenset(
         "friday",
         "saturday",
         "sunday",
-        "red",
-        "orange",
-        "yellow",
-        "green",
-        "blue",
-        "purple",
-        "violet",
-        "pink",
-        "brown",
-        "black",
-        "white",
-        "grey",
-        "gray",
     ]
+)
+#: Words that name one thing among several (a date, a day, a colour), as names do.
+_NAMED = _DATE_WORDS | frozenset(
+    ["red", "orange", "yellow", "green", "blue", "purple", "violet", "pink", "brown", "black", "white", "grey", "gray"]
 )
 #: A choice letter answering a multiple-choice question: "B", "(C) Paris", "Answer: D".
 _CHOICE = re.compile(
@@ -293,13 +284,34 @@ _NAME = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])(?<=\s)([A-Z][\w'-]*)")
 #: The share of the shorter answer's content words found in the longer from which the
 #: longer is taken to elaborate on the shorter rather than to say something else.
 ELABORATION_SHARE = 0.8
+#: A list enumerator at the start of a line ("1.", "2)", "- 3."): it numbers the items and
+#: says nothing, so it is not among the numbers an answer gives.
+_ENUMERATOR = re.compile(r"(?m)^[ \t>*#-]*\(?\d{1,3}[.)](?=\s|$)")
+#: The word overlap (Jaccard), numbers and date words left out, from which two answers of
+#: any length say the same thing but for their numbers: a changed figure in an otherwise
+#: identical text is a contradiction, while regenerations and elaborations that happen
+#: to give other figures share fewer of their words.
+FIGURES_OVERLAP = 0.85
 
 
 class _Answer:
     """What the comparison of two answers needs: words, content words, leading yes/no or
-    choice letter, negation, numbers, names (months, weekdays, colours included)."""
+    choice letter, negation, numbers, names (months, weekdays, colours included), and the
+    figures (numbers and date words in order) apart from the other words (the frame)."""
 
-    __slots__ = ("choice", "content", "names", "negated", "numbers", "polarity", "rest", "short", "words")
+    __slots__ = (
+        "choice",
+        "content",
+        "figures",
+        "frame",
+        "names",
+        "negated",
+        "numbers",
+        "polarity",
+        "rest",
+        "short",
+        "words",
+    )
 
     def __init__(self, text: str) -> None:
         folded = normalise_text(text, casefold=True)
@@ -319,6 +331,11 @@ class _Answer:
         names = {n for n in names if n not in _STOPWORDS and not n.startswith("i'") and len(n) > 1}
         self.names = frozenset(names) | (self.words & _NAMED)
         self.rest = self.content - self.numbers - self.names - _NEGATIONS
+        # Numbers and date words in order, list enumerators left out; the frame is every
+        # other word, which two answers share when only their figures were changed.
+        figures = word_tokens(normalise_text(_ENUMERATOR.sub(" ", text), casefold=True))
+        self.figures = tuple(t for t in figures if t.isdigit() or t in _DATE_WORDS)
+        self.frame = self.words - self.numbers - _DATE_WORDS
 
 
 #: What decided a pair (or a group) of answers to one prompt, strongest first.
@@ -346,12 +363,28 @@ def _aligned(a: _Answer, b: _Answer) -> bool:
     return len(a.rest & b.rest) >= ALIGNED_OVERLAP * len(a.rest | b.rest)
 
 
+def _changed_figures(a: _Answer, b: _Answer) -> str | None:
+    """The first pair of figures that differ ("'2005' / '2008'") when two answers of any
+    length say the same thing with other numbers or dates: their other words overlap by
+    ``FIGURES_OVERLAP`` at least and they give as many figures, some of which differ.
+    Answers that give more or fewer figures add or leave out details (an elaboration, a
+    shorter list), which is no contradiction by itself."""
+    if len(a.figures) != len(b.figures) or set(a.figures) == set(b.figures):
+        return None
+    # Two answers made of figures alone ("3, 5, 8") have no other words to disagree on.
+    if len(a.frame & b.frame) < FIGURES_OVERLAP * len(a.frame | b.frame):
+        return None
+    x, y = next((x, y) for x, y in zip(a.figures, b.figures, strict=True) if x != y)
+    return f"{x!r} / {y!r}"
+
+
 def _verdict(a: _Answer, b: _Answer, paraphrase: float) -> tuple[str, float, str]:
     """(kind, word overlap, the signal that decided) for two answers to one prompt.
     Contradictions are visible disagreements: opposite yes/no, another choice letter,
-    and for short answers that otherwise say the same thing (``_aligned``; a changed
-    detail in a long one is not a contradiction) a negation in one only, numbers or
-    names neither of which contains the other. Then
+    and for short answers that otherwise say the same thing (``_aligned``; a negation or a
+    name changed in a long one is not a contradiction) a negation in one only, numbers or
+    names neither of which contains the other; and for answers of any length, the same
+    text with other numbers or dates (``_changed_figures``). Then
     paraphrase (word overlap of at least ``paraphrase``), elaboration (the shorter
     answer's content words nearly all in the longer, or long answers that differ in
     wording only) and, else, different answers."""
@@ -367,6 +400,9 @@ def _verdict(a: _Answer, b: _Answer, paraphrase: float) -> tuple[str, float, str
         if a.names and b.names and a.names.isdisjoint(b.names) and not (a.names <= b.words or b.names <= a.words):
             shown = f"{sorted(a.names)[0]!r} / {sorted(b.names)[0]!r}"
             return CONTRADICTION, 0.0, f"they name different things ({shown})"
+    changed = _changed_figures(a, b)
+    if changed:
+        return CONTRADICTION, 0.0, f"they differ only in their numbers or dates ({changed})"
     if not a.words and not b.words:
         return PARAPHRASE, 1.0, "word overlap 1.00"
     overlap = len(a.words & b.words) / len(a.words | b.words)
@@ -527,7 +563,13 @@ def conflicting_answers(
     short answers (40 words or fewer) whose other content words overlap (or of which one
     is only the number or name), one is negated and the other not, or they give numbers
     or names (months, weekdays and colours included) neither of which contains the
-    other's. Only contradictions are reported unless `report` asks for more:
+    other's. Answers of any length contradict each other when they differ only in their
+    numbers and dates: their other words overlap by 85% at least (Jaccard), they give as
+    many numbers and date words (months, weekdays), and some differ ("in 2005, after 76
+    hours" and "in 2008, after 79 hours"). List enumerators ("1." at the start of a line)
+    do not count; years count as any number, since a changed year is a changed fact. An
+    answer that gives more figures than the other adds details, which is no
+    contradiction by itself. Only contradictions are reported unless `report` asks for more:
     `different` adds short answers with a word overlap below `paraphrase` and no such
     signal ("Blue." and "It is orange"), `all` adds elaboration too: one answer
     elaborates on the other (80% of the shorter one's content words are in the longer: a

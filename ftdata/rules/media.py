@@ -3,12 +3,15 @@ against the placeholders and typed content parts that say where each one goes.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import PurePath
 from typing import Any
 
+from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.records import Message, Record
-from ftdata.registry import rule
+from ftdata.registry import Scope, rule
+from ftdata.requirements import LocalFiles
 
 #: (list key, typed content part, placeholder): LLaMA-Factory's ``images`` beside
 #: ``<image>`` in the text, TRL's ``images`` beside ``{"type": "image"}`` parts.
@@ -119,6 +122,61 @@ def local_references(record: Record) -> Iterator[tuple[tuple[str | int, ...], st
         for i, ref in enumerate(items):
             if type(ref) is str and ref and not _remote(ref):
                 yield ((key, i) if type(value) is list else (key,)), ref
+
+
+def _local_references(record: Record) -> tuple[tuple[tuple[str | int, ...], str], ...] | None:
+    return tuple(local_references(record)) or None
+
+
+@rule(
+    "FT123",
+    "media-file-missing",
+    scope=Scope.DATASET,
+    severity=Severity.ERROR,
+    collect=_local_references,
+    requires=(LocalFiles(),),
+)
+def media_file_missing(dataset: DatasetView, *, found: Mapping[str, bool] | None = None) -> Iterator[Issue]:
+    """## What it does
+    Checks that every local file named in a record's `images`, `videos` and `audios`
+    lists exists: a relative path is looked up in the dataset file's folder, an absolute
+    one as it is. URLs (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked,
+    and nothing is opened or fetched; each distinct path is looked up once. Records linted
+    in memory have no folder, so the rule does not run on them and the run says so in a
+    note.
+
+    ## Why is this bad?
+    The trainer opens each file when it builds the batch that holds the record:
+    LLaMA-Factory's multimodal plugins open the path and raise `FileNotFoundError` there,
+    mid-run; a loader that skips such records instead trains on fewer examples than the
+    file holds. A path written relative to another folder (the one the data was prepared
+    in) is the usual cause.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "<image>What is shown?"}, {"role": "assistant", "content": "A cat."}], "images": ["mllm_demo_data/9.jpg"]}
+    ```
+    with no `mllm_demo_data/9.jpg` next to the dataset file.
+
+    ## Fix
+    Copy the file next to the dataset, or correct the path (relative to the dataset
+    file's folder).
+
+    ## Options
+    - `found` (mapping, filled in by ftdata): whether each path names a file, looked up
+      by the engine; not a setting (setting it is an error).
+    """
+    found = found or {}
+    for index, refs in dataset.collected:
+        for path, ref in refs:
+            if found.get(ref, True):
+                continue
+            where = "" if PurePath(ref).is_absolute() else " (relative to the dataset file's folder)"
+            yield Issue(f"no file at {_short(ref)!r}{where}", index=index, path=path)
+
+
+def _short(ref: str) -> str:
+    return ref if len(ref) <= 200 else ref[:199] + "\u2026"
 
 
 def _remote(ref: str) -> bool:

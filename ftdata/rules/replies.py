@@ -320,8 +320,8 @@ def degenerate_repetition(
     (`0000…`). A turn of at least `min_length` characters (code blocks left out) loops
     when it compresses more than `max_compression` times with zlib and more than
     `max_repeated_share` of its words lie inside word `ngram`-grams repeated at least
-    three times; a longer turn whose last `2 × min_length` characters loop that way ends
-    in a loop; any turn with a run of one character longer than `max_char_run` (four
+    three times; a longer turn whose last `min_length` characters loop that way ends in
+    a loop; any turn with a run of one character longer than `max_char_run` (four
     times that for rule and border characters such as `-`, `=` and `|`) is degenerate
     too. Tables, lists, enumerations and code compress far less and do not repeat whole
     phrases; an undesirable KTO completion and a rejected reply are not judged.
@@ -361,10 +361,10 @@ def degenerate_repetition(
             prose = without_code(text)
             if len(prose) >= min_length:
                 message = _looping(prose, max_compression, max_repeated_share, ngram)
-                if message is None and len(prose) >= 3 * min_length:
+                if message is None and len(prose) > min_length:
                     # a generation that went wrong loops at its end, after a sound start
                     # that keeps the whole turn's figures low: judge the tail on its own
-                    tail = _looping(prose[-2 * min_length :], max_compression, max_repeated_share, ngram)
+                    tail = _looping(prose[-min_length:], max_compression, max_repeated_share, ngram)
                     message = tail and tail.replace("repeats itself", "ends in a loop", 1)
         if message:
             out = out or []

@@ -183,7 +183,7 @@ def unrecognised_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[Iss
         if type(data) is not dict:
             continue
         # Preference records hold ShareGPT turns or messages, whichever their dialect uses.
-        sharegpt = fmt == SHAREGPT or (fmt == PREFERENCE and "from" in data)
+        sharegpt = fmt == SHAREGPT or (fmt in (PREFERENCE, UNPAIRED_PREFERENCE) and "from" in data)
         known = SHAREGPT_TURN_KEYS if sharegpt else MESSAGE_KEYS
         if not data.keys() <= known:
             for key in data:

@@ -17,12 +17,13 @@ _ARGUMENT_KINDS = ("string", "object", "any")
 
 
 @rule("FT116", "malformed-tool-call", severity=Severity.ERROR)
-def malformed_tool_call(record: Record, *, arguments: str = "string", require_ids: bool = True) -> list[Issue] | None:
+def malformed_tool_call(record: Record, *, arguments: str = "any", require_ids: bool = False) -> list[Issue] | None:
     """## What it does
     Checks tool calls and tool results. An assistant's `tool_calls` must be a non-empty
-    list of `{"id", "type": "function", "function": {"name", "arguments"}}` whose
-    `arguments` is a JSON string holding an object; a `tool` message must carry the
-    `tool_call_id` of an earlier call and follow one; a call must be answered before the
+    list of `{"type": "function", "function": {"name", "arguments"}}` whose `arguments`
+    is a JSON object (or a JSON string holding one); a `tool` message must follow a call
+    (and, when ids are used, carry the `tool_call_id` of an earlier call); a call must be
+    answered before the
     conversation goes on; a called function must be among the declared `tools`, when
     there are any. ShareGPT `function_call` turns must hold a JSON object with a `name`
     and be followed by an `observation`.
@@ -35,20 +36,21 @@ def malformed_tool_call(record: Record, *, arguments: str = "string", require_id
 
     ## Example
     ```json
-    {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]}
+    {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{city: Paris}"}}]}]}
     ```
 
-    Use instead (`arguments` as a JSON string):
+    Use instead (`arguments` as a JSON object, or a JSON string holding one), answered:
     ```json
-    {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}}]}]}
+    {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "18°C"}, {"role": "assistant", "content": "18°C in Paris."}]}
     ```
 
     ## Options
-    - `arguments` (str, default "string"): what `arguments` must be: `string` (a JSON
-      string, as OpenAI requires), `object` (a JSON object, as Hugging Face chat
-      templates expect) or `any` (either; the `trl` profile).
-    - `require_ids` (bool, default true): require `id` on calls and `tool_call_id` on
-      results (OpenAI does; most open-model templates do not).
+    - `arguments` (str, default "any"): what `arguments` must be: `string` (a JSON
+      string, as OpenAI requires: the `openai` profile), `object` (a JSON object, as
+      Hugging Face chat templates and TRL expect) or `any` (either).
+    - `require_ids` (bool, default false): require `id` on calls and `tool_call_id` on
+      results (OpenAI does: the `openai` profile; TRL and most open-model templates do
+      not). A `tool_call_id` that is given must still match an earlier call.
     """
     if arguments not in _ARGUMENT_KINDS:
         raise ValueError(f"option 'arguments' must be one of {', '.join(_ARGUMENT_KINDS)}")

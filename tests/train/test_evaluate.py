@@ -22,6 +22,7 @@ from ftdata_train.evaluate import (
     score_examples,
     token_f1,
 )
+from tests.conftest import REAL
 
 SCRIPT = "<script>alert('x')</script>"
 SCHEMA = '{"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}}'
@@ -286,7 +287,7 @@ def test_tool_call_references_are_matched_call_for_call(generated, names, argume
 def test_sharegpt_tool_call_references_from_the_glaive_file(tmp_path: Path) -> None:
     """LLaMA-Factory's glaive demo cut after each record's first function_call: the reference is
     that call, and a reply that writes it as the Qwen template does matches it exactly."""
-    glaive = Path(__file__).resolve().parents[2] / "benchmarks/data/real/llamafactory-0.9.5/data"
+    glaive = REAL
     rows = []
     for record in json.loads((glaive / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8")):
         turns = record["conversations"]

@@ -15,6 +15,7 @@ import pytest
 from ftdata_train.config import ConfigError
 from ftdata_train.data import GateError, prepare
 from ftdata_train.labels import render_labels, tokenize_example
+from tests.conftest import REAL
 from tests.train.conftest import gate_config, sft_trainer_dataset, write_rows
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "data" / "layouts"
@@ -230,9 +231,7 @@ def test_tool_calls_the_template_drops_refuse_and_a_tool_template_passes(tiny_mo
     assert "[[<tool_call>lookup_invoice" in shown
 
 
-GLAIVE = (
-    Path(__file__).resolve().parents[2] / "benchmarks/data/real/llamafactory-0.9.5/data/glaive_toolcall_en_demo.json"
-)
+GLAIVE = REAL / "glaive_toolcall_en_demo.json"
 
 
 def test_sharegpt_function_calls_reach_the_template_as_tool_calls(tiny_model, tmp_path):
@@ -284,12 +283,17 @@ def test_records_with_images_refuse_and_when_allowed_say_the_images_are_not_pass
                 {"role": "user", "content": f"<image>Who is in picture {i}?"},
                 {"role": "assistant", "content": f"Player {i}."},
             ],
-            "images": [f"mllm_demo_data/{i}.jpg"],
+            "images": [f"mllm_demo_data/{i + 1}.jpg"],
         }
         for i in range(3)
     ]
     rows += [_chat(f"How do I archive note {i}?", f"Open note {i} and choose Archive.") for i in range(9)]
     source = write_rows(tmp_path / "mllm.jsonl", rows)
+    with pytest.raises(GateError) as caught:
+        prepare(source, config=gate_config(tiny_model, tmp_path))
+    # The images are not there yet: FT123 refuses first.
+    assert {f.code for f in caught.value.findings} == {"FT123", "FTT103"}
+    shutil.copytree(REAL / "mllm_demo_data", tmp_path / "mllm_demo_data")
     with pytest.raises(GateError) as caught:
         prepare(source, config=gate_config(tiny_model, tmp_path))
     found = caught.value.findings
