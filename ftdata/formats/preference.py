@@ -95,7 +95,7 @@ def read_preference(record: Record, data: dict[str, Any]) -> None:
     elif "instruction" in data:
         read_alpaca_prompt(record, data)
     elif "prompt" in data:
-        _prompt(record, data["prompt"])
+        read_prompt(record, data["prompt"])
     elif type(data.get("chosen")) is list or type(data.get("rejected")) is list:
         _implicit(record, data, "chosen", "rejected")
         return
@@ -139,7 +139,7 @@ def _implicit(record: Record, data: dict[str, Any], chosen: str, rejected: str) 
     )
 
 
-def _prompt(record: Record, value: Any) -> None:
+def read_prompt(record: Record, value: Any) -> None:
     """A ``prompt``: a string (a user turn) or a list of messages."""
     if type(value) is str:
         record.segments.append(("user", value, ("prompt",)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ftdata.findings import plural
-from ftdata.formats.chat import message_list, type_name
+from ftdata.formats.chat import type_name
+from ftdata.formats.preference import read_prompt
 from ftdata.problems import Problem as Kind
 from ftdata.records import Message, Record
 
@@ -17,21 +18,7 @@ def read_stepwise(record: Record, data: dict[str, Any]) -> None:
     if "prompt" not in data:
         record.problems.append((Kind.MISSING_KEY, (), "record has no 'prompt'", None))
     else:
-        prompt = data["prompt"]
-        if type(prompt) is str:
-            record.segments.append(("user", prompt, ("prompt",)))
-            record.messages.append(Message("user", prompt, ("prompt",), prompt))
-        elif type(prompt) is list:
-            message_list(record, prompt, "prompt")
-        else:
-            record.problems.append(
-                (
-                    Kind.WRONG_TYPE,
-                    ("prompt",),
-                    f"'prompt' must be a string or a list of messages, got {type_name(prompt)}",
-                    None,
-                )
-            )
+        read_prompt(record, data["prompt"])
     steps = data.get("completions")
     count: int | None = None
     if "completions" not in data:
