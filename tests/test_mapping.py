@@ -16,8 +16,7 @@ from ftdata.config import Settings
 from ftdata.engine.plan import compile_plan
 from ftdata.formats import FieldsError, apply_fields, normalise, parse_map
 from ftdata.records import Record
-
-LAYOUTS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "layouts" / "llamafactory-0.9.5"
+from tests.conftest import REAL
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -121,7 +120,7 @@ def test_nested_instance_list_is_unknown_format_not_missing_output(tmp_path: Pat
 
 
 def test_llamafactory_v1_tool_use_file_reads_as_its_trainer_does() -> None:
-    report = ftdata.lint(LAYOUTS / "reason_tool_use_demo_50.jsonl", select=["FT1"], config=False)
+    report = ftdata.lint(REAL / "reason_tool_use_demo_50.jsonl", select=["FT1"], config=False)
     assert [f for f in report if f.code in ("FT116", "FT118")] == []
 
 
