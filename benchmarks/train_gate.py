@@ -271,6 +271,8 @@ def hand_truncation(model: Path, cfg: Path, max_length: int) -> tuple[int, int]:
         tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
         if "messages" in row:
             ids = tok.apply_chat_template(row["messages"], tools=tools, tokenize=True)
+        elif "text" in row:  # language-modelling text: every token and the EOS, as TRL trains it
+            ids = tok(row["text"])["input_ids"] + [tok.eos_token_id]
         elif isinstance(row.get("prompt"), list):
             ids = tok.apply_chat_template(row["prompt"] + row["completion"], tools=tools, tokenize=True)
         else:
