@@ -48,7 +48,7 @@ _CITES = (
 )
 
 
-def _sloppy(text: str) -> str:
+def mojibake_of(text: str) -> str:
     """``text`` encoded as UTF-8 and read back as Windows-1252 (Latin-1 where 1252 has no
     character): the usual mojibake."""
     out = []
@@ -115,7 +115,7 @@ def plant_FT311(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     def change(reply: str) -> str:
         words = reply.split(" ")
         at = rng.randrange(len(words) + 1)
-        return " ".join([*words[:at], _sloppy(word), *words[at:]])
+        return " ".join([*words[:at], mojibake_of(word), *words[at:]])
 
     return _set_reply(record, change)
 

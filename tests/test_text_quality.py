@@ -9,20 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ftdata
+from benchmarks.planted_text import mojibake_of
 from ftdata import registry
 from ftdata.rules.text_quality import language_of, mojibake_in
 from tests.conftest import run_cli
-
-
-def _sloppy(text: str) -> str:
-    """UTF-8 bytes read back as Windows-1252, Latin-1 where 1252 has no character."""
-    out = []
-    for byte in text.encode("utf-8"):
-        try:
-            out.append(bytes([byte]).decode("cp1252"))
-        except UnicodeDecodeError:
-            out.append(chr(byte))
-    return "".join(out)
 
 
 def _write(tmp_path: Path, records: list[dict]) -> Path:
@@ -73,13 +63,13 @@ def test_accented_words_are_never_mojibake(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(_LATIN1_WORDS.filter(lambda t: not t.isascii()))
 def test_accented_words_decoded_wrongly_are_found(text: str) -> None:
-    assert mojibake_in(_sloppy(text)) is not None
+    assert mojibake_in(mojibake_of(text)) is not None
 
 
 def test_mojibake_rule_points_at_the_turn(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        [_chat("Where is the café?", _sloppy("It’s on the corner.")), _chat("Où est la gare ?", "À côté du café.")],
+        [_chat("Where is the café?", mojibake_of("It’s on the corner.")), _chat("Où est la gare ?", "À côté du café.")],
     )
     report = ftdata.lint(path, select=["FT311"], config=False)
     assert [(f.index, f.path) for f in report] == [(0, ("messages", 1, "content"))]
@@ -87,7 +77,7 @@ def test_mojibake_rule_points_at_the_turn(tmp_path: Path) -> None:
 
 
 def test_mojibake_through_the_cli(tmp_path: Path) -> None:
-    path = _write(tmp_path, [{"prompt": "Describe Munich.", "completion": _sloppy("München is in Bavaria.")}])
+    path = _write(tmp_path, [{"prompt": "Describe Munich.", "completion": mojibake_of("München is in Bavaria.")}])
     result = run_cli("lint", path, "--isolated", "--select", "FT311", "--fail-on", "warning")
     assert result.returncode == 1, result.stderr
     assert "FT311" in result.stdout
