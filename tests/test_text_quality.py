@@ -60,10 +60,28 @@ def test_accented_words_are_never_mojibake(text: str) -> None:
     assert mojibake_in(text) is None
 
 
+def _beyond_ftfy(text: str) -> bool:
+    """ftfy leaves "Ã¥" alone at the very start of a text ("Ã¥r" for "år" is a whole
+    turn's only evidence there); every other accented letter, and "å" anywhere else, it
+    repairs."""
+    rest = text[1:] if text.startswith("å") else text
+    return rest.isascii()
+
+
 @settings(max_examples=100, deadline=None)
-@given(_LATIN1_WORDS.filter(lambda t: not t.isascii()))
+@given(_LATIN1_WORDS.filter(lambda t: not _beyond_ftfy(t)))
 def test_accented_words_decoded_wrongly_are_found(text: str) -> None:
-    assert mojibake_in(mojibake_of(text)) is not None
+    found = mojibake_in(mojibake_of(text))
+    assert found is not None
+    fragment, repaired, _count = found
+    # the message shows the repair of the fragment it quotes, taken from ftfy's fix of the whole turn
+    assert fragment == mojibake_of(repaired)
+    assert repaired in text
+
+
+def test_a_leading_a_ring_is_ftfys_known_miss() -> None:
+    assert mojibake_in(mojibake_of("år")) is None
+    assert mojibake_in(mojibake_of("ett år")) is not None
 
 
 def test_mojibake_rule_points_at_the_turn(tmp_path: Path) -> None:

@@ -67,6 +67,12 @@ def _split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
         raise Refusal("no-assistant-turn", "the conversation does not end with an assistant reply", "FT111")
     if not prompt:
         raise Refusal("no-prompt", "the conversation has no turn before the assistant's reply")
+    return [without_weights(m) for m in prompt], _trained(reply)
+
+
+def _trained(reply: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns of a completion without their weights, refused when one says it is not
+    trained on."""
     for m in reply:
         for key in WEIGHT_KEYS:
             if key in m and m[key] == 0:
@@ -74,7 +80,7 @@ def _split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
                     "weight-conflict",
                     f"a turn of the final reply has {key} 0: a completion is always trained on",
                 )
-    return [without_weights(m) for m in prompt], [without_weights(m) for m in reply]
+    return [without_weights(m) for m in reply]
 
 
 def _prompt_completion_shape(example: Example) -> dict[str, Any]:
@@ -100,9 +106,10 @@ def _preference_shape(example: Example) -> dict[str, Any]:
             raise Refusal("no-assistant-turn", f"the {side} reply is not an assistant turn", "FT702")
     if not example.prompt:
         raise Refusal("no-prompt", "the pair has no prompt")
-    _, chosen = _split(example.prompt + example.chosen)
-    _, rejected = _split(example.prompt + example.rejected)
-    return {"prompt": [without_weights(m) for m in example.prompt], "chosen": chosen, "rejected": rejected}
+    # a prompt that ends with an assistant turn stays the prompt (FT114 warns about it):
+    # the replies are only what the pair holds as chosen and rejected
+    prompt = [without_weights(m) for m in example.prompt]
+    return {"prompt": prompt, "chosen": _trained(example.chosen), "rejected": _trained(example.rejected)}
 
 
 def expected_format(to: str, example: Example) -> str:

@@ -42,12 +42,13 @@ def _redecoded(plan: list[Any]) -> bool:
     return False
 
 
-def _fragments(text: str, fixed: str) -> list[tuple[int, int]]:
+def _fragments(text: str, fixed: str) -> list[tuple[int, int, int, int]]:
     """Spans of ``text`` that ftfy rewrote, widened to whole words (at most 12 characters
-    of context each side) so the message shows where they are."""
+    of context each side) so the message shows where they are, each with the span of
+    ``fixed`` it became."""
     spans: list[tuple[int, int]] = []
-    matcher = difflib.SequenceMatcher(None, text, fixed, autojunk=False)
-    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
+    opcodes = difflib.SequenceMatcher(None, text, fixed, autojunk=False).get_opcodes()
+    for tag, i1, i2, _j1, _j2 in opcodes:
         if tag == "equal" or _UNIT.fullmatch(text, i1, i2):
             continue
         start, end = i1, max(i2, i1 + 1)
@@ -59,7 +60,14 @@ def _fragments(text: str, fixed: str) -> list[tuple[int, int]]:
             spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
         else:
             spans.append((start, end))
-    return spans
+
+    def in_fixed(k: int, end: bool) -> int:
+        for tag, i1, i2, j1, j2 in opcodes:
+            if i1 <= k < i2 or (end and k == i2):
+                return j1 + (k - i1) if tag == "equal" else (j2 if end else j1)
+        return len(fixed)
+
+    return [(a, b, in_fixed(a, False), in_fixed(b, True)) for a, b in spans]
 
 
 def mojibake_in(text: str) -> tuple[str, str, int] | None:
@@ -75,9 +83,8 @@ def mojibake_in(text: str) -> tuple[str, str, int] | None:
     spans = _fragments(text, fixed)
     if not spans:
         return None
-    start, end = spans[0]
-    fragment = text[start:end]
-    return fragment, ftfy.fix_encoding(fragment), len(spans)
+    start, end, fixed_start, fixed_end = spans[0]
+    return text[start:end], fixed[fixed_start:fixed_end], len(spans)
 
 
 @rule("FT311", "mojibake", severity=WARNING, ranges={"min_count": (1, 100_000)})
