@@ -4,17 +4,18 @@ the selected rules need, then runs the engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftdata.baseline import apply_baseline
 from ftdata.config import ConfigError, Settings, find_config, load_config, validate
 from ftdata.engine.dataset import DatasetView
-from ftdata.engine.plan import Plan, compile_plan
+from ftdata.engine.plan import Fold, Plan, compile_plan
 from ftdata.engine.run import files_findings, lint_file, lint_records
-from ftdata.executors import Executor
+from ftdata.executors import Executor, for_engine
 from ftdata.findings import Finding, Report, SourceStats
 from ftdata.io import iter_data_files
 from ftdata.progress import Progress
@@ -45,6 +46,9 @@ def lint(
     config: PathLike | bool = True,
     jobs: int | None = None,
     executor: Executor | None = None,
+    engine: str | None = None,
+    address: str | None = None,
+    folds: Sequence[Callable[[], Fold]] = (),
     progress: Progress | None = None,
 ) -> Report:
     """Lint a dataset and return a :class:`~ftdata.findings.Report`.
@@ -66,7 +70,11 @@ def lint(
     unless ``config=False``; pass a path to use that file instead. Keyword arguments win
     over the file. ``progress(stage, done, total)`` hears how far reading and the long
     dataset rules (near duplicates, embeddings) are; ``executor`` runs the shards of large
-    files (default: ``jobs`` processes).
+    files (default: ``jobs`` processes, or a Ray cluster when ``engine="ray"``, at
+    ``address`` or the local one; both also come from ``[tool.ftdata]``). Each of
+    ``folds`` makes a :class:`~ftdata.engine.plan.Fold` that sees every record of the
+    pass (how the audit gathers its figures in the same read); the filled folds of a
+    file are its ``report.sources[i].folds``.
 
     Before any data is read, what the selected rules need (an extra, a tokenizer, a model,
     a schema) is checked: :class:`~ftdata.requirements.RequirementError` (a ConfigError)
@@ -83,13 +91,15 @@ def lint(
         "max_errors": max_errors,
         "tokenizer": tokenizer,
         "max_length": max_length,
+        "engine": engine,
+        "address": address,
     }
     paths = _as_paths(source)
     findings: list[Finding] = []
     stats: list[SourceStats] = []
     fail_on = "error"
     if paths is None:
-        plan = _plan(settings_for(config, None).override(**overrides))
+        plan = _plan(settings_for(config, None).override(**overrides), folds)
         plan.preflight()
         found, st = lint_records(source, plan, progress=progress)  # type: ignore[arg-type]
         findings.extend(found)
@@ -102,6 +112,9 @@ def lint(
             path: _plan(_for_file(settings_for(config, path.parent, cache).override(**overrides), path, dataset_info))
             for path in files
         }
+        if folds:
+            with_folds = {id(p): dataclasses.replace(p, folds=tuple(folds)) for p in plans.values()}
+            plans = {path: with_folds[id(p)] for path, p in plans.items()}
         checked: set[int] = set()
         for plan in plans.values():
             if id(plan) not in checked:
@@ -110,6 +123,9 @@ def lint(
         if files:
             fail_on = plans[files[0]].settings.fail_on
         views: dict[Path, dict[str, DatasetView]] = {}
+        if executor is None and files:
+            first = plans[files[0]].settings
+            executor = for_engine(first.engine, address=first.address, jobs=jobs)
         for path in files:
             plan = plans[path]
             views[path] = {}
@@ -214,9 +230,10 @@ def _not_a_dataset(found: list[Finding], plan: Plan) -> list[Finding]:
     return [f for f in found if f.code not in dataset_codes]
 
 
-def _plan(settings: Settings) -> Plan:
+def _plan(settings: Settings, folds: Sequence[Callable[[], Fold]] = ()) -> Plan:
     validate(settings)
-    return compile_plan(settings)
+    plan = compile_plan(settings)
+    return dataclasses.replace(plan, folds=tuple(folds)) if folds else plan
 
 
 def _apply_baseline(findings: list[Finding], path: PathLike) -> list[Finding]:

@@ -22,6 +22,10 @@ else:  # pragma: no cover
 SHARED_OPTIONS = ("tokenizer", "max_length")
 
 
+#: Where shard functions run (see ftdata.executors.for_engine).
+ENGINES = ("local", "ray")
+
+
 class ConfigError(Exception):
     """A configuration problem; the CLI reports it and exits with status 2."""
 
@@ -48,6 +52,10 @@ class Settings:
     #: A LLaMA-Factory dataset_info.json naming each file's format and columns; None: the
     #: one next to each data file, when there is one.
     dataset_info: str | None = None
+    #: Where the shards of large files run: ``local`` (this machine's processes) or
+    #: ``ray`` (a Ray cluster at ``address``; None: start or join the local one).
+    engine: str = "local"
+    address: str | None = None
     path: str | None = None  # the file these settings came from
 
     @property
@@ -114,6 +122,8 @@ _TOP_KEYS = {
     "splits": "splits",
     "fields": "fields",
     "dataset-info": "dataset_info",
+    "engine": "engine",
+    "address": "address",
 }
 
 #: ``[tool.ftdata.splits]``: the dataset's split files and how to audit them for leaks.
@@ -340,6 +350,8 @@ def validate(settings: Settings) -> None:
         Severity.parse(settings.fail_on)
     except ValueError as e:
         raise ConfigError(f"fail-on: {e}") from None
+    if settings.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {settings.engine!r} (known: {', '.join(ENGINES)})")
 
 
 def _rule(key: str) -> Any:

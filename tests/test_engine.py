@@ -364,7 +364,7 @@ def test_in_memory_records_get_the_notes_too() -> None:
 
 
 def test_every_rule_the_notes_name_is_registered() -> None:
-    from ftdata.engine.run import NOT_APPLICABLE
+    from ftdata.engine.notes import NOT_APPLICABLE
     from ftdata.formats import FORMATS
 
     for fmt, reasons in NOT_APPLICABLE.items():

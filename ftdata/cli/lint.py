@@ -68,6 +68,14 @@ from ftdata.cli import OUTPUT_FORMAT_NAMES, UsageFailure, main, progress_bar, ru
 )
 @click.option("--isolated", is_flag=True, help="Ignore configuration files.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Processes for large files (default: the CPUs available).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="Where large files are checked: this machine's processes (default) or a Ray cluster (the 'ray' extra).",
+)
+@click.option(
+    "--address", help="The Ray cluster to join with --engine ray: auto or ray://HOST:PORT (default: a local one)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 def lint(
     paths: tuple[Path, ...],
@@ -91,6 +99,8 @@ def lint(
     config_file: Path | None,
     isolated: bool,
     jobs: int | None,
+    engine: str | None,
+    address: str | None,
     quiet: bool,
 ) -> None:
     """Lint JSONL and JSON datasets: every problem with file, line, column and rule code.
@@ -125,6 +135,8 @@ def lint(
         "max_length": max_length,
         "config": config,
         "jobs": jobs,
+        "engine": engine,
+        "address": address,
     }
     from ftdata.outputs import OutputError, check_outputs
 

@@ -6,6 +6,7 @@
 - :mod:`~ftdata.engine.locate`: an Issue becomes a Finding at its line and column.
 - :mod:`~ftdata.engine.merge`: shard results merged in file order.
 - :mod:`~ftdata.engine.run`: one source end to end (pass, dataset rules, cross-file rules).
+- :mod:`~ftdata.engine.notes`: what a run says that is not a finding (rules that did not apply).
 - :mod:`~ftdata.engine.dataset`: the DatasetHandle of a file and the DatasetView each
   dataset rule reads it through.
 

@@ -33,6 +33,11 @@ def merge(parts: Iterable[ShardResult], source: str, max_errors: int | None) -> 
                 if max_errors is not None and total.errors >= max_errors:
                     total.truncated = True
         total.formats += part.formats
+        if not total.folds:
+            total.folds = part.folds
+        else:
+            for mine, theirs in zip(total.folds, part.folds, strict=True):
+                mine.merge(theirs)
         total.rule_failures.update(part.rule_failures)
         total.unreadable += part.unreadable
         for code, column in part.collected.items():

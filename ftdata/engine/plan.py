@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -23,6 +23,9 @@ from ftdata.config import SHARED_OPTIONS, SPLIT_OPTIONS, ConfigError, Settings
 from ftdata.findings import RULE_ERROR, Severity
 from ftdata.profiles import get_profile
 from ftdata.requirements import Loader, RequirementError
+
+if TYPE_CHECKING:
+    from ftdata.records import Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,17 @@ class BoundRule:
         return self.rule.code
 
 
+class Fold(Protocol):
+    """A fold over the records of one file: ``add`` sees every record of the streaming
+    pass in order (normalised; unreadable ones too), ``merge`` takes in the fold of the
+    shard that follows. Not a rule: it reports nothing, and what it gathers is returned
+    on the file's stats (``FileStats.folds``)."""
+
+    def add(self, record: Record) -> None: ...
+
+    def merge(self, later: Any) -> None: ...
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one run checks. ``reader`` maps a reader problem (its rule's name) to the code
@@ -61,6 +75,9 @@ class Plan:
     dataset: tuple[BoundRule, ...]
     files: tuple[BoundRule, ...]
     reader_options: ReaderOptions
+    #: Factories of :class:`Fold` objects that see every record of the streaming pass
+    #: (the audit's figures): picklable, so each shard gets its own and merges them.
+    folds: tuple[Callable[[], Fold], ...] = ()
 
     @property
     def format(self) -> str | None:

@@ -11,7 +11,7 @@ import os
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, DatasetHandle, DatasetView
 from ftdata.engine.locate import at_record_start, stamp
 from ftdata.engine.merge import merge, supersede
+from ftdata.engine.notes import NotApplied, not_applied
 from ftdata.engine.plan import BoundRule, Plan
 from ftdata.engine.scan import (
     RULE_ERRORS_SHOWN,
@@ -30,6 +31,7 @@ from ftdata.engine.scan import (
     scan_items,
     scan_shard,
     shards,
+    start_folds,
 )
 from ftdata.executors import Executor, for_jobs
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity, SourceStats
@@ -43,81 +45,13 @@ from ftdata.requirements import PerSource
 #: Files at least this large are checked by several processes when more than one CPU is free.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
-#: Rules that check what some formats do not have, by format and why: rather than each
-#: rule skipping those records in silence, the engine says so once per file
-#: (:class:`NotApplied`). A rule that is only meant for one format (FT701 on pairs) is
-#: not listed: it does not apply to the others by definition.
-NOT_APPLICABLE: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
-    "text": (
-        (
-            "no turns",
-            frozenset(
-                {"FT109", "FT111", "FT112", "FT113", "FT114", "FT115", "FT201", "FT202", "FT203", "FT204", "FT205"}
-                | {"FT206", "FT402", "FT403"}
-            ),
-        ),
-        ("a document may quote a dialogue", frozenset({"FT305"})),
-    ),
-    "preference": (("FT702 and FT111 check the replies", frozenset({"FT109"})),),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class NotApplied:
-    """Selected rules that did not apply to the ``records`` records of ``format`` in one
-    file (``format`` empty: records of any format), and why: a note of the run, not a
-    finding (no severity, no effect on the exit status, never in a baseline)."""
-
-    codes: tuple[str, ...]
-    format: str
-    records: int
-    reason: str
-
-    @property
-    def message(self) -> str:
-        """``FT109, FT111-FT115 do not apply to 412 `text` records (no turns)``."""
-        verb = "does" if len(self.codes) == 1 else "do"
-        noun = "record" if self.records == 1 else "records"
-        kind = f"`{self.format}` " if self.format else ""
-        return f"{code_ranges(self.codes)} {verb} not apply to {self.records:,} {kind}{noun} ({self.reason})"
-
 
 @dataclass(frozen=True, slots=True)
 class FileStats(SourceStats):
     """:class:`SourceStats` with the notes of the run on that source."""
 
     not_applied: tuple[NotApplied, ...] = ()
-
-
-def code_ranges(codes: Iterable[str]) -> str:
-    """Codes in order, runs of three or more consecutive ones joined: ``FT109, FT111-FT115``."""
-    runs: list[list[str]] = []
-    for code in sorted(set(codes)):
-        if runs and _follows(runs[-1][-1], code):
-            runs[-1].append(code)
-        else:
-            runs.append([code])
-    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(r) for r in runs)
-
-
-def _follows(a: str, b: str) -> bool:
-    return a[:-3] == b[:-3] and a[-3:].isdigit() and b[-3:].isdigit() and int(b[-3:]) == int(a[-3:]) + 1
-
-
-def not_applied(plan: Plan, formats: Counter[str]) -> tuple[NotApplied, ...]:
-    """The selected rules of ``plan`` that did not apply to some records of a file whose
-    records are ``formats`` (records per format), one note per format and reason."""
-    selected = {b.code for b in plan.selected}
-    out = []
-    for fmt, reasons in NOT_APPLICABLE.items():
-        count = formats.get(fmt, 0)
-        if not count:
-            continue
-        for reason, codes in reasons:
-            skipped = tuple(sorted(selected & codes))
-            if skipped:
-                out.append(NotApplied(skipped, fmt, count, reason))
-    return tuple(out)
+    folds: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # Plan.folds, filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +176,7 @@ def _stats(state: ShardResult, plan: Plan) -> FileStats:
         state.truncated,
         state.unreadable,
         not_applied(plan, formats),
+        tuple(state.folds),
     )
 
 
@@ -389,6 +324,7 @@ def lint_records(
 ) -> tuple[list[Finding], SourceStats]:
     """Lint in-memory records (dicts, or anything JSON-like)."""
     state = ShardResult(source)
+    start_folds(plan, state)
     kept: list[Record] = []
     max_errors = plan.settings.max_errors
     for index, data in enumerate(records):
@@ -416,5 +352,6 @@ def lint_records(
         state.truncated,
         state.unreadable,
         (*not_applied(plan, formats), *unanswered(plan, state)),
+        tuple(state.folds),
     )
     return state.findings, stats

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, Column
@@ -47,6 +48,7 @@ class ShardResult:
     truncated: bool = False
     rule_failures: Counter[str] = field(default_factory=Counter)
     unreadable: int = 0
+    folds: list[Any] = field(default_factory=list)  # one per ``Plan.folds``, in order
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -89,6 +91,8 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
                 if column is None:
                     column = result.collected[bound.rule.code] = Column()
                 column.append(rec.index, value)
+    for fold in result.folds:
+        fold.add(rec)
     if not rec.readable:
         result.unreadable += 1
     result.formats.append(FORMAT_CODES.get(rec.format, 0))
@@ -103,6 +107,12 @@ def _failure(result: ShardResult, pending: list[Pending], code: str, e: BaseExce
         pending.append((RULE_ERROR, Severity.ERROR, rule_failed(code, e)))
 
 
+def start_folds(plan: Plan, result: ShardResult) -> None:
+    """Give ``result`` a fresh fold for each of ``plan.folds`` (once)."""
+    if plan.folds and not result.folds:
+        result.folds = [make() for make in plan.folds]
+
+
 def scan_items(
     items: Iterable[Record | io.FileProblem],
     plan: Plan,
@@ -111,6 +121,7 @@ def scan_items(
 ) -> None:
     """Check every record of ``items``; stop at ``max_errors`` errors."""
     max_errors = plan.settings.max_errors
+    start_folds(plan, result)
     items = _single_documents(items, plan, result)
     # Records, their normalised views and findings hold no reference cycles, so reference
     # counting frees them; the cyclic collector would only rescan young objects.

@@ -26,3 +26,16 @@ def for_jobs(jobs: int) -> Executor:
     from ftdata.executors.process import ProcessExecutor
 
     return ProcessExecutor(jobs)
+
+
+def for_engine(engine: str, *, address: str | None = None, jobs: int | None = None) -> Executor | None:
+    """The executor for ``--engine``: None for ``local`` (the engine picks serial or a
+    process pool by file size and ``jobs``), a Ray executor for ``ray`` (the ``ray``
+    extra; ``address`` None joins or starts a local cluster)."""
+    if engine == "local":
+        return None
+    if engine != "ray":
+        raise ValueError(f"unknown engine {engine!r}")
+    from ftdata.executors.ray import RayExecutor
+
+    return RayExecutor(address=address)
