@@ -105,8 +105,10 @@ def lint_file(
     container = io.container_of(path)
     jobs = default_jobs() if jobs is None else max(1, jobs)
     stage = f"reading {path.name}"
-    if container == "jsonl" and (executor is not None or jobs > 1) and size >= parallel_min_bytes:
-        parts = shards(path, name, size, jobs * 4)
+    # an executor may say how many shards it wants and from what size (a cluster: any)
+    min_bytes = getattr(executor, "min_bytes", parallel_min_bytes)
+    if container == "jsonl" and (executor is not None or jobs > 1) and size >= min_bytes:
+        parts = shards(path, name, size, getattr(executor, "parts", None) or jobs * 4)
         runner = executor or for_jobs(jobs)
         results: list[ShardResult] = []
         done = 0
