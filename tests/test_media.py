@@ -184,7 +184,10 @@ def test_urls_data_uris_and_other_keys_are_not_looked_up(tmp_path: Path) -> None
             [
                 {"messages": [_user("<image>?"), reply], "images": ["https://example.com/x.png", "s3://b/x.png"]},
                 {"messages": [_user("<image>?"), reply], "images": ["data:image/png;base64,AAAA"]},
-                {"messages": [_user([{"type": "image", "image": "inline.png"}]), reply], "photo": "nope.png"},
+                {
+                    "messages": [_user([{"type": "image", "image": "data:image/png;base64,AAAA"}]), reply],
+                    "photo": "x.png",
+                },
                 {"messages": [_user("<video>?"), reply], "videos": ["clip.mp4", 7, None, ""]},
             ],
             ["FT123"],
@@ -242,3 +245,27 @@ def test_the_answer_cannot_be_set_by_hand(tmp_path: Path) -> None:
     path.write_text(json.dumps({"messages": [_user("hi")], "images": ["x.png"]}) + "\n", encoding="utf-8")
     with pytest.raises(RequirementError, match="FT123 cannot run: option 'found' is filled in from the file system"):
         ftdata.lint(path, config=False, select=["FT123"], options={"FT123": {"found": {"x.png": True}}})
+
+
+def test_typed_parts_that_name_their_own_file_are_looked_up(tmp_path: Path) -> None:
+    (tmp_path / "here.png").write_bytes(b"x")
+    reply = {"role": "assistant", "content": "A cat."}
+    parts = [
+        {"type": "image", "image": "here.png"},
+        {"type": "image", "image": "gone.png"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/c.png"}},
+        {"type": "image_url", "image_url": {"url": "shots/1.png"}},
+        {"type": "video", "path": f"file://{tmp_path / 'clip.mp4'}"},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+    ]
+    path = tmp_path / "mm.jsonl"
+    path.write_text(json.dumps({"messages": [_user(parts), reply]}) + "\n", encoding="utf-8")
+    found = [(f.path, f.message) for f in ftdata.lint(path, config=False, select=["FT123"])]
+    assert found == [
+        (("messages", 0, "content", 1, "image"), "no file at 'gone.png' (relative to the dataset file's folder)"),
+        (
+            ("messages", 0, "content", 3, "image_url", "url"),
+            "no file at 'shots/1.png' (relative to the dataset file's folder)",
+        ),
+        (("messages", 0, "content", 4, "path"), f"no file at {str(tmp_path / 'clip.mp4')!r}"),
+    ]

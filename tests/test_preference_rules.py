@@ -129,3 +129,33 @@ def test_the_cli_reports_the_contradiction_as_a_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{data}:2:1: FT707 the same prompt prefers the opposite reply in the record on line 1" in result.stdout
     assert run_cli("lint", data, "--isolated", "--select", "FT707", "--fail-on", "warning").returncode == 1
+
+
+def test_tool_calls_of_kto_examples_are_checked_in_both_dialects(tmp_path: Path) -> None:
+    call = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    sharegpt = [
+        {"from": "human", "value": "Weather in Paris?"},
+        {"from": "function_call", "value": json.dumps(call)},
+        {"from": "observation", "value": "18C"},
+        {"from": "gpt", "value": "18C in Paris."},
+    ]
+    broken = [sharegpt[0], {"from": "function_call", "value": "get_weather(Paris)"}, sharegpt[3]]
+    openai_call = {
+        "role": "assistant",
+        "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{x"}}],
+    }
+    data = _write(
+        tmp_path / "kto.jsonl",
+        [
+            {"conversations": sharegpt, "kto_tag": True},
+            # undesirable, yet a call that does not parse breaks the template whatever the label
+            {"conversations": broken, "kto_tag": False},
+            {"prompt": [{"role": "user", "content": "x?"}], "completion": [openai_call], "label": True},
+            {"conversations": sharegpt, "kto_tag": True, "tools": "[not json"},
+        ],
+    )
+    found = [(f.code, f.line, f.message) for f in ftdata.lint(data, config=False, select=["FT116", "FT118"])]
+    assert [(code, line) for code, line, _ in found] == [("FT116", 2), ("FT116", 2), ("FT116", 3), ("FT118", 4)]
+    assert "function_call value is not valid JSON" in found[0][2]
+    assert "not valid JSON" in found[2][2]
+    assert "'tools' is not valid JSON" in found[3][2]

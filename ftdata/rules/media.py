@@ -121,7 +121,40 @@ def local_references(record: Record) -> Iterator[tuple[tuple[str | int, ...], st
         items = value if type(value) is list else [value] if type(value) is str else []
         for i, ref in enumerate(items):
             if type(ref) is str and ref and not _remote(ref):
-                yield ((key, i) if type(value) is list else (key,)), ref
+                yield ((key, i) if type(value) is list else (key,)), _local(ref)
+    for m in (*record.messages, *record.rejected):
+        content = m.data.get("content") if type(m.data) is dict else None
+        if type(content) is not list:
+            continue
+        for k, part in enumerate(content):
+            if type(part) is dict:
+                for key, ref in _part_sources(part):
+                    if ref and not _remote(ref):
+                        yield (*m.path, "content", k, *key), _local(ref)
+
+
+#: Keys with which a typed content part names its own file (Qwen's ``{"type": "image",
+#: "image": "a.jpg"}``, ``path``, ``url``; OpenAI's ``image_url`` as a string or
+#: ``{"url": ...}``); ``data`` and ``input_audio`` hold the bytes themselves.
+_SOURCES = ("image", "video", "audio", "path", "url")
+_URL_PARTS = ("image_url", "video_url", "audio_url")
+
+
+def _part_sources(part: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+    for key in _SOURCES:
+        if type(part.get(key)) is str:
+            yield (key,), part[key]
+    for key in _URL_PARTS:
+        value = part.get(key)
+        if type(value) is str:
+            yield (key,), value
+        elif type(value) is dict and type(value.get("url")) is str:
+            yield (key, "url"), value["url"]
+
+
+def _local(ref: str) -> str:
+    """A ``file://`` URI as the path it names."""
+    return ref[7:] if ref[:7].lower() == "file://" else ref
 
 
 def _local_references(record: Record) -> tuple[tuple[tuple[str | int, ...], str], ...] | None:
@@ -139,8 +172,9 @@ def _local_references(record: Record) -> tuple[tuple[tuple[str | int, ...], str]
 def media_file_missing(dataset: DatasetView, *, found: Mapping[str, bool] | None = None) -> Iterator[Issue]:
     """## What it does
     Checks that every local file named in a record's `images`, `videos` and `audios`
-    lists exists: a relative path is looked up in the dataset file's folder, an absolute
-    one as it is. URLs (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked,
+    lists, or by a typed content part of its own (`{"type": "image", "image": "a.jpg"}`,
+    `path`, `url`, `image_url`; a `file://` URI too), exists: a relative path is looked
+    up in the dataset file's folder, an absolute one as it is. URLs (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked,
     and nothing is opened or fetched; each distinct path is looked up once. Records linted
     in memory have no folder, so the rule does not run on them and the run says so in a
     note.

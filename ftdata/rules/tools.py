@@ -7,13 +7,15 @@ from typing import Any
 import orjson
 
 from ftdata.findings import Issue, PathT, Severity
-from ftdata.formats import MESSAGES, PROMPT_COMPLETION, SHAREGPT
+from ftdata.formats import MESSAGES, PREFERENCE, PROMPT_COMPLETION, SHAREGPT, UNPAIRED_PREFERENCE
 from ftdata.formats.chat import tool_call_parts
 from ftdata.jsonstrict import syntax_error
 from ftdata.records import Message, Record
 from ftdata.registry import rule
 
 _ARGUMENT_KINDS = ("string", "object", "any")
+#: Formats whose records may declare ``tools`` at the top level.
+_DECLARING = (MESSAGES, SHAREGPT, PROMPT_COMPLETION, PREFERENCE, UNPAIRED_PREFERENCE)
 
 
 @rule("FT116", "malformed-tool-call", severity=Severity.ERROR)
@@ -26,7 +28,8 @@ def malformed_tool_call(record: Record, *, arguments: str = "any", require_ids: 
     answered before the
     conversation goes on; a called function must be among the declared `tools`, when
     there are any. ShareGPT `function_call` turns must hold a JSON object with a `name`
-    and be followed by an `observation`.
+    and be followed by an `observation`. KTO examples are checked too, undesirable ones
+    included: a call that does not parse breaks the chat template whatever the label.
 
     ## Why is this bad?
     The model learns the exact bytes of the call. Arguments as an object where the
@@ -57,9 +60,10 @@ def malformed_tool_call(record: Record, *, arguments: str = "any", require_ids: 
     pattern = record.pattern
     if "C" not in pattern and "T" not in pattern:  # no tool call, no tool result
         return None
-    if record.format == SHAREGPT:
+    fmt = record.format
+    if fmt == SHAREGPT or (fmt == UNPAIRED_PREFERENCE and "conversations" in record.data):
         return _sharegpt_calls(record)
-    if record.format not in (MESSAGES, PROMPT_COMPLETION):
+    if fmt not in (MESSAGES, PROMPT_COMPLETION, UNPAIRED_PREFERENCE):
         return None
     messages = record.messages
     out: list[Issue] = []
@@ -283,7 +287,7 @@ def malformed_tools(record: Record) -> list[Issue] | None:
     ```
     """
     data = record.data
-    if "tools" not in data or record.format not in (MESSAGES, SHAREGPT, PROMPT_COMPLETION):
+    if "tools" not in data or record.format not in _DECLARING:
         return None
     tools = data["tools"]
     path: PathT = ("tools",)
