@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftdata.baseline import apply_baseline
 from ftdata.config import ConfigError, Settings, find_config, load_config, validate
+from ftdata.engine.cache import LintCache, resolve_cache
 from ftdata.engine.dataset import DatasetView
 from ftdata.engine.plan import Fold, Plan, compile_plan
 from ftdata.engine.run import files_findings, lint_file, lint_records
@@ -50,6 +51,7 @@ def lint(
     address: str | None = None,
     folds: Sequence[Callable[[], Fold]] = (),
     progress: Progress | None = None,
+    cache: bool | PathLike = False,
 ) -> Report:
     """Lint a dataset and return a :class:`~ftdata.findings.Report`.
 
@@ -75,6 +77,14 @@ def lint(
     ``folds`` makes a :class:`~ftdata.engine.plan.Fold` that sees every record of the
     pass (how the audit gathers its figures in the same read); the filled folds of a
     file are its ``report.sources[i].folds``.
+
+    ``cache=True`` keeps each file's findings in ``.ftdata_cache`` of the project root
+    (or ``cache-dir`` of ``[tool.ftdata]``, or ``FTDATA_CACHE_DIR``), a path keeps them
+    there: a file unchanged since a run with the same settings is only hashed, and the
+    report is the same. Off by default here (the CLI turns it on): a library call should
+    not leave a folder behind in whatever directory its caller runs in, and a notebook
+    often lints data that is about to change in memory anyway. ``FTDATA_NO_CACHE=1``
+    turns it off everywhere. A run with ``folds`` does not use it.
 
     Before any data is read, what the selected rules need (an extra, a tokenizer, a model,
     a schema) is checked: :class:`~ftdata.requirements.RequirementError` (a ConfigError)
@@ -106,10 +116,10 @@ def lint(
         stats.append(st)
         fail_on = plan.settings.fail_on
     else:
-        cache: dict[Path, Settings] = {}
+        known: dict[Path, Settings] = {}
         files = list(iter_data_files(paths))
         plans = {
-            path: _plan(_for_file(settings_for(config, path.parent, cache).override(**overrides), path, dataset_info))
+            path: _plan(_for_file(settings_for(config, path.parent, known).override(**overrides), path, dataset_info))
             for path in files
         }
         if folds:
@@ -126,11 +136,22 @@ def lint(
         if executor is None and files:
             first = plans[files[0]].settings
             executor = for_engine(first.engine, address=first.address, jobs=jobs)
+        caches: dict[Path | None, LintCache | None] = {}
         for path in files:
             plan = plans[path]
             views[path] = {}
+            where = Path(plan.settings.path) if plan.settings.path else None
+            if where not in caches:
+                caches[where] = resolve_cache(cache, plan.settings)
             found, st = lint_file(
-                path, plan, source=str(path), jobs=jobs, executor=executor, views=views[path], progress=progress
+                path,
+                plan,
+                source=str(path),
+                jobs=jobs,
+                executor=executor,
+                views=views[path],
+                progress=progress,
+                cache=caches[where],
             )
             settings = plan.settings
             if settings.baseline and baseline is None:
@@ -142,6 +163,9 @@ def lint(
             stats.append(st)
         for group in dataset_groups(files):
             findings.extend(files_findings(plans[group[0]], [(str(p), views[p]) for p in group]))
+        for used in caches.values():
+            if used is not None and used.wrote:
+                used.prune()
     if baseline is not None:
         findings = _apply_baseline(findings, baseline)
     return Report(findings, stats, fail_on=fail_on)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftdata import io
-from ftdata.findings import Finding, Report
+from ftdata.engine.run import FileStats
+from ftdata.findings import Finding, Report, SourceStats
 from ftdata.formats import normalise
 from ftdata.measure import (
     UNREADABLE_WARNING_SHARE,
     AuditStats,
+    Figures,
     duplicate_cluster_sizes,
     explain_unreadable,
     measure,
@@ -48,7 +50,8 @@ class AuditReport(Report):
         loaders: Mapping[str, Callable[[], list[Any]]],
         labels: Iterable[LabelledRecord] = (),
     ) -> None:
-        super().__init__(report.findings, report.sources)
+        # The folds did their work in the figures: a report does not hold on to them.
+        super().__init__(report.findings, [_without_folds(s) for s in report.sources])
         self.stats = stats
         self.labels = list(labels)
         self._loaders = dict(loaders)
@@ -152,6 +155,15 @@ class AuditReport(Report):
         return out
 
 
+def _folds(source: SourceStats) -> tuple[Any, ...]:
+    """The filled folds of a source (a file's or the records' in memory)."""
+    return source.folds if isinstance(source, FileStats) else ()
+
+
+def _without_folds(source: SourceStats) -> SourceStats:
+    return replace(source, folds=()) if isinstance(source, FileStats) and source.folds else source
+
+
 def _as_records(source: Any) -> list[Any]:
     kind = type(source).__module__.split(".")[0]
     if kind == "pandas":
@@ -190,6 +202,7 @@ def audit(
     apart from masked ones (``AuditReport.labels``; the HTML page shows them).
     """
     import ftdata
+    from ftdata.tokens import load_tokenizer, shared_counts
 
     path: Path | list[Path] | None = None
     rows: list[Any] | None = None
@@ -203,63 +216,128 @@ def audit(
     else:
         rows = _as_records(source)
         target = rows
-    report = ftdata.lint(
-        target,
-        select=select,
-        ignore=ignore,
-        extend_select=extend_select,
-        profile=profile,
-        format=format,
-        options=options,
-        tokenizer=tokenizer,
-        max_length=max_length,
-        config=config if path is not None else False,
-        progress=progress,
-    )
-    stats = []
+    if tokenizer:  # before any data is read, and before worker processes load it on their own
+        load_tokenizer(tokenizer)
+    settings: dict[str, Any] = {"tokenizer": tokenizer, "max_length": max_length, "stratify_by": stratify_by}
+    folds: list[Callable[[], Any]] = [partial(Figures, **settings, home=os.getpid())]
+    if tokenizer and show_labels > 0:
+        folds.append(partial(FirstReadable, show_labels))
+    stats: list[AuditStats] = []
     loaders: dict[str, Callable[[], list[Any]]] = {}
-    unreadable: dict[str, list[int]] = {}
-    if path is not None:
-        for src in report.sources:
-            file = Path(src.source)
-            stats.append(
-                measure(
-                    _read_records(file, format),
-                    src.source,
-                    unreadable=unreadable.setdefault(src.source, []),
-                    tokenizer=tokenizer,
-                    max_length=max_length,
-                    stratify_by=stratify_by,
-                    progress=progress,
-                )
-            )
-            loaders[src.source] = partial(_read_data, file)
-    else:
-        assert rows is not None
-        stats.append(
-            measure(
-                _memory_records(rows, format),
-                "<memory>",
-                unreadable=unreadable.setdefault("<memory>", []),
-                tokenizer=tokenizer,
-                max_length=max_length,
-                stratify_by=stratify_by,
-                progress=progress,
-            )
+    firsts: list[list[Record]] = []
+    # A token rule of this run reuses the counts the figures made in the pass, and the
+    # figures the counts the rule made of the records still waiting for a batch at the end.
+    with shared_counts():
+        report = ftdata.lint(
+            target,
+            select=select,
+            ignore=ignore,
+            extend_select=extend_select,
+            profile=profile,
+            format=format,
+            options=options,
+            tokenizer=tokenizer,
+            max_length=max_length,
+            config=config if path is not None else False,
+            folds=folds,
+            progress=progress,
         )
-        loaders["<memory>"] = lambda: list(rows)
-    for s in stats:
-        s.duplicate_clusters = duplicate_cluster_sizes(report, s.source)
-        explain_unreadable(s, report, unreadable.get(s.source, []))
+        for src in report.sources:
+            if path is not None:
+                loaders[src.source] = partial(_read_data, Path(src.source))
+                again: Callable[[], Iterable[Record]] = partial(_read_records, Path(src.source), format)
+            else:
+                assert rows is not None
+                loaders[src.source] = partial(list, rows)
+                again = partial(_memory_records, rows, format)
+            stats.append(_figures_of(src, report, again, settings))
+            if len(_folds(src)) > 1:
+                firsts.append(_with_lines(_folds(src)[1], src.source if path is not None else None))
     labels: list[LabelledRecord] = []
     if tokenizer and show_labels > 0:
-        sources = (
-            [_read_records(Path(src.source), format) for src in report.sources]
-            if path is not None
-            else [_memory_records(rows or [], format)]
-        )
-        labels = _labels(sources, tokenizer, show_labels, max_length)
+        labels = _labels(firsts, tokenizer, show_labels, max_length)
     return AuditReport(report, stats, loaders, labels)
+
+
+class FirstReadable:
+    """A fold that keeps the first ``n`` readable records of a file, in order: the
+    records of the label view, taken in the lint pass. A record taken from a later shard
+    has its index shifted here; its line counts from its shard's start
+    (``shard_lines``), since a shard does not know how many lines come before it."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.records = 0
+        self.kept: list[Record] = []
+        #: For each kept record: whether its ``line`` counts from its shard's start.
+        self.shard_lines: list[bool] = []
+
+    def add(self, rec: Record) -> None:
+        """See one record of the pass."""
+        self.records += 1
+        if len(self.kept) < self.n and rec.readable:
+            self.kept.append(rec)
+            self.shard_lines.append(False)
+
+    def merge(self, later: FirstReadable) -> None:
+        """Take in the fold of the shard that follows this one."""
+        for rec in later.kept[: self.n - len(self.kept)]:
+            rec.index += self.records
+            self.kept.append(rec)
+            self.shard_lines.append(True)
+        self.records += later.records
+
+
+def _figures_of(
+    src: SourceStats, report: Report, again: Callable[[], Iterable[Record]], settings: dict[str, Any]
+) -> AuditStats:
+    """The figures of one source from its fold. A pass stopped early by ``max_errors``
+    saw only part of the file: then, only then, the figures come from reading it again,
+    so that they still describe all of it."""
+    figures = _folds(src)[0] if _folds(src) else None
+    if src.truncated or not isinstance(figures, Figures):
+        figures = Figures(**settings)
+        for rec in again():
+            figures.add(rec)
+    elif figures.records < src.records:
+        # What the pass read but did not pass on as records (a .json file holding one
+        # object in no format, reported as not a dataset): in no figure, like any
+        # unreadable record.
+        figures.unreadable += range(figures.records, src.records)
+        figures.records = src.records
+    stats = figures.stats(src.source)
+    stats.duplicate_clusters = duplicate_cluster_sizes(report, src.source)
+    explain_unreadable(stats, report, figures.unreadable)
+    return stats
+
+
+def _with_lines(first: FirstReadable, path: str | None) -> list[Record]:
+    """The kept records, each with its line in the file. Only when the first shard held
+    fewer than ``n`` readable records does this read the start of the file again, up to
+    the last such record, to turn byte offsets into lines."""
+    late = [rec for rec, local in zip(first.kept, first.shard_lines, strict=True) if local]
+    if late and path is not None:
+        offsets = sorted({rec.offset or 0 for rec in late})
+        lines = _lines_at(Path(path), offsets)
+        for rec in late:
+            rec.line = lines[rec.offset or 0]
+    return first.kept
+
+
+def _lines_at(path: Path, offsets: list[int]) -> dict[int, int]:
+    """The 1-based line at each byte offset (sorted) of ``path``."""
+    found: dict[int, int] = {}
+    line, at = 1, 0
+    with open(path, "rb") as f:
+        for offset in offsets:
+            while at < offset:
+                chunk = f.read(min(1 << 20, offset - at))
+                if not chunk:
+                    break
+                line += chunk.count(b"\n")
+                at += len(chunk)
+            found[offset] = line
+    return found
 
 
 def _labels(
@@ -312,4 +390,13 @@ def _memory_records(rows: list[Any], format: str | None) -> Iterable[Record]:
         yield rec
 
 
-__all__ = ["SHOW_LABELS", "UNREADABLE_WARNING_SHARE", "AuditReport", "AuditStats", "audit", "measure"]
+__all__ = [
+    "SHOW_LABELS",
+    "UNREADABLE_WARNING_SHARE",
+    "AuditReport",
+    "AuditStats",
+    "Figures",
+    "FirstReadable",
+    "audit",
+    "measure",
+]

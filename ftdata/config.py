@@ -56,6 +56,9 @@ class Settings:
     #: ``ray`` (a Ray cluster at ``address``; None: start or join the local one).
     engine: str = "local"
     address: str | None = None
+    #: Where ``ftdata lint`` keeps its cache (None: ``.ftdata_cache`` in the project root,
+    #: the folder of this configuration file); see ftdata.engine.cache.
+    cache_dir: str | None = None
     path: str | None = None  # the file these settings came from
 
     @property
@@ -124,6 +127,7 @@ _TOP_KEYS = {
     "dataset-info": "dataset_info",
     "engine": "engine",
     "address": "address",
+    "cache-dir": "cache_dir",
 }
 
 #: ``[tool.ftdata.splits]``: the dataset's split files and how to audit them for leaks.
@@ -303,6 +307,8 @@ def _relative_to(values: dict[str, Any], folder: Path) -> dict[str, Any]:
         out["baseline"] = fix(out["baseline"])
     if "dataset_info" in out:
         out["dataset_info"] = str((folder / out["dataset_info"]).resolve())
+    if "cache_dir" in out:
+        out["cache_dir"] = str((folder / Path(out["cache_dir"]).expanduser()).resolve())
     if "splits" in out and "files" in out["splits"]:
         out["splits"] = {**out["splits"], "files": [str((folder / f).resolve()) for f in out["splits"]["files"]]}
     if "options" in out:

@@ -163,6 +163,8 @@ class SourceStats:
     formats: tuple[tuple[str, int], ...] = ()
     truncated: bool = False  # stopped early at --max-errors
     unreadable: int = 0  # records not understood (see Record.readable): never compared
+    #: The filled folds of the run (``ftdata.lint(folds=...)``), in the order asked for.
+    folds: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
 
 #: The code of a rule that could not finish (see ``Report.incomplete``).

@@ -1,8 +1,10 @@
 """What the audit measures in a dataset: formats, roles, turns, token lengths, system
-prompts, duplicate groups and balance, as :class:`AuditStats`, in one pass."""
+prompts, duplicate groups and balance, as :class:`AuditStats`, gathered by the fold
+:class:`Figures` in the lint pass (or over records in hand, :func:`measure`)."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -10,8 +12,11 @@ from typing import Any
 
 from ftdata.findings import Report, Severity
 from ftdata.progress import Progress
-from ftdata.records import Record
-from ftdata.tokens import CHARS_PER_TOKEN, count_tokens
+from ftdata.records import Record, field_label
+from ftdata.tokens import PackedCount, count_tokens, pack, remember
+
+#: Readable records tokenised together (one call of the tokenizer encodes a batch).
+TOKEN_BATCH = 256
 
 #: Above this share of unreadable records the audit leads with a warning: its figures
 #: then describe only part of the data.
@@ -131,6 +136,179 @@ def duplicate_cluster_sizes(report: Report, source: str) -> dict[int, int]:
     return dict(sorted(sizes.items()))
 
 
+#: Prompts kept for the distinct-bigram figure: the first ones of the file, in order, so
+#: that the figure is the same whether the file is read whole or in shards.
+PROMPTS_KEPT = 20_000
+
+
+class Figures:
+    """The audit's figures of one file gathered record by record: a
+    :class:`~ftdata.engine.plan.Fold` of the lint pass (``add`` every normalised record,
+    readable or not, in order; ``merge`` the fold of the shard that follows), and the one
+    computation :func:`measure` runs. :meth:`stats` gives the :class:`AuditStats`.
+
+    Every figure merges exactly: counters add up, per-record token lists and the kept
+    prompts are concatenated in file order, and indices of a later shard are shifted by
+    the records before it. Records wait in batches for the tokenizer; a fold is tokenised
+    up to date before it is pickled (it leaves a worker process), and when it was made in
+    another process than ``home`` (the process that runs the audit), it carries its exact
+    counts back to ``home`` so that a token rule of the same run finds them there
+    (:func:`ftdata.tokens.shared_counts`) instead of tokenising each record again.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokenizer: str | None = None,
+        max_length: int | None = None,
+        stratify_by: str | None = None,
+        home: int | None = None,
+    ) -> None:
+        self.tokenizer, self.max_length, self.stratify_by = tokenizer, max_length, stratify_by
+        self.records = 0
+        self.valid = 0
+        #: Indices of the records that could not be read (in no figure).
+        self.unreadable: list[int] = []
+        self.formats: Counter[str] = Counter()
+        self.roles: Counter[str] = Counter()
+        self.turns: Counter[int] = Counter()
+        self.patterns: Counter[str] = Counter()
+        self.systems: Counter[str] = Counter()
+        self.strata: Counter[str] = Counter()
+        self.without_system_prompt = 0
+        self.prompts: list[str] = []
+        self.tokens_total: list[int] = []
+        self.tokens_by_role: dict[str, list[int]] = {}
+        self.tokens_estimated = True
+        self.over_max_length = 0
+        self.trained_tokens = 0
+        self.prompt_tokens = 0
+        self.truncated_tokens = 0
+        self._pending: list[Record] = []
+        self._carry = home is not None and home != os.getpid() and bool(tokenizer)
+        self._learned: list[tuple[bytes, PackedCount]] = []
+
+    def add(self, rec: Record) -> None:
+        """Count one record (only a readable one is measured)."""
+        self.records += 1
+        if not rec.readable:
+            self.unreadable.append(rec.index)
+            return
+        self.valid += 1
+        self.formats[rec.format or "unknown"] += 1
+        messages = rec.messages
+        for m in messages:
+            self.roles[m.role] += 1
+        self.turns[sum(1 for m in messages if m.role != "system")] += 1
+        self.patterns[" ".join(_collapse(m.role for m in messages))] += 1
+        first = messages[0]
+        if first.role == "system":
+            self.systems[first.text or ""] += 1
+        else:
+            self.without_system_prompt += 1
+        if self.stratify_by:
+            self.strata[field_label(rec, field=self.stratify_by) or "(missing)"] += 1
+        if len(self.prompts) < PROMPTS_KEPT:
+            self.prompts.append(" ".join((m.text or "") for m in rec.prompt_messages() if m.role != "system"))
+        self._pending.append(rec)
+        if len(self._pending) >= TOKEN_BATCH:
+            self._count_pending()
+
+    def merge(self, later: Figures) -> None:
+        """Take in the figures of the shard that follows this one."""
+        self._count_pending()
+        later._count_pending()
+        self.unreadable += [i + self.records for i in later.unreadable]
+        self.records += later.records
+        self.valid += later.valid
+        self.formats.update(later.formats)  # new keys after the earlier ones: file order
+        self.roles.update(later.roles)
+        self.turns.update(later.turns)
+        self.patterns.update(later.patterns)
+        self.systems.update(later.systems)
+        self.strata.update(later.strata)
+        self.without_system_prompt += later.without_system_prompt
+        self.prompts += later.prompts[: PROMPTS_KEPT - len(self.prompts)]
+        self.tokens_total += later.tokens_total
+        for role, values in later.tokens_by_role.items():
+            self.tokens_by_role.setdefault(role, []).extend(values)
+        if later.tokens_total:
+            self.tokens_estimated = later.tokens_estimated
+        self.over_max_length += later.over_max_length
+        self.trained_tokens += later.trained_tokens
+        self.prompt_tokens += later.prompt_tokens
+        self.truncated_tokens += later.truncated_tokens
+
+    def stats(self, source: str) -> AuditStats:
+        """The figures, as the :class:`AuditStats` of ``source``."""
+        self._count_pending()
+        stats = AuditStats(
+            source,
+            records=self.records,
+            valid=self.valid,
+            formats=dict(self.formats.most_common()),
+            messages_per_role=dict(self.roles.most_common()),
+            turns=dict(sorted(self.turns.items())),
+            patterns=self.patterns.most_common(10),
+            tokens_total=list(self.tokens_total),
+            tokens_by_role={role: list(v) for role, v in self.tokens_by_role.items()},
+            tokens_estimated=self.tokens_estimated,
+            tokenizer=self.tokenizer,
+            max_length=self.max_length,
+            over_max_length=self.over_max_length,
+            trained_tokens=self.trained_tokens,
+            prompt_tokens=self.prompt_tokens,
+            truncated_tokens=self.truncated_tokens,
+            system_prompts=self.systems.most_common(10),
+            without_system_prompt=self.without_system_prompt,
+            strata=dict(self.strata.most_common()),
+            stratify_by=self.stratify_by,
+        )
+        if self.prompts:
+            from ftdata.similarity.text import normalise_text
+            from ftdata.stats import distinct_ngram_ratio
+
+            texts = [normalise_text(p, casefold=True) for p in self.prompts]
+            stats.distinct_2 = round(distinct_ngram_ratio(texts, n=2), 4)
+        return stats
+
+    def _count_pending(self) -> None:
+        """Tokenise the records waiting, in one batch, and add up their counts."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for count in count_tokens(pending, tokenizer=self.tokenizer or "", batch=len(pending)):
+            if self._carry and count.key is not None:
+                self._learned.append((count.key, pack(count)))
+            if count.error is not None:
+                continue
+            self.tokens_estimated = count.estimated
+            self.tokens_total.append(count.total)
+            for role, n in count.by_role.items():
+                self.tokens_by_role.setdefault(role, []).append(n)
+            assistant = count.by_role.get("assistant", 0)
+            limit = self.max_length or count.total
+            kept = min(count.total, limit)
+            if self.max_length is not None and count.total > self.max_length:
+                self.over_max_length += 1
+            start = count.reply_start if count.reply_start is not None else kept
+            trained = max(0, min(assistant, kept - start))
+            self.trained_tokens += trained
+            self.prompt_tokens += kept - trained
+            self.truncated_tokens += count.total - kept
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Leaving a worker: tokenise there (on that core), and send records no more.
+        self._count_pending()
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._learned and self.tokenizer:
+            remember(self.tokenizer, self._learned)
+        self._learned = []
+
+
 def measure(
     records: Iterable[Record],
     source: str,
@@ -142,58 +320,17 @@ def measure(
     unreadable: list[int] | None = None,
 ) -> AuditStats:
     """The figures of a stream of normalised records, in one pass (tokens are counted in
-    batches as the records go by, so memory stays flat). Only readable records are
+    batches as the records go by, so memory stays flat): the computation of the lint
+    pass's :class:`Figures`, over records already in hand. Only readable records are
     measured; the index of each other one is appended to ``unreadable`` when given."""
-    from ftdata.records import field_label
-
-    skipped = unreadable if unreadable is not None else []
-    stats = AuditStats(source, tokenizer=tokenizer, max_length=max_length, stratify_by=stratify_by)
-    formats: Counter[str] = Counter()
-    roles: Counter[str] = Counter()
-    turns: Counter[int] = Counter()
-    patterns: Counter[str] = Counter()
-    systems: Counter[str] = Counter()
-    strata: Counter[str] = Counter()
-    prompts: list[str] = []
-
-    def usable() -> Iterable[Record]:
-        for rec in records:
-            stats.records += 1
-            if progress is not None and stats.records % 10_000 == 0:
-                progress("measure", stats.records, 0)
-            if not rec.readable:
-                skipped.append(rec.index)
-                continue
-            stats.valid += 1
-            formats[rec.format or "unknown"] += 1
-            for m in rec.messages:
-                roles[m.role] += 1
-            turns[sum(1 for m in rec.messages if m.role != "system")] += 1
-            patterns[" ".join(_collapse(m.role for m in rec.messages))] += 1
-            first = rec.messages[0]
-            if first.role == "system":
-                systems[first.text or ""] += 1
-            else:
-                stats.without_system_prompt += 1
-            if stratify_by:
-                strata[field_label(rec, field=stratify_by) or "(missing)"] += 1
-            if len(prompts) < 20_000:
-                prompts.append(" ".join((m.text or "") for m in rec.prompt_messages() if m.role != "system"))
-            yield rec
-
-    _measure_tokens(stats, usable(), tokenizer, max_length)
-    stats.formats = dict(formats.most_common())
-    stats.messages_per_role = dict(roles.most_common())
-    stats.turns = dict(sorted(turns.items()))
-    stats.patterns = patterns.most_common(10)
-    stats.system_prompts = systems.most_common(10)
-    stats.strata = dict(strata.most_common())
-    if prompts:
-        from ftdata.similarity.text import normalise_text
-        from ftdata.stats import distinct_ngram_ratio
-
-        stats.distinct_2 = round(distinct_ngram_ratio([normalise_text(p, casefold=True) for p in prompts], n=2), 4)
-    return stats
+    figures = Figures(tokenizer=tokenizer, max_length=max_length, stratify_by=stratify_by)
+    for rec in records:
+        figures.add(rec)
+        if progress is not None and figures.records % 10_000 == 0:
+            progress("measure", figures.records, 0)
+    if unreadable is not None:
+        unreadable.extend(figures.unreadable)
+    return figures.stats(source)
 
 
 def _collapse(roles: Iterable[str]) -> list[str]:
@@ -212,30 +349,6 @@ def _collapse(roles: Iterable[str]) -> list[str]:
             out.append(seq[k])
             k += 1
     return out
-
-
-def _measure_tokens(
-    stats: AuditStats, records: Iterable[Record], tokenizer: str | None, max_length: int | None
-) -> None:
-    by_role: dict[str, list[int]] = {}
-    for count in count_tokens(records, tokenizer=tokenizer or "", chars_per_token=CHARS_PER_TOKEN):
-        if count.error is not None:
-            continue
-        stats.tokens_estimated = count.estimated
-        stats.tokens_total.append(count.total)
-        for role, n in count.by_role.items():
-            by_role.setdefault(role, []).append(n)
-        assistant = count.by_role.get("assistant", 0)
-        limit = max_length or count.total
-        kept = min(count.total, limit)
-        if max_length is not None and count.total > max_length:
-            stats.over_max_length += 1
-        start = count.reply_start if count.reply_start is not None else kept
-        trained = max(0, min(assistant, kept - start))
-        stats.trained_tokens += trained
-        stats.prompt_tokens += kept - trained
-        stats.truncated_tokens += count.total - kept
-    stats.tokens_by_role = by_role
 
 
 def explain_unreadable(stats: AuditStats, report: Report, indices: list[int]) -> None:
@@ -258,4 +371,12 @@ def explain_unreadable(stats: AuditStats, report: Report, indices: list[int]) ->
         return
 
 
-__all__ = ["UNREADABLE_WARNING_SHARE", "AuditStats", "duplicate_cluster_sizes", "explain_unreadable", "measure"]
+__all__ = [
+    "PROMPTS_KEPT",
+    "UNREADABLE_WARNING_SHARE",
+    "AuditStats",
+    "Figures",
+    "duplicate_cluster_sizes",
+    "explain_unreadable",
+    "measure",
+]

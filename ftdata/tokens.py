@@ -6,8 +6,10 @@ first use). Without one, counts are estimated from characters and marked as esti
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +42,77 @@ class TokenCount:
     trainable: int | None = None
     error: str | None = None
     estimated: bool = False
+    #: What the count depends on, hashed (the conversation and tools as the template
+    #: takes them): the key of :func:`shared_counts`. None for estimates.
+    key: bytes | None = field(default=None, compare=False, repr=False)
+
+
+#: An exact count without its record: total, tokens per role, reply start, trainable
+#: tokens, template error.
+PackedCount = tuple[int, tuple[tuple[str, int], ...], int | None, int | None, str | None]
+
+#: Most counts :func:`shared_counts` keeps (about 150 bytes each); past it, new counts are
+#: not kept, so a long scan keeps hitting the first ones instead of evicting them all.
+SHARED_COUNTS_MAX = 1 << 20
+
+# Tokenizer name -> count key -> packed count, while a shared_counts() block is open.
+_SHARED: dict[str, dict[bytes, PackedCount]] = {}
+_SHARED_OPEN = 0
+
+
+@contextmanager
+def shared_counts() -> Iterator[None]:
+    """Within the block, exact counts are kept by tokenizer and by a hash of what they
+    depend on, so that the same record counted twice in one run (the audit's figures in the
+    lint pass, then a token rule over the same records) is tokenised once. Counts made in
+    other processes join through :func:`remember`. Blocks may nest; the counts are dropped
+    when the outermost one ends, so nothing outlives the run (a tokenizer saved again
+    under the same path is counted afresh next time)."""
+    global _SHARED_OPEN
+    _SHARED_OPEN += 1
+    try:
+        yield
+    finally:
+        _SHARED_OPEN -= 1
+        if not _SHARED_OPEN:
+            _SHARED.clear()
+
+
+def pack(count: TokenCount) -> PackedCount:
+    """``count`` without its record index, as :func:`remember` takes it."""
+    return (count.total, tuple(count.by_role.items()), count.reply_start, count.trainable, count.error)
+
+
+def remember(tokenizer: str, counts: Iterable[tuple[bytes, PackedCount]]) -> None:
+    """Keep exact counts of ``tokenizer`` made elsewhere (another process), by key, for
+    the rest of the open :func:`shared_counts` block; nothing outside one."""
+    memo = _shared(tokenizer)
+    if memo is not None:
+        for key, packed in counts:
+            if len(memo) >= SHARED_COUNTS_MAX:
+                break
+            memo.setdefault(key, packed)
+
+
+def _shared(tokenizer: str) -> dict[bytes, PackedCount] | None:
+    return _SHARED.setdefault(tokenizer, {}) if _SHARED_OPEN else None
+
+
+def _unpack(index: int, key: bytes, packed: PackedCount) -> TokenCount:
+    total, by_role, reply_start, trainable, error = packed
+    return TokenCount(index, total, dict(by_role), reply_start, trainable, error, key=key)
+
+
+def _count_key(messages: list[dict[str, Any]], tools: list[Any] | None) -> bytes | None:
+    """A hash of everything an exact count depends on besides the tokenizer. ``repr``,
+    not JSON: it keeps what a template may render differently (key order, a tuple from a
+    list, NaN from null) and any string, lone surrogates included. None when the repr
+    fails (an object of the caller's that cannot show itself)."""
+    try:
+        text = repr((messages, tools))
+    except Exception:
+        return None
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @lru_cache(maxsize=4)
@@ -160,7 +233,8 @@ def _function(call: Any) -> dict[str, Any] | None:
 def count_tokens(
     records: Iterable[Record], *, tokenizer: str = "", chars_per_token: float = CHARS_PER_TOKEN, batch: int = 256
 ) -> Iterator[TokenCount]:
-    """Token counts of ``records``, in order."""
+    """Token counts of ``records``, in order. Within :func:`shared_counts`, an exact
+    count already made for the same conversation is reused."""
     if not tokenizer:
         for rec in records:
             yield _estimate(rec, chars_per_token)
@@ -168,14 +242,15 @@ def count_tokens(
     tok = load_tokenizer(tokenizer)
     marked = has_generation_markers(tok)
     render = _renderer(tok, marked)
+    memo = _shared(tokenizer)
     pending: list[Record] = []
     for rec in records:
         pending.append(rec)
         if len(pending) >= batch:
-            yield from _exact(tok, pending, marked, render)
+            yield from _exact(tok, pending, marked, render, memo)
             pending = []
     if pending:
-        yield from _exact(tok, pending, marked, render)
+        yield from _exact(tok, pending, marked, render, memo)
 
 
 def _estimate(rec: Record, chars_per_token: float) -> TokenCount:
@@ -191,11 +266,23 @@ def _estimate(rec: Record, chars_per_token: float) -> TokenCount:
     return count
 
 
-def _exact(tok: Any, records: list[Record], marked: bool, render: Render) -> Iterator[TokenCount]:
-    counts = [TokenCount(rec.index) for rec in records]
+def _exact(
+    tok: Any, records: list[Record], marked: bool, render: Render, memo: dict[bytes, PackedCount] | None = None
+) -> Iterator[TokenCount]:
+    counts: list[TokenCount] = []
+    fresh: list[TokenCount] = []  # counted here, to be kept in memo
     done: list[tuple[TokenCount, list[dict[str, Any]], list[Any] | None, str, list[tuple[int, int]] | None]] = []
-    for count, rec in zip(counts, records, strict=True):
+    for rec in records:
         messages, tools = chat_messages(rec), chat_tools(rec)
+        key = _count_key(messages, tools)
+        known = memo.get(key) if memo is not None and key is not None else None
+        if known is not None:
+            counts.append(_unpack(rec.index, key, known))  # type: ignore[arg-type]
+            continue
+        count = TokenCount(rec.index, key=key)
+        counts.append(count)
+        if memo is not None and key is not None:
+            fresh.append(count)
         try:
             text, spans = render(messages, tools)
         except Exception as e:  # templates raise plain exceptions on roles they refuse
@@ -213,6 +300,11 @@ def _exact(tok: Any, records: list[Record], marked: bool, render: Render) -> Ite
             alone = tok([t for *_, t in apart], add_special_tokens=False)["input_ids"]
             for (count, role, _), ids in zip(apart, alone, strict=True):
                 count.by_role[role] += len(ids)
+    if memo is not None:
+        for count in fresh:
+            if len(memo) >= SHARED_COUNTS_MAX:
+                break
+            memo[count.key] = pack(count)  # type: ignore[index]
     yield from counts
 
 

@@ -49,6 +49,16 @@ from ftdata.render.text import visible, visible_path
     help="What to do with records that cannot be read (never compared): keep them unchanged, or reject them.",
 )
 @input_format_option
+@choice_option(
+    "--engine", ["local", "ray"], help="Where exact and minhash dedup run: here or a Ray cluster ('ray' extra)."
+)
+@click.option("--address", help="--engine ray: the cluster to join, auto or ray://HOST:PORT (default: a local one).")
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="--engine ray: intermediates, on storage all nodes see; a stopped run resumes there (default: a temp folder).",
+)
+@click.option("--blocks", type=click.IntRange(min=1), help="--engine ray: byte ranges to cut the input into.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 def dedup(
     source: Path,
@@ -64,6 +74,10 @@ def dedup(
     model: str,
     unreadable: str,
     input_format: str | None,
+    engine: str,
+    address: str | None,
+    work_dir: Path | None,
+    blocks: int | None,
     quiet: bool,
 ) -> None:
     """Keep one record per cluster of duplicates.
@@ -74,28 +88,23 @@ def dedup(
     cannot be read are never compared: they are kept unchanged (exit status 1) or, with
     --unreadable reject, rejected with the rule that explains why. Nothing is lost.
     """
+    from ftdata.config import ConfigError
     from ftdata.curation.dedup import dedup as run
     from ftdata.findings import plural
 
-    with progress_bar(quiet) as progress:
+    options: dict[str, Any] = dict(
+        method=method, keep=keep, threshold=threshold, scope=scope, casefold=casefold, shingle=shingle
+    )
+    options.update(n=ngram, num_perm=num_perm, format=read_as(source, input_format), unreadable=unreadable)
+    with progress_bar(quiet or engine == "ray") as progress:
         try:
-            result = run(
-                source,
-                output,
-                method=method,
-                keep=keep,
-                threshold=threshold,
-                scope=scope,
-                casefold=casefold,
-                shingle=shingle,
-                n=ngram,
-                num_perm=num_perm,
-                model=model,
-                format=read_as(source, input_format),
-                unreadable=unreadable,
-                progress=progress,
-            )
-        except (OSError, ValueError, ImportError) as e:
+            if engine == "ray":
+                from ftdata.distributed import on_cluster
+
+                result = on_cluster(source, output, address=address, work_dir=work_dir, blocks=blocks, **options)
+            else:
+                result = run(source, output, model=model, progress=progress, **options)
+        except (OSError, ValueError, ImportError, ConfigError) as e:
             raise UsageFailure(str(e)) from None
     if not quiet:
         rejected = f"{plural(result.duplicates, 'duplicate')} in {plural(len(result.clusters), 'cluster')}"

@@ -76,6 +76,16 @@ from ftdata.cli import OUTPUT_FORMAT_NAMES, UsageFailure, main, progress_bar, ru
 @click.option(
     "--address", help="The Ray cluster to join with --engine ray: auto or ray://HOST:PORT (default: a local one)."
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Check every file afresh, neither reading nor writing the cache (also: FTDATA_NO_CACHE=1).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the cache here (default: .ftdata_cache in the project root; also: FTDATA_CACHE_DIR, cache-dir).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 def lint(
     paths: tuple[Path, ...],
@@ -101,12 +111,16 @@ def lint(
     jobs: int | None,
     engine: str | None,
     address: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
     quiet: bool,
 ) -> None:
     """Lint JSONL and JSON datasets: every problem with file, line, column and rule code.
 
     PATHS are files or folders (searched for .jsonl, .ndjson and .json files).
     Configuration comes from [tool.ftdata] in the nearest pyproject.toml or ftdata.toml.
+    A file unchanged since a run with the same settings is only hashed: its findings
+    come from the cache (see --no-cache).
     """
     import ftdata
     from ftdata.config import ConfigError, parse_option
@@ -138,6 +152,7 @@ def lint(
         "engine": engine,
         "address": address,
     }
+    cache: Any = False if no_cache else (cache_dir or True)
     from ftdata.outputs import OutputError, check_outputs
 
     try:
@@ -149,7 +164,7 @@ def lint(
                 sys.exit(1 if changed else 0)
         with progress_bar(quiet) as progress:
             report = ftdata.lint(
-                list(paths), baseline=None if write_baseline else baseline, progress=progress, **kwargs
+                list(paths), baseline=None if write_baseline else baseline, progress=progress, cache=cache, **kwargs
             )
         if write_baseline:
             from ftdata.baseline import write_baseline as write

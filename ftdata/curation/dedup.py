@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ftdata import io
+from ftdata.curation.dedup_write import output_paths, write_outputs
 from ftdata.findings import Finding
 from ftdata.formats import normalise
-from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, check_outputs, manifest, reject_line
+from ftdata.outputs import Fingerprint, check_outputs
 from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster
@@ -115,26 +114,6 @@ def why_unreadable(rec: Record) -> tuple[str | None, str]:
     return None, "no text to compare"
 
 
-def output_paths(output: str | os.PathLike[str]) -> dict[str, Path]:
-    """The files one dedup writes: ``kept`` (``output``) and, beside it, ``rejected``,
-    ``clusters`` and ``manifest``."""
-    out = Path(output)
-    return {
-        "kept": out,
-        "rejected": out.with_name(f"{out.stem}.rejected.jsonl"),
-        "clusters": out.with_name(f"{out.stem}.clusters.json"),
-        "manifest": out.with_name(f"{out.stem}.manifest.json"),
-    }
-
-
-def rejected_path(output: Path) -> Path:
-    return output_paths(output)["rejected"]
-
-
-def clusters_path(output: Path) -> Path:
-    return output_paths(output)["clusters"]
-
-
 def dedup(
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
     output: str | os.PathLike[str] | None = None,
@@ -180,7 +159,7 @@ def dedup(
         paths = output_paths(output)
         check_outputs([path], paths.values())
         fingerprint = Fingerprint.of(path)
-    records = list(read_records(path, source, format))
+    rows = None if path is not None else list(source)  # type: ignore[arg-type]
     rule = RULE_OF_METHOD[method]
     options: dict[str, Any] = {"scope": scope, "keep": keep}
     if method == "exact":
@@ -189,52 +168,149 @@ def dedup(
         options.update(threshold=limit, num_perm=num_perm, bands=bands or 0, shingle=shingle, n=n, seed=seed)
     else:
         options.update(threshold=limit, model=model)
-    found = _findings(path if path is not None else [r.data for r in records], rule, options, format, progress)
+    found, outline = _findings(path if path is not None else rows, rule, options, format, progress)  # type: ignore[arg-type]
     clusters = clusters_of(found, rule)
-    lines = {r.index: r.line for r in records}
+    wanted = {m for c in clusters for m in c.members} | {i for i, _, _ in outline.unread}
+    lines = line_numbers(path, wanted) if path is not None else {}
+    unread = [Unreadable(i, lines.get(i), code, detail) for i, code, detail in outline.unread]
+    result = assemble(outline.records, clusters, lines, unread, method=method, threshold=limit, unreadable=unreadable)
+    if path is not None and fingerprint is not None:
+        options = manifest_options(
+            method, limit, scope=scope, keep=keep, casefold=casefold, unreadable=unreadable, format=format,
+            shingle=shingle, n=n, num_perm=num_perm, bands=bands, seed=seed, model=model,
+        )  # fmt: skip
+        result.outputs = write_outputs(path, paths, result, lines, options=options, fingerprint=fingerprint)
+    return result
+
+
+def assemble(
+    records: int,
+    clusters: list[Cluster],
+    lines: Mapping[int, int | None],
+    unread: list[Unreadable],
+    *,
+    method: str,
+    threshold: float,
+    unreadable: str,
+) -> DedupResult:
+    """The result of a dedup of ``records`` records from its clusters (the first member
+    of each that is not its representative is rejected as a duplicate), the records'
+    ``lines`` and those it could not read (rejected too when ``unreadable="reject"``)."""
+    rule = RULE_OF_METHOD[method]
     rejected: list[Rejection] = []
     for number, cluster in enumerate(clusters):
         for member, sim in zip(cluster.members, cluster.similarity, strict=True):
             if member != cluster.representative:
                 rejected.append(
-                    Rejection(member, lines[member], "duplicate", number, cluster.representative, sim, rule=rule)
+                    Rejection(member, lines.get(member), "duplicate", number, cluster.representative, sim, rule=rule)
                 )
-    unread = [Unreadable(r.index, r.line, *why_unreadable(r)) for r in records if not r.readable]
     if unreadable == "reject":
         rejected.extend(Rejection(u.index, u.line, "unreadable", detail=u.detail, rule=u.rule) for u in unread)
     rejected.sort(key=lambda r: r.index)
     dropped = {r.index for r in rejected}
-    kept = [r.index for r in records if r.index not in dropped]
-    result = DedupResult(len(records), kept, rejected, clusters, method, limit, unread, unreadable)
-    if path is not None and fingerprint is not None:
-        options = {
-            "method": method,
-            "threshold": limit,
-            "scope": scope,
-            "keep": keep,
-            "casefold": casefold,
-            "unreadable": unreadable,
-            "format": format,
-        }
-        if method == "minhash":
-            options.update(shingle=shingle, n=n, num_perm=num_perm, bands=bands, seed=seed)
-        if method == "semantic":
-            options["model"] = model
-        result.outputs = write_outputs(path, paths, result, lines, options=options, fingerprint=fingerprint)
-    return result
+    kept = [i for i in range(records) if i not in dropped]
+    return DedupResult(records, kept, rejected, clusters, method, threshold, unread, unreadable)
+
+
+def manifest_options(
+    method: str,
+    threshold: float,
+    *,
+    scope: str,
+    keep: str,
+    casefold: bool,
+    unreadable: str,
+    format: str | None,
+    shingle: str,
+    n: int,
+    num_perm: int,
+    bands: int | None,
+    seed: int,
+    model: str,
+) -> dict[str, Any]:
+    """The options a dedup's manifest records: those that decided its result."""
+    options: dict[str, Any] = {
+        "method": method,
+        "threshold": threshold,
+        "scope": scope,
+        "keep": keep,
+        "casefold": casefold,
+        "unreadable": unreadable,
+        "format": format,
+    }
+    if method == "minhash":
+        options.update(shingle=shingle, n=n, num_perm=num_perm, bands=bands, seed=seed)
+    if method == "semantic":
+        options["model"] = model
+    return options
+
+
+class Outline:
+    """A fold over the lint pass (see :class:`~ftdata.engine.plan.Fold`): how many records
+    the source holds and which could not be read, with the rule that says why, so that
+    dedup keeps no record in memory. Picklable: each shard fills its own."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.unread: list[tuple[int, str | None, str]] = []
+
+    def add(self, rec: Record) -> None:
+        """See one record of the pass."""
+        if not rec.readable:
+            self.unread.append((self.records, *why_unreadable(rec)))
+        self.records += 1
+
+    def merge(self, later: Outline) -> None:
+        """Take in the fold of the shard that follows this one."""
+        self.unread.extend((i + self.records, code, detail) for i, code, detail in later.unread)
+        self.records += later.records
 
 
 def _findings(
     source: Path | list[Any], rule: str, options: Mapping[str, Any], format: str | None, progress: Progress | None
-) -> list[Finding]:
-    """The findings of ``rule`` alone on ``source``, with ``options``; a rule that could not
-    finish is an error of the run, never an empty answer."""
+) -> tuple[list[Finding], Outline]:
+    """The findings of ``rule`` alone on ``source``, with ``options``, and the source's
+    :class:`Outline`, from one pass; a rule that could not finish is an error of the run,
+    never an empty answer."""
     from ftdata.api import lint
 
-    report = lint(source, select=[rule], options={rule: dict(options)}, format=format, config=False, progress=progress)
+    report = lint(
+        source,
+        select=[rule],
+        options={rule: dict(options)},
+        format=format,
+        config=False,
+        progress=progress,
+        folds=[Outline] if isinstance(source, Path) else (),
+    )
     if report.rule_errors:
         raise RuntimeError(report.rule_errors[0].message)
-    return [f for f in report.findings if f.code == rule]
+    folds = report.sources[0].folds if report.sources else ()
+    outline = folds[0] if folds else Outline()
+    if not folds or outline.records != report.sources[0].records:
+        # Records in memory, or what the pass did not see as a record (a .json file
+        # holding one object in no format): read as they always were, one at a time.
+        outline = Outline()
+        for rec in read_records(source if isinstance(source, Path) else None, source, format):
+            outline.add(rec)
+    return [f for f in report.findings if f.code == rule], outline
+
+
+def line_numbers(path: Path, wanted: Iterable[int]) -> dict[int, int | None]:
+    """The line of each record of ``path`` at the ``wanted`` indices, from a read that
+    does not parse (and stops after the last one)."""
+    wanted = set(wanted)
+    found: dict[int, int | None] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    for item in io.read(path, io.ReadStats(), parse="none"):
+        if isinstance(item, Record):
+            if item.index in wanted:
+                found[item.index] = item.line
+            if item.index >= last:
+                break
+    return found
 
 
 def clusters_of(findings: Iterable[Finding], rule: str) -> list[Cluster]:
@@ -273,106 +349,3 @@ def read_records(path: Path | None, source: Any, format: str | None) -> Iterator
             if type(item.data) is dict:
                 normalise(item, format)
             yield item
-
-
-def write_outputs(
-    source: Path,
-    paths: Mapping[str, Path],
-    result: DedupResult,
-    lines: Mapping[int, int | None],
-    *,
-    options: Mapping[str, Any],
-    fingerprint: Fingerprint,
-) -> dict[str, Path]:
-    """Write the kept records, the rejections, the clusters and the manifest as one set;
-    a second, streaming read of ``source`` copies every record's bytes, and the input's
-    fingerprint is checked before the set is committed."""
-    container = io.container_of(source)
-    reasons = {r.index: r for r in result.rejected}
-    files = {key: p for key, p in paths.items() if key != "manifest"}
-    with OutputSet(files, paths["manifest"]) as out:
-        first = True
-        if container != "jsonl":
-            out.write("kept", b"[\n")
-        seen = 0
-        for item in io.read(source, io.ReadStats(), parse="none"):
-            if not isinstance(item, Record):
-                continue
-            if item.index != seen:
-                break
-            seen += 1
-            raw = item.raw if item.raw is not None else b""
-            why = reasons.get(item.index)
-            if why is None:
-                if container == "jsonl":
-                    out.write("kept", raw + b"\n")
-                else:
-                    out.write("kept", (b"" if first else b",\n") + raw)
-                first = False
-                continue
-            extra: dict[str, Any] = {}
-            if why.reason == "duplicate":
-                extra = {
-                    "method": result.method,
-                    "cluster": why.cluster,
-                    "representative": why.representative,
-                    "representative_line": lines.get(why.representative) if why.representative is not None else None,
-                    "similarity": why.similarity,
-                }
-                detail = f"a duplicate of record {why.representative} (similarity {why.similarity:.2f})"
-            else:
-                detail = why.detail
-            out.write(
-                "rejected",
-                reject_line(
-                    index=why.index, line=why.line, reason=why.reason, rule=why.rule, detail=detail, raw=raw, **extra
-                ),
-            )
-        if container != "jsonl":
-            out.write("kept", b"\n]\n")
-        if seen != result.records:
-            raise InputChangedError(
-                f"the input {source} changed between two reads ({result.records:,} records, then {seen:,}); "
-                "nothing was written"
-            )
-        fingerprint.check(source)
-        report = {
-            "source": str(source),
-            "method": result.method,
-            "threshold": result.threshold,
-            "scope": options.get("scope"),
-            "records": result.records,
-            "kept": len(result.kept),
-            "rejected": len(result.rejected),
-            "unreadable": len(result.unreadable),
-            "clusters": [
-                {
-                    "representative": {"index": c.representative, "line": lines.get(c.representative)},
-                    "members": [
-                        {"index": m, "line": lines.get(m), "similarity": s}
-                        for m, s in zip(c.members, c.similarity, strict=True)
-                    ],
-                }
-                for c in result.clusters
-            ],
-        }
-        out.write("clusters", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-        counts = {
-            "records": result.records,
-            "kept": len(result.kept),
-            "rejected": len(result.rejected),
-            "duplicates": result.duplicates,
-            "clusters": len(result.clusters),
-            "unreadable": len(result.unreadable),
-        }
-        body = manifest(
-            "dedup",
-            options=options,
-            inputs=[fingerprint.to_dict(result.records)],
-            counts=counts,
-        )
-        out.commit(
-            body,
-            records={"kept": len(result.kept), "rejected": len(result.rejected), "clusters": len(result.clusters)},
-        )
-    return dict(paths)

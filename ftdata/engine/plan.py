@@ -118,7 +118,7 @@ _CACHE: dict[bytes, Plan] = {}
 
 def compile_plan(settings: Settings) -> Plan:
     """The plan for ``settings`` (compiled once per distinct settings); ConfigError when invalid."""
-    key = _settings_key(settings)
+    key = settings_key(settings)
     plan = _CACHE.get(key)
     if plan is None:
         if len(_CACHE) > 64:
@@ -127,8 +127,13 @@ def compile_plan(settings: Settings) -> Plan:
     return plan
 
 
-def _settings_key(settings: Settings) -> bytes:
-    return orjson.dumps(dataclasses.asdict(settings), option=orjson.OPT_SORT_KEYS, default=repr)
+def settings_key(settings: Settings, leave_out: tuple[str, ...] = ()) -> bytes:
+    """``settings`` as canonical bytes (sorted JSON), without the fields in ``leave_out``:
+    equal bytes, equal plans."""
+    values = dataclasses.asdict(settings)
+    for name in leave_out:
+        values.pop(name, None)
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=repr)
 
 
 def _compile(settings: Settings) -> Plan:

@@ -11,12 +11,13 @@ import os
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ftdata import io
+from ftdata.engine.cache import LintCache, open_entry
 from ftdata.engine.dataset import FORMAT_CODES, DatasetHandle, DatasetView
 from ftdata.engine.locate import at_record_start, stamp
 from ftdata.engine.merge import merge, supersede
@@ -51,7 +52,6 @@ class FileStats(SourceStats):
     """:class:`SourceStats` with the notes of the run on that source."""
 
     not_applied: tuple[NotApplied, ...] = ()
-    folds: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # Plan.folds, filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +94,26 @@ def lint_file(
     parallel_min_bytes: int = PARALLEL_MIN_BYTES,
     views: dict[str, DatasetView] | None = None,
     progress: Progress | None = None,
+    cache: LintCache | None = None,
 ) -> tuple[list[Finding], SourceStats]:
     """Lint one JSONL or JSON file. JSONL files of at least ``parallel_min_bytes`` are cut
     into shards run by ``executor`` (default: a process pool of ``jobs`` workers, the CPUs
     available). ``views`` receives the file's view for each cross-file (FILES) rule;
-    ``progress`` hears of the bytes read and of the long dataset rules."""
+    ``progress`` hears of the bytes read and of the long dataset rules. With ``cache``, an
+    unchanged file's findings come from it (see ftdata.engine.cache); a run with folds
+    does not use it."""
     name = source or str(path)
     version = FileStamp.of(path)
+    ticket = open_entry(cache, plan, path, name, version.check) if cache is not None and not plan.folds else None
+    if ticket is not None and ticket.hit is not None:
+        if views is not None and plan.files:
+            reread = _Rereader(path, plan, name, version)
+            handle = DatasetHandle(
+                name, formats=ticket.hit.formats, reread=reread.records, fetch=reread.fetch, lines=reread.lines
+            )
+            views.update({b.code: DatasetView(handle, ticket.hit.columns.get(b.code)) for b in plan.files})
+        return ticket.hit.findings, ticket.hit.stats
+    plan = ticket.plan if ticket is not None else plan
     size = version.size
     container = io.container_of(path)
     jobs = default_jobs() if jobs is None else max(1, jobs)
@@ -112,8 +125,9 @@ def lint_file(
         runner = executor or for_jobs(jobs)
         results: list[ShardResult] = []
         done = 0
-        for part, result in zip(parts, runner.map(partial(scan_shard, plan=plan), parts), strict=True):
-            results.append(result)
+        scan = ticket.scanner() if ticket is not None else partial(scan_shard, plan=plan)
+        for part, result in zip(parts, runner.map(scan, parts), strict=True):
+            results.append(ticket.take(result) if ticket is not None else result)
             done += (size if part.end is None else part.end) - part.start
             if progress is not None:
                 progress(stage, done, size)
@@ -145,7 +159,10 @@ def lint_file(
             for bound in plan.files:
                 views[bound.code] = DatasetView(dataset, state.collected.get(bound.code))
     _failure_summary(state)
-    return state.findings, _stats(state, plan)
+    stats = _stats(state, plan)
+    if ticket is not None:
+        ticket.save(state, stats)
+    return state.findings, stats
 
 
 def _file_findings(plan: Plan, state: ShardResult, name: str) -> None:
@@ -177,8 +194,8 @@ def _stats(state: ShardResult, plan: Plan) -> FileStats:
         tuple(sorted(formats.items())),
         state.truncated,
         state.unreadable,
-        not_applied(plan, formats),
-        tuple(state.folds),
+        folds=tuple(state.folds),
+        not_applied=not_applied(plan, formats),
     )
 
 
@@ -353,7 +370,7 @@ def lint_records(
         tuple(sorted(formats.items())),
         state.truncated,
         state.unreadable,
-        (*not_applied(plan, formats), *unanswered(plan, state)),
-        tuple(state.folds),
+        folds=tuple(state.folds),
+        not_applied=(*not_applied(plan, formats), *unanswered(plan, state)),
     )
     return state.findings, stats

@@ -31,11 +31,17 @@ def for_jobs(jobs: int) -> Executor:
 def for_engine(engine: str, *, address: str | None = None, jobs: int | None = None) -> Executor | None:
     """The executor for ``--engine``: None for ``local`` (the engine picks serial or a
     process pool by file size and ``jobs``), a Ray executor for ``ray`` (the ``ray``
-    extra; ``address`` None joins or starts a local cluster)."""
+    extra; ``address`` None joins or starts a local cluster). Without the extra, raises
+    :class:`~ftdata.config.ConfigError` saying what to install."""
     if engine == "local":
         return None
     if engine != "ray":
         raise ValueError(f"unknown engine {engine!r}")
     from ftdata.executors.ray import RayExecutor
 
-    return RayExecutor(address=address)
+    try:
+        return RayExecutor(address=address)
+    except ImportError as e:
+        from ftdata.config import ConfigError
+
+        raise ConfigError(str(e)) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
@@ -13,7 +15,10 @@ from ftdata.requirements import EmbeddingModel, Module
 from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
 from ftdata.similarity.keys import canonical_json, conversation_key, prompt_key, scope_key, turn_extras, turn_keys
 from ftdata.similarity.scripts import has_spaceless, word_tokens
-from ftdata.similarity.text import digest_bytes, normalise_text, scope_text, turn_key
+from ftdata.similarity.text import SCOPES, digest_bytes, normalise_text, scope_text, turn_key
+
+if TYPE_CHECKING:
+    import numpy as np
 
 WARNING = Severity.WARNING
 
@@ -641,6 +646,36 @@ def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]
     return indices, texts
 
 
+def _near_shingles(record: Record, *, scope: str = "conversation", shingle: str = "word", n: int = 5) -> bytes | None:
+    """FT404's value of one record, taken in the streaming pass: the length of its text of
+    ``scope`` (8 bytes) and its sorted unique shingle hashes (4 bytes each); None for a
+    record not compared (unreadable, no text) and for options the rule itself refuses."""
+    from ftdata.similarity.minhash import SHINGLE_KINDS, record_shingles
+
+    if not record.readable or scope not in SCOPES or shingle not in SHINGLE_KINDS or not 1 <= n <= 64:
+        return None
+    text = scope_text(record, scope, casefold=True)
+    if not text.strip():  # an empty text would match every other
+        return None
+    return len(text).to_bytes(8, "little") + record_shingles(text, kind=shingle, n=n).tobytes()
+
+
+class _Sets(Sequence[Any]):
+    """The shingle sets of FT404's column, read in place (no copy)."""
+
+    def __init__(self, values: list[bytes]) -> None:
+        import numpy
+
+        self.values = values
+        self._view = partial(numpy.frombuffer, dtype=numpy.uint32, offset=8)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, k: int) -> np.ndarray:  # type: ignore[override]
+        return self._view(self.values[k])
+
+
 @rule(
     "FT404",
     "near-duplicate",
@@ -648,6 +683,7 @@ def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]
     severity=WARNING,
     default=False,
     superseded_by=("FT401",),
+    collect=_near_shingles,
     ranges={"threshold": (1e-9, 1.0), "num_perm": (1, 8192), "bands": (0, 8192), "n": (1, 64), "seed": (0, 2**63 - 1)},
 )
 def near_duplicate(
@@ -690,22 +726,19 @@ def near_duplicate(
     - `seed` (int, default 0): the seed of the hash functions.
     - `keep` (str, default "first"): the representative of a group: `first` or `longest`.
     """
-    from ftdata.similarity.minhash import near_duplicate_pairs
+    from ftdata.similarity.minhash import near_duplicates_of_sets, record_shingles
 
-    indices, texts = _scope_texts(dataset, scope)
-    pairs = near_duplicate_pairs(
-        texts,
-        threshold=threshold,
-        num_perm=num_perm,
-        bands=bands or None,
-        shingle=shingle,
-        n=n,
-        seed=seed,
-        progress=dataset.progress,
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
+    record_shingles("", kind=shingle, n=n)  # the options' errors, once for the rule
+    column = dataset.collected
+    sets = _Sets(column.values)
+    pairs = near_duplicates_of_sets(
+        sets, threshold=threshold, num_perm=num_perm, bands=bands or None, seed=seed, progress=dataset.progress
     )
-    lengths = [len(t) for t in texts]
-    clusters = build_clusters(len(texts), pairs, keep=keep, lengths=lengths)
-    yield from _cluster_issues(dataset, _reindex(clusters, indices), "near duplicate")
+    lengths = [int.from_bytes(v[:8], "little") for v in column.values] if keep == "longest" else None
+    clusters = build_clusters(len(sets), pairs, keep=keep, lengths=lengths)
+    yield from _cluster_issues(dataset, _reindex(clusters, column.indices), "near duplicate")
 
 
 def _reindex(clusters: Sequence[Cluster], indices: Sequence[int]) -> list[Cluster]:

@@ -128,9 +128,9 @@ def local_references(record: Record) -> Iterator[tuple[tuple[str | int, ...], st
             continue
         for k, part in enumerate(content):
             if type(part) is dict:
-                for key, ref in _part_sources(part):
+                for keys, ref in _part_sources(part):
                     if ref and not _remote(ref):
-                        yield (*m.path, "content", k, *key), _local(ref)
+                        yield (*m.path, "content", k, *keys), _local(ref)
 
 
 #: Keys with which a typed content part names its own file (Qwen's ``{"type": "image",

@@ -1,6 +1,7 @@
 """MinHash signatures and LSH banding, verified against exact Jaccard.
 
-Stages, each a pure function: ``Shingler`` (text -> sorted unique uint32 shingle hashes),
+Stages, each a pure function: ``Shingler`` (text -> sorted unique uint32 shingle hashes,
+from :mod:`ftdata.similarity.shingles`, re-exported here),
 ``signatures`` (shingle sets -> uint32 matrix), ``candidate_pairs`` (signatures -> pairs
 sharing a band), ``verified_pairs`` (pairs -> those whose exact Jaccard reaches the
 threshold). Hashes are content-based (crc32 and fixed multipliers), so results do not
@@ -9,182 +10,22 @@ depend on the order of the input or on Python's salted ``hash``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ftdata.progress import Progress
-from ftdata.similarity.scripts import spaced
+from ftdata.similarity.shingles import (
+    SHINGLE_KINDS,
+    Shingler,
+    ShingleSets,
+    mix,
+    record_shingles,
+    shingle_sets,
+    sorted_unique,
+)
 
-_EMPTY = np.zeros(0, dtype=np.uint32)
 _SHIFT = np.uint64(32)
-# Fixed odd multipliers that mix n consecutive token hashes into one shingle hash.
-_MIX = np.random.default_rng(0x5EED).integers(1, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-SHINGLE_KINDS = ("word", "char")
-
-
-def _inverse(p: int) -> int:
-    x = p
-    for _ in range(7):  # Newton iteration doubles the correct low bits each step
-        x = (x * (2 - p * x)) % 2**64
-    return x
-
-
-_BASE = 0x100000001B3
-_ONE = np.uint64(1)
-
-
-class _Powers:
-    """Powers of the polynomial base and of its inverse mod 2^64, grown on demand."""
-
-    def __init__(self) -> None:
-        self.pow = np.ones(1, dtype=np.uint64)
-        self.inv = np.ones(1, dtype=np.uint64)
-
-    def upto(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.pow.size < n:
-            size = max(n, 2 * self.pow.size, 1 << 16)
-            self.pow = np.cumprod(np.full(size, _BASE, dtype=np.uint64), dtype=np.uint64) * np.uint64(_inverse(_BASE))
-            self.inv = np.cumprod(np.full(size, _inverse(_BASE), dtype=np.uint64), dtype=np.uint64) * np.uint64(_BASE)
-        return self.pow[:n], self.inv[:n]
-
-
-_POWERS = _Powers()
-
-
-class ShingleSets:
-    """Shingle hashes of many texts in one flat array: text ``k`` has
-    ``values[offsets[k]:offsets[k + 1]]``, in text order and possibly repeated (repeats do
-    not change a MinHash). ``unique(k)`` gives the set, sorted."""
-
-    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
-        self.values = values
-        self.offsets = offsets
-        self._unique: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return self.offsets.size - 1
-
-    def __getitem__(self, k: int) -> np.ndarray:
-        return self.unique(k)
-
-    def unique(self, k: int) -> np.ndarray:
-        found = self._unique.get(k)
-        if found is None:
-            found = self._unique[k] = np.unique(self.values[self.offsets[k] : self.offsets[k + 1]])
-        return found
-
-    def sizes(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    @classmethod
-    def concat(cls, parts: Sequence[ShingleSets]) -> ShingleSets:
-        if not parts:
-            return cls(_EMPTY, np.zeros(1, dtype=np.int64))
-        values = np.concatenate([p.values for p in parts])
-        offsets = [np.zeros(1, dtype=np.int64)]
-        base = 0
-        for p in parts:
-            offsets.append(p.offsets[1:] + base)
-            base += p.values.size
-        return cls(values, np.concatenate(offsets))
-
-
-def _mix(tokens: np.ndarray, n: int) -> np.ndarray:
-    m = tokens.size - n + 1
-    acc = tokens[:m] * _MIX[0]
-    for j in range(1, n):
-        acc += tokens[j : j + m] * _MIX[j]
-    return acc
-
-
-def shingle_sets(texts: Sequence[str], *, kind: str = "word", n: int = 5) -> ShingleSets:
-    """Shingle hashes of ``texts``, computed for the whole batch in a few array passes.
-    Words are split at spaces and newlines, and each character of a script written
-    without spaces (Chinese, Japanese, Thai...: see :mod:`ftdata.similarity.scripts`) is
-    a word of its own, so such text is compared by character n-grams; a text shorter than
-    ``n`` tokens is a single shingle, so short texts can still match. Hashes depend only
-    on the text."""
-    if kind not in SHINGLE_KINDS:
-        raise ValueError(f"unknown shingle kind {kind!r} (expected one of {', '.join(SHINGLE_KINDS)})")
-    if not 1 <= n <= len(_MIX):
-        raise ValueError(f"shingle size must be between 1 and {len(_MIX)}")
-    count = len(texts)
-    if count == 0:
-        return ShingleSets(_EMPTY, np.zeros(1, dtype=np.int64))
-    if kind == "word":
-        tokens, owner = _word_tokens([spaced(t) for t in texts])
-    else:
-        tokens, owner = _char_tokens(texts)
-    per_record = np.bincount(owner, minlength=count)
-    owners, values = [], []
-    if tokens.size >= n:
-        windows = (_mix(tokens, n) >> _SHIFT).astype(np.uint32)
-        same = owner[: windows.size] == owner[n - 1 :]
-        owners.append(owner[: windows.size][same])
-        values.append(windows[same])
-    short = np.flatnonzero((per_record > 0) & (per_record < n))
-    if short.size:
-        starts = np.concatenate(([0], np.cumsum(per_record)))
-        owners.append(short)
-        values.append(
-            np.array(
-                [_mix(tokens[starts[k] : starts[k + 1]], int(per_record[k]))[0] >> _SHIFT for k in short],
-                dtype=np.uint64,
-            ).astype(np.uint32)
-        )
-    if not owners:
-        return ShingleSets(_EMPTY, np.zeros(count + 1, dtype=np.int64))
-    owner_all = np.concatenate(owners)
-    value_all = np.concatenate(values)
-    if len(owners) > 1:  # two sorted runs: a stable sort merges them in linear time
-        order = np.argsort(owner_all, kind="stable")
-        owner_all, value_all = owner_all[order], value_all[order]
-    offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner_all, minlength=count), out=offsets[1:])
-    return ShingleSets(value_all, offsets)
-
-
-def _word_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Content hashes of the words of all texts, and the text each word belongs to."""
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    buf = np.frombuffer(b" ".join(encoded), dtype=np.uint8)
-    size = buf.size
-    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
-    text_starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
-    pow_, inv = _POWERS.upto(size + 1)
-    weighted = buf.astype(np.uint64)
-    weighted += _ONE
-    weighted *= pow_[:size]
-    prefix = np.zeros(size + 1, dtype=np.uint64)
-    np.cumsum(weighted, out=prefix[1:])
-    sep = np.flatnonzero((buf == 32) | (buf == 10) | (buf == 9) | (buf == 13))
-    starts = np.concatenate(([0], sep + 1))
-    ends = np.concatenate((sep, [size]))
-    nonempty = ends > starts
-    starts, ends = starts[nonempty], ends[nonempty]
-    hashes = (prefix[ends] - prefix[starts]) * inv[starts]
-    owner = np.searchsorted(text_starts, starts, side="right") - 1
-    return hashes, owner
-
-
-def _char_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    points = [np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) for t in texts]
-    lengths = np.fromiter((p.size for p in points), dtype=np.int64, count=len(points))
-    tokens = np.concatenate(points).astype(np.uint64) if points else np.zeros(0, dtype=np.uint64)
-    owner = np.repeat(np.arange(len(points)), lengths)
-    return tokens * _MIX[-1] + _ONE, owner
-
-
-class Shingler:
-    """Shingle sets one text at a time (the batch function ``shingle_sets`` is faster)."""
-
-    def __init__(self, kind: str = "word", n: int = 5) -> None:
-        self.kind = kind
-        self.n = n
-
-    def __call__(self, text: str) -> np.ndarray:
-        return shingle_sets([text], kind=self.kind, n=self.n).unique(0)
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,8 +56,8 @@ def signatures(sets: ShingleSets, *, num_perm: int = 128, seed: int = 0, batch: 
             for p in range(num_perm):
                 np.multiply(values, a[p], out=hashed)
                 hashed += b[p]
-                hashed >>= _SHIFT
-                sig[rows, p] = np.minimum.reduceat(hashed, starts)
+                # the shift is monotone, so it is taken after the minimum, on one value per row
+                sig[rows, p] = np.minimum.reduceat(hashed, starts) >> _SHIFT
         i = j
     return sig
 
@@ -234,32 +75,55 @@ def choose_bands(num_perm: int, threshold: float, recall: float = 0.97) -> tuple
     return best
 
 
-def candidate_pairs(sig: np.ndarray, bands: int, rows: int, *, max_all_pairs: int = 64) -> set[tuple[int, int]]:
-    """Pairs (i < j) that share a bucket in at least one band. Buckets larger than
-    ``max_all_pairs`` contribute a star around their first member (enough to connect them)."""
+def band_keys(sig: np.ndarray, band: int, rows: int, rows_of: np.ndarray | None = None) -> np.ndarray:
+    """The bucket key of each signature (of the ``rows_of`` rows; None: all) in band
+    ``band`` of ``rows`` rows: records that share a key share that band."""
+    weights = mix(rows)
+    keys = np.zeros(sig.shape[0] if rows_of is None else rows_of.size, dtype=np.uint64)
+    for r in range(rows):  # one column at a time: no (records x rows) copy
+        column = sig[:, band * rows + r] if rows_of is None else sig[rows_of, band * rows + r]
+        keys += column.astype(np.uint64) * weights[r]
+    keys ^= np.uint64(band)
+    return keys
+
+
+def candidate_array(sig: np.ndarray, bands: int, rows: int, *, max_all_pairs: int = 64) -> np.ndarray:
+    """Pairs (i < j) that share a bucket in at least one band, as a sorted ``(k, 2)``
+    int64 array. Buckets larger than ``max_all_pairs`` contribute a star around their
+    first member (enough to connect them). Buckets are found by sorting each band's keys,
+    so memory is a few arrays of one value per record, whatever the number of buckets."""
     n = sig.shape[0]
     valid = np.flatnonzero(sig[:, 0] != 0xFFFFFFFF) if n else np.zeros(0, dtype=np.int64)
-    pairs: set[tuple[int, int]] = set()
     if valid.size < 2:
-        return pairs
-    mix = _MIX[:rows]
+        return np.zeros((0, 2), dtype=np.int64)
+    found: list[np.ndarray] = []
     for band in range(bands):
-        cols = sig[valid, band * rows : (band + 1) * rows].astype(np.uint64)
-        keys = (cols * mix).sum(axis=1, dtype=np.uint64) ^ np.uint64(band)
+        keys = band_keys(sig, band, rows, valid)
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
         edges = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
         bounds = np.concatenate(([0], edges, [sorted_keys.size]))
         sizes = np.diff(bounds)
-        for g in np.flatnonzero(sizes >= 2):
-            members = valid[order[bounds[g] : bounds[g + 1]]].tolist()
-            members.sort()
-            if len(members) <= max_all_pairs:
-                pairs.update((members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members)))
+        pairs = bounds[:-1][sizes == 2]
+        if pairs.size:
+            found.append(np.sort(np.stack((valid[order[pairs]], valid[order[pairs + 1]]), axis=1), axis=1))
+        for g in np.flatnonzero(sizes > 2):
+            members = np.sort(valid[order[bounds[g] : bounds[g + 1]]])
+            if members.size <= max_all_pairs:
+                i, j = np.triu_indices(members.size, 1)
+                found.append(np.stack((members[i], members[j]), axis=1))
             else:
-                head = members[0]
-                pairs.update((head, m) for m in members[1:])
-    return pairs
+                found.append(np.stack((np.full(members.size - 1, members[0]), members[1:]), axis=1))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    both = np.concatenate(found).astype(np.int64)
+    codes = np.unique(both[:, 0] * np.int64(n) + both[:, 1])
+    return np.stack((codes // n, codes % n), axis=1)
+
+
+def candidate_pairs(sig: np.ndarray, bands: int, rows: int, *, max_all_pairs: int = 64) -> set[tuple[int, int]]:
+    """Pairs (i < j) that share a bucket in at least one band (see :func:`candidate_array`)."""
+    return {(i, j) for i, j in candidate_array(sig, bands, rows, max_all_pairs=max_all_pairs).tolist()}
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -271,17 +135,28 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def verified_pairs(
-    sets: ShingleSets, pairs: Iterable[tuple[int, int]], threshold: float
+    sets: ShingleSets | Callable[[int], np.ndarray], pairs: Iterable[tuple[int, int]], threshold: float
 ) -> Iterator[tuple[int, int, float]]:
-    """The candidate pairs whose exact Jaccard similarity is at least ``threshold``."""
+    """The candidate pairs whose exact Jaccard similarity is at least ``threshold``, in
+    order; ``sets`` gives the sorted unique set of a position (a :class:`ShingleSets`, or a
+    function, so that the sets can stay where they were collected)."""
+    unique = sets.unique if isinstance(sets, ShingleSets) else sets
     for i, j in sorted(pairs):
-        a, b = sets.unique(i), sets.unique(j)
+        a, b = unique(i), unique(j)
         small, large = sorted((a.size, b.size))
         if large == 0 or small / large < threshold:  # Jaccard <= |A|/|B|: cannot reach it
             continue
         sim = jaccard(a, b)
         if sim >= threshold:
             yield i, j, sim
+
+
+def _pairs(sets: Callable[[int], np.ndarray], sig: np.ndarray, threshold: float, bands: int | None) -> list:
+    if bands is None:
+        bands, rows = choose_bands(sig.shape[1], threshold)
+    else:
+        rows = max(1, sig.shape[1] // bands)
+    return list(verified_pairs(sets, map(tuple, candidate_array(sig, bands, rows).tolist()), threshold))
 
 
 def near_duplicate_pairs(
@@ -299,21 +174,48 @@ def near_duplicate_pairs(
     if not 0 < threshold <= 1:
         raise ValueError("threshold must be in (0, 1]")
     parts = []
-    step = 2048
-    for k in range(0, len(texts), step):
-        parts.append(shingle_sets(texts[k : k + step], kind=shingle, n=n))
+    for k in range(0, len(texts), 2048):
+        parts.append(shingle_sets(texts[k : k + 2048], kind=shingle, n=n))
         if progress is not None:
-            progress("shingle", min(k + step, len(texts)), len(texts))
+            progress("shingle", min(k + 2048, len(texts)), len(texts))
     sets = ShingleSets.concat(parts)
     sig = signatures(sets, num_perm=num_perm, seed=seed)
     if progress is not None:
         progress("sign", len(texts), len(texts))
-    if bands is None:
-        bands, rows = choose_bands(num_perm, threshold)
-    else:
-        rows = max(1, num_perm // bands)
-    cands = candidate_pairs(sig, bands, rows)
-    return list(verified_pairs(sets, cands, threshold))
+    return _pairs(sets.unique, sig, threshold, bands)
+
+
+def set_signatures(
+    sets: Sequence[np.ndarray], *, num_perm: int = 128, seed: int = 0, progress: Progress | None = None
+) -> np.ndarray:
+    """MinHash signatures of sorted unique shingle sets (``record_shingles``), 4,096 at a
+    time, so that only the signatures are added to the sets' memory."""
+    sig = np.empty((len(sets), num_perm), dtype=np.uint32)
+    for k in range(0, len(sets), 4096):
+        part = ShingleSets.of([sets[i] for i in range(k, min(k + 4096, len(sets)))])
+        sig[k : k + len(part)] = signatures(part, num_perm=num_perm, seed=seed)
+        if progress is not None:
+            progress("sign", k + len(part), len(sets))
+    return sig
+
+
+def near_duplicates_of_sets(
+    sets: Sequence[np.ndarray],
+    *,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    bands: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> list[tuple[int, int, float]]:
+    """:func:`near_duplicate_pairs` from sets already computed (one sorted unique uint32
+    array per text, as :func:`record_shingles` gives): the same pairs. Memory: the sets,
+    4 bytes per permutation per set, and the candidates."""
+    if not 0 < threshold <= 1:
+        raise ValueError("threshold must be in (0, 1]")
+    return _pairs(
+        sets.__getitem__, set_signatures(sets, num_perm=num_perm, seed=seed, progress=progress), threshold, bands
+    )
 
 
 def expected_recall(similarity: float, bands: int, rows: int) -> float:
@@ -325,12 +227,18 @@ __all__ = [
     "SHINGLE_KINDS",
     "ShingleSets",
     "Shingler",
+    "band_keys",
+    "candidate_array",
     "candidate_pairs",
     "choose_bands",
     "expected_recall",
     "jaccard",
     "near_duplicate_pairs",
+    "near_duplicates_of_sets",
+    "record_shingles",
+    "set_signatures",
     "shingle_sets",
     "signatures",
+    "sorted_unique",
     "verified_pairs",
 ]

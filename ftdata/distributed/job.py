@@ -1,0 +1,55 @@
+"""What every stage of a distributed dedup is told: the input, the options, the work
+directory and, once the scan has counted them, where each block's records start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Block ``number`` of the input: the byte range ``[start, end)`` of a JSON Lines file
+    (``end`` None: to the end); a JSON array is one block, the whole file."""
+
+    number: int
+    start: int = 0
+    end: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The options of one run, picklable and small (sent to the object store once)."""
+
+    path: str
+    work: str
+    method: str
+    scope: str
+    keep: str
+    casefold: bool
+    shingle: str
+    n: int
+    num_perm: int
+    seed: int
+    threshold: float
+    bands: int
+    rows: int
+    format: str | None
+    blocks: int
+    partitions: int
+    #: The global index of each block's first record (filled after the scan).
+    offsets: tuple[int, ...] = ()
+
+    @property
+    def scan_dir(self) -> Path:
+        return Path(self.work) / "scan"
+
+    def global_index(self, block: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """Record indices in the whole file from (block, index inside the block)."""
+        return np.asarray(self.offsets, dtype=np.int64)[block] + local
+
+    def block_of(self, index: np.ndarray) -> np.ndarray:
+        """The block holding each global record index."""
+        return np.searchsorted(np.asarray(self.offsets, dtype=np.int64), index, side="right") - 1

@@ -1,0 +1,85 @@
+"""The work directory of a distributed run: one folder per stage, each file written
+atomically (a temporary name, then a rename), and a ``_SUCCESS`` marker once every task
+of a stage has finished, so that a run started again on the same input with the same
+options resumes after the last finished stage (and, inside a stage, after its finished
+tasks). ``job.json`` names the input and options the directory belongs to: a directory
+of another run is refused rather than mixed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SUCCESS = "_SUCCESS"
+JOB = "job.json"
+
+
+class WorkDirError(ValueError):
+    """The work directory belongs to another input or other options."""
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the whole file or none of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def write_table(path: Path, columns: Mapping[str, Any]) -> None:
+    """Write named columns (numpy arrays or pyarrow arrays) as one Parquet file, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(dict(columns))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def read_table(paths: Iterable[Path], columns: list[str] | None = None) -> Any:
+    """The rows of several Parquet files as one pyarrow table (empty files allowed)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p, columns=columns) for p in paths]
+    if not tables:
+        return None
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+class WorkDir:
+    """Stage folders under ``root`` for the run identified by ``job``."""
+
+    def __init__(self, root: Path, job: Mapping[str, Any]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker = self.root / JOB
+        wanted = orjson.dumps(dict(job), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+        if marker.exists():
+            if marker.read_bytes() != wanted:
+                raise WorkDirError(
+                    f"the work directory {self.root} holds intermediates of another input or other options; "
+                    "use an empty folder (or remove it)"
+                )
+        else:
+            if any(self.root.iterdir()):
+                raise WorkDirError(f"the work directory {self.root} is not empty and holds no ftdata run")
+            write_atomic(marker, wanted)
+
+    def stage(self, name: str) -> Path:
+        """The folder of stage ``name``, created when missing."""
+        folder = self.root / name
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def done(self, name: str) -> bool:
+        """Whether every task of stage ``name`` finished in this or an earlier run."""
+        return (self.root / name / SUCCESS).exists()
+
+    def finish(self, name: str) -> None:
+        write_atomic(self.stage(name) / SUCCESS, b"")
