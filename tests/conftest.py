@@ -15,6 +15,9 @@ TESTS = ROOT / "tests"
 REAL = TESTS / "data" / "real" / "llamafactory-0.9.5"
 GOLDEN_DIR = TESTS / "golden"
 UPDATE_GOLDEN = os.environ.get("FTDATA_UPDATE_GOLDEN") == "1"
+# Each CLI test sees a fresh run, never one served from a lint cache left by another test
+# or in the checkout; tests/test_cache.py runs the cache with an environment of its own.
+os.environ["FTDATA_NO_CACHE"] = "1"
 
 
 def check_golden(path: Path, text: str) -> None:
