@@ -14,7 +14,7 @@ from typing import Any
 from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, Column
 from ftdata.engine.locate import Pending, stamp
-from ftdata.engine.plan import Plan
+from ftdata.engine.plan import BoundRule, Plan
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity
 from ftdata.formats import normalise
 from ftdata.problems import Problem
@@ -61,10 +61,24 @@ def rule_failed(code: str, e: BaseException) -> Issue:
     return Issue(f"rule {code} failed: {type(e).__name__}: {e}")
 
 
+# What check_record derives from the plan, kept for the plan it was derived from: the
+# format spec and the collectors are properties computed afresh on each access.
+_derived: tuple[Plan, str | None, tuple[BoundRule, ...]] | None = None
+
+
+def _derive(plan: Plan) -> tuple[Plan, str | None, tuple[BoundRule, ...]]:
+    global _derived
+    derived = _derived
+    if derived is None or derived[0] is not plan:
+        derived = _derived = (plan, plan.format, plan.collectors)
+    return derived
+
+
 def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
     """Normalise one record and run every selected record rule and collector on it."""
+    _, spec, collectors = _derive(plan)
     if type(rec.data) is dict:
-        normalise(rec, plan.format)
+        normalise(rec, spec)
     pending: list[Pending] = []
     if rec.problems:
         reader = plan.reader
@@ -80,7 +94,7 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
                     pending.extend((bound.rule.code, bound.severity, issue) for issue in issues)
             except Exception as e:  # a broken rule must not stop the run; it makes it incomplete
                 _failure(result, pending, bound.rule.code, e)
-        for bound in plan.collectors:
+        for bound in collectors:
             try:
                 value = bound.collect(rec)  # type: ignore[misc]
             except Exception as e:
