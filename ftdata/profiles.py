@@ -26,7 +26,7 @@ PROFILES: dict[str, Profile] = {
             "openai",
             "OpenAI fine-tuning: unknown message keys are rejected; tool-call arguments are JSON strings.",
             severity={"FT105": "error", "FT118": "error"},
-            options={"FT116": {"arguments": "string", "require_ids": True}},
+            options={"FT116": {"arguments": "string", "require_ids": True}, "FT105": {"allow": []}},
         ),
         Profile(
             "together",
@@ -41,7 +41,7 @@ PROFILES: dict[str, Profile] = {
                 "FT114": "error",
                 "FT115": "error",
             },
-            options={"FT114": {"strict_alternation": True}},
+            options={"FT114": {"strict_alternation": True}, "FT105": {"allow": []}},
         ),
         Profile(
             "mistral",

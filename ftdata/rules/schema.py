@@ -154,12 +154,16 @@ def missing_key() -> None:
 
 
 @rule("FT105", "unrecognised-key", severity=WARNING)
-def unrecognised_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[Issue] | None:
+def unrecognised_key(
+    record: Record, *, allow: tuple[str, ...] = ("reasoning_content", "thinking")
+) -> list[Issue] | None:
     """## What it does
     Checks for keys a message or turn does not define. Known message keys are `role`,
     `content`, `name`, `tool_calls`, `tool_call_id`, `weight`, `loss_weight` and
-    `function_call`; ShareGPT turns have `from`, `value` and `weight`. The turns of both
-    sides of a preference pair are checked.
+    `function_call`; ShareGPT turns have `from`, `value` and `weight`. The reasoning keys
+    that open-model chat templates render (`reasoning_content`: Qwen3, DeepSeek-R1;
+    `thinking`: gpt-oss) are accepted unless a provider profile says otherwise (`openai`
+    and `together` reject them). The turns of both sides of a preference pair are checked.
 
     ## Why is this bad?
     OpenAI rejects messages with other keys. Elsewhere the key is ignored, so a typo
@@ -171,8 +175,8 @@ def unrecognised_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[Iss
     ```
 
     ## Options
-    - `allow` (list of str, default []): further keys to accept, such as
-      `reasoning_content` for templates that render it.
+    - `allow` (list of str, default ["reasoning_content", "thinking"]): further keys to
+      accept; `[]` accepts none.
     """
     fmt = record.format
     if fmt not in _TURN_FORMATS:
