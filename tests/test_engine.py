@@ -263,6 +263,19 @@ def test_the_plan_reads_the_schema_once_and_workers_never_do(
     assert all("'spam' is not one of" in f.message for f in findings)
 
 
+def test_an_edited_schema_is_read_again_by_the_next_lint_in_the_same_process(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA))
+    data = tmp_path / "replies.jsonl"
+    _replies(data, ["bug", "spam"])
+    options = {"FT206": {"schema": str(schema)}}
+    assert [f.index for f in ftdata.lint(data, config=False, select=["FT206"], options=options)] == [1]
+    widened = json.loads(json.dumps(SCHEMA))
+    widened["properties"]["label"]["enum"].append("spam")
+    schema.write_text(json.dumps(widened) + "\n")  # a new size: a new version whatever the clock says
+    assert ftdata.lint(data, config=False, select=["FT206"], options=options).findings == []
+
+
 @pytest.mark.parametrize(
     ("schema", "cause"),
     [("missing.json", "No such file"), ('{"type": 12}', "is not valid"), ("[1", "could not be loaded")],

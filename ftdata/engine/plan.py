@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -118,13 +119,28 @@ _CACHE: dict[bytes, Plan] = {}
 
 def compile_plan(settings: Settings) -> Plan:
     """The plan for ``settings`` (compiled once per distinct settings); ConfigError when invalid."""
-    key = settings_key(settings)
+    key = settings_key(settings) + _option_files(settings)
     plan = _CACHE.get(key)
     if plan is None:
         if len(_CACHE) > 64:
             _CACHE.clear()
         plan = _CACHE[key] = _compile(settings)
     return plan
+
+
+def _option_files(settings: Settings) -> bytes:
+    """The version (size, mtime) of every file an option names (a JSON Schema a rule
+    loads when the plan is compiled), so an edited file compiles a new plan."""
+    stamps = []
+    for options in settings.options.values():
+        for value in options.values():
+            if type(value) is str and value and len(value) < 4096:
+                try:
+                    st = os.stat(value)
+                except (OSError, ValueError):
+                    continue
+                stamps.append(f"{value}\0{st.st_size}\0{st.st_mtime_ns}")
+    return "\n".join(stamps).encode("utf-8", "surrogatepass")
 
 
 def settings_key(settings: Settings, leave_out: tuple[str, ...] = ()) -> bytes:
