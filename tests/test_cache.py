@@ -24,6 +24,13 @@ from ftdata.names import OUTPUT_FORMATS
 from ftdata.outputs import InputChangedError
 
 
+@pytest.fixture(autouse=True)
+def _cache_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache as a user has it: the suite turns it off for every other test."""
+    for name in ("FTDATA_NO_CACHE", "FTDATA_CACHE_DIR", "FTDATA_CACHE_RECORDS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _chat(user: str, answer: str, system: str | None = None, role: str = "user") -> dict[str, Any]:
     messages = [{"role": "system", "content": system}] if system else []
     return {"messages": [*messages, {"role": role, "content": user}, {"role": "assistant", "content": answer}]}
