@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ftdata.cli import UsageFailure, choice_option, input_format_option, main, progress_bar
+from ftdata.cli.curate_options import engine_for, ray_options
 from ftdata.render.text import visible, visible_path
 
 
@@ -49,16 +50,7 @@ from ftdata.render.text import visible, visible_path
     help="What to do with records that cannot be read (never compared): keep them unchanged, or reject them.",
 )
 @input_format_option
-@choice_option(
-    "--engine", ["local", "ray"], help="Where exact and minhash dedup run: here or a Ray cluster ('ray' extra)."
-)
-@click.option("--address", help="--engine ray: the cluster to join, auto or ray://HOST:PORT (default: a local one).")
-@click.option(
-    "--work-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="--engine ray: intermediates, on storage all nodes see; a stopped run resumes there (default: a temp folder).",
-)
-@click.option("--blocks", type=click.IntRange(min=1), help="--engine ray: byte ranges to cut the input into.")
+@ray_options("exact and minhash dedup")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 def dedup(
     source: Path,
@@ -74,7 +66,7 @@ def dedup(
     model: str,
     unreadable: str,
     input_format: str | None,
-    engine: str,
+    engine: str | None,
     address: str | None,
     work_dir: Path | None,
     blocks: int | None,
@@ -96,6 +88,7 @@ def dedup(
         method=method, keep=keep, threshold=threshold, scope=scope, casefold=casefold, shingle=shingle
     )
     options.update(n=ngram, num_perm=num_perm, format=read_as(source, input_format), unreadable=unreadable)
+    engine, address = engine_for(engine, address, True, source.parent)
     with progress_bar(quiet or engine == "ray") as progress:
         try:
             if engine == "ray":
@@ -299,6 +292,7 @@ def split_command(
     help="Configuration file with [tool.ftdata.splits] (default: searched from here).",
 )
 @input_format_option
+@ray_options("exact and minhash leak checks")
 @click.option("-q", "--quiet", is_flag=True, help="Print the pairs only.")
 def leak_command(
     files: tuple[Path, ...],
@@ -310,6 +304,10 @@ def leak_command(
     output_format: str,
     config_file: Path | None,
     input_format: str | None,
+    engine: str | None,
+    address: str | None,
+    work_dir: Path | None,
+    blocks: int | None,
     quiet: bool,
 ) -> None:
     """Find records of one file that reappear in another (eval questions seen in training).
@@ -333,17 +331,16 @@ def leak_command(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UsageFailure(f"no such file: {missing[0]}")
+    options: dict[str, Any] = dict(methods=methods or None, scope=scope, threshold=threshold, config=found or False)
+    options.update(format=read_as(paths[0], input_format))
+    engine, address = engine_for(engine, address, found or False, paths[0].parent)
     try:
-        report = leakage(
-            paths,
-            methods=methods or None,
-            scope=scope,
-            threshold=threshold,
-            semantic_threshold=semantic_threshold,
-            model=model,
-            format=read_as(paths[0], input_format),
-            config=found or False,
-        )
+        if engine == "ray":
+            from ftdata.distributed import leak_on_cluster
+
+            report = leak_on_cluster(paths, address=address, work_dir=work_dir, blocks=blocks, **options)
+        else:
+            report = leakage(paths, semantic_threshold=semantic_threshold, model=model, **options)
     except (OSError, ValueError, ImportError, ConfigError) as e:
         raise UsageFailure(str(e)) from None
     if output_format == "json":

@@ -91,7 +91,7 @@ def dedup(
     check_outputs([path], paths.values())
     fingerprint = Fingerprint.of(path)
     parts = blocks or getattr(executor, "parts", None) or 4
-    cuts = _blocks(path, fingerprint.size, parts)
+    cuts = file_blocks(path, fingerprint.size, parts)
     rows = 0
     asked = bands
     if method == "minhash":
@@ -122,7 +122,7 @@ def dedup(
     temporary = work_dir is None
     root = Path(tempfile.mkdtemp(prefix="ftdata-dedup-")) if temporary else Path(work_dir)  # type: ignore[arg-type]
     try:
-        identity = {"input": fingerprint.sha256, "size": fingerprint.size, "job": _identity(replace(job, path=""))}
+        identity = {"input": fingerprint.sha256, "size": fingerprint.size, "job": job_identity(replace(job, path=""))}
         work = WorkDir(root, identity)
         job = replace(job, work=str(root))
         result, lines = _run(job, work, cuts, executor, unreadable, after_stage or (lambda stage: None))
@@ -158,7 +158,7 @@ def on_cluster(
     return dedup(source, output, executor=executor, blocks=blocks, work_dir=work_dir, **options)
 
 
-def _blocks(path: Path, size: int, parts: int) -> list[Block]:
+def file_blocks(path: Path, size: int, parts: int) -> list[Block]:
     """Newline-aligned byte ranges of a JSON Lines file (one block for anything else)."""
     from ftdata.engine.scan import cut
 
@@ -169,13 +169,14 @@ def _blocks(path: Path, size: int, parts: int) -> list[Block]:
     return [Block(k, a, b) for k, (a, b) in enumerate(zip(offsets, ends, strict=True))]
 
 
-def _identity(job: Job) -> dict[str, Any]:
+def job_identity(job: Job) -> dict[str, Any]:
+    """The options of ``job`` that decide its intermediates (what ``job.json`` holds)."""
     from dataclasses import asdict
 
     return {k: v for k, v in asdict(job).items() if k not in ("path", "work", "offsets")}
 
 
-def _stage(
+def run_stage(
     work: WorkDir, name: str, executor: Executor, fn: Callable[..., Any], items: Sequence[Any], job: Job
 ) -> list[Any]:
     """Run stage ``name`` unless an earlier run finished it; tasks finished by an earlier
@@ -196,7 +197,7 @@ def _run(
     from ftdata.distributed.scan import meta_path
 
     work.stage("scan")
-    _stage(work, "scan", executor, scan_block, cuts, job)
+    run_stage(work, "scan", executor, scan_block, cuts, job)
     after_stage("scan")
     metas = [orjson.loads(meta_path(job, b.number).read_bytes()) for b in cuts]
     counts = np.asarray([m["records"] for m in metas], dtype=np.int64)
@@ -206,17 +207,17 @@ def _run(
     job = replace(job, offsets=tuple(int(x) for x in offsets[:-1]))
     records = int(offsets[-1])
     if job.method == "exact":
-        _stage(work, "groups", executor, group_partition, range(job.partitions), job)
+        run_stage(work, "groups", executor, group_partition, range(job.partitions), job)
         after_stage("groups")
         clusters = read_clusters([groups_path(job, p) for p in range(job.partitions)])
     else:
-        _stage(work, "buckets", executor, bucket_partition, range(job.partitions), job)
+        run_stage(work, "buckets", executor, bucket_partition, range(job.partitions), job)
         after_stage("buckets")
-        _stage(work, "verify", executor, verify_block, range(job.blocks), job)
+        run_stage(work, "verify", executor, verify_block, range(job.blocks), job)
         after_stage("verify")
         clusters = _components(job)
     members = np.asarray(sorted({m for c in clusters for m in c.members}), dtype=np.int64)
-    found = _row_values(job, "line", members)
+    found = row_values(job, "line", members)
     lines: dict[int, int | None] = {}
     for m, b, line in zip(members.tolist(), job.block_of(members).tolist(), found.tolist(), strict=True):
         lines[m] = None if line < 0 else line + int(line_offsets[b])
@@ -227,7 +228,7 @@ def _run(
     return result, lines
 
 
-def _row_values(job: Job, column: str, indices: np.ndarray) -> np.ndarray:
+def row_values(job: Job, column: str, indices: np.ndarray) -> np.ndarray:
     """``column`` of the scan rows of the records ``indices`` (global, sorted)."""
     found = np.zeros(indices.size, dtype=np.int64)
     if not indices.size:
@@ -247,7 +248,7 @@ def _components(job: Job) -> list[Cluster]:
     i, j = table.column("i").to_numpy(), table.column("j").to_numpy()
     sims = table.column("similarity").to_numpy()
     involved = np.unique(np.concatenate((i, j)))
-    lengths = _row_values(job, "length", involved).tolist() if job.keep != "first" else None
+    lengths = row_values(job, "length", involved).tolist() if job.keep != "first" else None
     pi, pj = np.searchsorted(involved, i), np.searchsorted(involved, j)
     edges = zip(pi.tolist(), pj.tolist(), sims.tolist(), strict=True)
     local = build_clusters(int(involved.size), edges, keep=job.keep, lengths=lengths)

@@ -12,11 +12,14 @@ import numpy as np
 @dataclass(frozen=True, slots=True)
 class Block:
     """Block ``number`` of the input: the byte range ``[start, end)`` of a JSON Lines file
-    (``end`` None: to the end); a JSON array is one block, the whole file."""
+    (``end`` None: to the end); a JSON array is one block, the whole file. ``path`` is the
+    file when a run reads several (blocks are numbered across them, file after file);
+    empty: the job's own ``path``."""
 
     number: int
     start: int = 0
     end: int | None = None
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,10 @@ class Job:
     partitions: int
     #: The global index of each block's first record (filled after the scan).
     offsets: tuple[int, ...] = ()
+    #: exact: the rule whose ``collect`` gives the comparison key, and its options
+    #: (empty: FT401's, with ``casefold`` and ``scope``).
+    key_rule: str = "FT401"
+    key_options: tuple[tuple[str, object], ...] = ()
 
     @property
     def scan_dir(self) -> Path:

@@ -34,9 +34,9 @@ def meta_path(job: Job, number: int) -> Path:
 
 
 def _records(job: Job, block: Block, stats: io.ReadStats) -> Iterator[Record]:
-    path = Path(job.path)
+    path = Path(block.path or job.path)
     if io.container_of(path) == "jsonl":
-        items = io.read_jsonl(path, stats, source=job.path, start=block.start, end=block.end)
+        items = io.read_jsonl(path, stats, source=str(path), start=block.start, end=block.end)
     else:
         items = io.read(path, stats)
     for item in items:
@@ -60,9 +60,10 @@ def scan_block(block: Block, job: Job) -> dict[str, int]:
     if job.method == "exact":
         from ftdata import registry
 
-        collect = registry.get("FT401").collect
+        collect = registry.get(job.key_rule).collect
         assert collect is not None
-        key_of = partial(collect, casefold=job.casefold, scope=job.scope)
+        options = dict(job.key_options) or {"casefold": job.casefold, "scope": job.scope}
+        key_of = partial(collect, **options)
     rows: dict[str, list[Any]] = {"index": [], "line": [], "length": [], "key": []}
     texts: list[str] = []
     unread: dict[str, list[Any]] = {"index": [], "line": [], "rule": [], "detail": []}
