@@ -21,4 +21,4 @@ OUTPUT_FORMATS = ("concise", "full", "json", "json-lines", "github", "sarif")
 #: Renderings of the rule reference (``ftdata rules --output-format``).
 RULE_LIST_FORMATS = ("text", "json", "markdown")
 #: The embedding model used when none is named (semantic duplicates and leakage).
-DEFAULT_EMBEDDING_MODEL = "minilm-static"
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

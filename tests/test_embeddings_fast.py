@@ -63,8 +63,12 @@ def _corpus() -> tuple[list[str], set[tuple[int, int]]]:
     return texts, planted
 
 
-def test_the_default_model_is_the_fast_path() -> None:
-    assert DEFAULT_MODEL == STATIC_MINILM
+def test_the_default_model_is_the_reference_and_the_fast_one_scores_short_paraphrases_lower(cache_dir: Path) -> None:
+    # why minilm-static is opt-in: a paraphrase of a short prompt falls below the usual threshold
+    assert DEFAULT_MODEL == REFERENCE_MODEL
+    texts = ["How can I change my password?", "What are the steps to change my password?"]
+    reference, fast = encode(texts, cache=False), encode(texts, model=STATIC_MINILM, cache=False)
+    assert float(reference[0] @ reference[1]) >= 0.9 > float(fast[0] @ fast[1])
 
 
 def test_fast_and_reference_paths_find_the_same_duplicates(cache_dir: Path) -> None:
@@ -112,25 +116,25 @@ def counted(cache_dir: Path) -> Iterator[CountingTokenizer]:
 
 def test_the_cache_embeds_only_what_changed(counted: CountingTokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [f"{t} (run {time.time_ns()})" for t in _corpus()[0][:30]]
-    first = encode(texts)
+    first = encode(texts, model=STATIC_MINILM)
     assert counted.texts == 30
-    again = encode(texts)
+    again = encode(texts, model=STATIC_MINILM)
     assert counted.texts == 30
     assert np.array_equal(first, again)
     edited = list(texts)
     edited[3] += " Edited."
     edited[17] = "A new record altogether."
-    third = encode(edited + edited[:5])  # repeated texts are embedded once
+    third = encode(edited + edited[:5], model=STATIC_MINILM)  # repeated texts are embedded once
     assert counted.texts == 32
     unchanged = [i for i in range(30) if i not in (3, 17)]
     assert np.array_equal(third[unchanged], first[unchanged])
     assert np.array_equal(third[30:], third[:5])
     assert not np.allclose(third[3], first[3])
-    fresh = encode(edited, cache=False)
+    fresh = encode(edited, model=STATIC_MINILM, cache=False)
     assert counted.texts == 62
     assert np.array_equal(fresh, third[:30])
     monkeypatch.setenv("FTDATA_NO_CACHE", "1")
-    encode(edited)
+    encode(edited, model=STATIC_MINILM)
     assert counted.texts == 92
 
 
@@ -170,6 +174,7 @@ def test_the_index_and_the_blocked_search_give_the_same_pairs(seed: int) -> None
     assert [(i, j) for i, j, _ in indexed] == [(i, j) for i, j, _ in blocked]
     assert np.allclose([s for *_, s in indexed], [s for *_, s in blocked], atol=1e-5)
     assert all(i < j and s >= 0.9 for i, j, s in indexed)
+    assert index_pairs(vectors, 0.9) == indexed  # the same graph, the same pairs, every run
 
 
 _BUILD = """

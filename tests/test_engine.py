@@ -223,7 +223,7 @@ def test_progress_hears_of_reading_and_of_long_rules(tmp_path: Path, jobs: int) 
     assert all(total == size for _, total in reading)
     assert [done for done, _ in reading] == sorted(done for done, _ in reading)
     assert all(0 <= done <= size for done, _ in reading)
-    assert {"shingle", "sign"} <= {stage for stage, _, _ in calls}  # FT404's MinHash
+    assert "sign" in {stage for stage, _, _ in calls}  # FT404's MinHash (shingles are taken in the pass)
     assert ftdata.lint(path, select=["FT101"], config=False, progress=None).total_records == 20_000
 
 

@@ -40,9 +40,9 @@ from ftdata.render.text import visible, visible_path
 )
 @click.option(
     "--model",
-    default="minilm-static",
+    default="sentence-transformers/all-MiniLM-L6-v2",
     show_default=True,
-    help="semantic: minilm-static (default) or a sentence-transformers model name or path.",
+    help="semantic: a sentence-transformers model name or path, or minilm-static (fast; see FT405).",
 )
 @choice_option(
     "--unreadable",

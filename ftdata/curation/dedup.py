@@ -128,7 +128,7 @@ def dedup(
     num_perm: int = 128,
     bands: int | None = None,
     seed: int = 0,
-    model: str = "minilm-static",
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
     format: str | None = None,
     unreadable: str = "keep",
     progress: Progress | None = None,

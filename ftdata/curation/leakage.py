@@ -142,7 +142,7 @@ def leakage(
     if len(names) != len(files) or len(set(names)) != len(names):
         raise ValueError("leakage needs one distinct source name per file")
     base = settings_for(config, files[0].parent)
-    chosen = _methods(methods if methods is not None else base.splits.get("methods", DEFAULT_METHODS))
+    chosen = chosen_methods(methods if methods is not None else base.splits.get("methods", DEFAULT_METHODS))
     if scope is not None and scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r} (expected {', '.join(SCOPES)})")
     # The keyword arguments are the [tool.ftdata.splits] keys of the same name, and win
@@ -163,7 +163,7 @@ def leakage(
 
     found: list[Finding] = []
     views: list[tuple[str, dict[str, Any]]] = []
-    report = LeakageReport(names, {}, options={"methods": chosen, **_options(plan)})
+    report = LeakageReport(names, {}, options={"methods": chosen, **report_options(plan)})
     for path, name in zip(files, names, strict=True):
         per_file: dict[str, Any] = {}
         findings, stats = lint_file(path, plan, source=name, views=per_file)
@@ -185,7 +185,8 @@ def leakage(
     return report
 
 
-def _methods(methods: Iterable[str]) -> list[str]:
+def chosen_methods(methods: Iterable[str]) -> list[str]:
+    """``methods`` checked and in the order of METHODS; ValueError for an unknown one or none."""
     wanted = set(methods)
     unknown = wanted - set(METHODS)
     if unknown:
@@ -195,7 +196,7 @@ def _methods(methods: Iterable[str]) -> list[str]:
     return [m for m in METHODS if m in wanted]
 
 
-def _options(plan: Any) -> dict[str, Any]:
+def report_options(plan: Any) -> dict[str, Any]:
     """The options the leak rules ran with, as the report and the manifest show them."""
     out: dict[str, Any] = {}
     for bound in plan.files:

@@ -162,7 +162,7 @@ def split(
     bins: int = 5,
     threshold: float | None = None,
     scope: str = "prompt",
-    model: str = "minilm-static",
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
     format: str | None = None,
     min_eval: int = 100,
 ) -> SplitResult:

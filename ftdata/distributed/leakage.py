@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from ftdata.curation.dedup import Unreadable
-from ftdata.curation.leakage import Leak, LeakageReport
+from ftdata.curation.leakage import Leak, LeakageReport, chosen_methods, report_options
 from ftdata.distributed.dedup import StageHook, file_blocks, job_identity, row_values, run_stage
 from ftdata.distributed.exact import group_partition, groups_path, read_clusters
 from ftdata.distributed.job import Block, Job
@@ -167,7 +167,7 @@ def _prepare(
     if len(names) != len(files) or len(set(names)) != len(names):
         raise ValueError("leakage needs one distinct source name per file")
     base = settings_for(config, files[0].parent)
-    chosen = _methods(methods if methods is not None else base.splits.get("methods", DEFAULT_METHODS))
+    chosen = chosen_methods(methods if methods is not None else base.splits.get("methods", DEFAULT_METHODS))
     if scope is not None and scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r} (expected {', '.join(SCOPES)})")
     options: dict[str, dict[str, Any]] = {}
@@ -192,7 +192,7 @@ def _report_of(
     from ftdata.curation.leakage import METHOD_OF_RULE, RULE_OF_METHOD
     from ftdata.findings import RULE_ERROR
 
-    report = LeakageReport(setup.names, records, options={"methods": setup.methods, **_options(setup.plan)})
+    report = LeakageReport(setup.names, records, options={"methods": setup.methods, **report_options(setup.plan)})
     report.unreadable = unreadable
     report.errors = [f.message for f in found if f.code == RULE_ERROR]
     first: dict[tuple[str, int], Finding] = {}
@@ -204,29 +204,6 @@ def _report_of(
     report.findings = sorted(first.values(), key=lambda f: (order[f.source], f.index))
     report.leaks = [Leak.of(f) for f in report.findings]
     return report
-
-
-def _methods(methods: Iterable[str]) -> list[str]:
-    from ftdata.curation.leakage import METHODS as KNOWN
-
-    wanted = set(methods)
-    unknown = wanted - set(KNOWN)
-    if unknown:
-        raise ValueError(f"unknown leakage method {sorted(unknown)[0]!r} (expected {', '.join(KNOWN)})")
-    if not wanted:
-        raise ValueError(f"leakage needs at least one method ({', '.join(KNOWN)})")
-    return [m for m in KNOWN if m in wanted]
-
-
-def _options(plan: Any) -> dict[str, Any]:
-    """The options the leak rules ran with, as the local report shows them."""
-    out: dict[str, Any] = {}
-    for bound in plan.files:
-        options = {**bound.rule.options, **bound.options}
-        out.setdefault("scope", options.get("scope"))
-        if bound.code == "FT602":
-            out["threshold"] = options["threshold"]
-    return out
 
 
 def _job(method: str, bound: dict[str, dict[str, Any]], format: str | None, blocks: int) -> Job:
@@ -284,7 +261,7 @@ def _scan(
 def _exact_hits(job: Job, layout: _Layout) -> list[tuple[int, int, float]]:
     """(leaked record, the record it leaks from, 1.0): each member of a key group from a
     file after the one of the group's first member."""
-    hits = []
+    hits: list[tuple[int, int, float]] = []
     for cluster in read_clusters([groups_path(job, p) for p in range(job.partitions)]):
         members = np.asarray(cluster.members, dtype=np.int64)
         files = layout.locate(members)

@@ -761,7 +761,7 @@ def semantic_duplicate(
     *,
     scope: str = "conversation",
     threshold: float = 0.95,
-    model: str = "minilm-static",
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
     batch_size: int = 64,
     keep: str = "first",
 ) -> Iterator[Issue]:
@@ -775,12 +775,12 @@ def semantic_duplicate(
     embeddings: a conversion and its inverse ("Celsius to Fahrenheit" / "Fahrenheit to
     Celsius") or opposite words ("encrypt" / "decrypt", "increase" / "decrease"); the
     message of the group names the record kept apart and the words that decided. Needs
-    the `embed` extra. The default model, `minilm-static`, is a static embedding model
-    distilled from the bundled all-MiniLM-L6-v2 the first time it is used (a minute or
-    two, then cached under `~/.cache/ftdata` or `$FTDATA_CACHE_DIR`) and embeds some 100
-    times faster; its cosines run higher than MiniLM's, so at 0.95 it also groups close
-    rewrites that MiniLM scores from about 0.8 (see docs/benchmarks.md). Any
-    sentence-transformers name or local path works instead. Opt-in: select it.
+    the `embed` extra; the default model is the bundled all-MiniLM-L6-v2 (offline), and
+    any sentence-transformers name or local path works. `model = "minilm-static"` is a
+    static model distilled from it on first use (a minute or two, then cached under
+    `~/.cache/ftdata` or `$FTDATA_CACHE_DIR`) that embeds some 100 times faster; it scores
+    short paraphrases lower and long texts with shared words higher than MiniLM, so its
+    groups differ (see docs/benchmarks.md). Opt-in: select it.
 
     ## Why is this bad?
     Paraphrased duplicates escape exact and MinHash matching but still over-weigh one
@@ -792,8 +792,8 @@ def semantic_duplicate(
     ## Options
     - `scope` (str, default "conversation"): `prompt`, `answer` or `conversation`.
     - `threshold` (float, default 0.95): the smallest cosine similarity reported.
-    - `model` (str, default "minilm-static"): the embedding model, or any
-      sentence-transformers name or path.
+    - `model` (str, default "sentence-transformers/all-MiniLM-L6-v2"): the embedding
+      model: any sentence-transformers name or path, or `minilm-static`.
     - `batch_size` (int, default 64): texts encoded at once.
     - `keep` (str, default "first"): the representative of a group: `first` or `longest`.
     """

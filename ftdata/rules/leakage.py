@@ -142,7 +142,7 @@ def semantic_leak(
     *,
     scope: str = "prompt",
     threshold: float = 0.9,
-    model: str = "minilm-static",
+    model: str = "sentence-transformers/all-MiniLM-L6-v2",
 ) -> Iterator[tuple[int, Issue]]:
     """## What it does
     Like FT601, with sentence embeddings: pairs whose cosine similarity reaches
@@ -154,7 +154,8 @@ def semantic_leak(
     ## Options
     - `scope` (str, default "prompt"): `prompt`, `answer` or `conversation`.
     - `threshold` (float, default 0.9): the smallest cosine similarity reported.
-    - `model` (str, default "minilm-static"): the embedding model, or any sentence-transformers name or path.
+    - `model` (str, default "sentence-transformers/all-MiniLM-L6-v2"): the embedding model:
+      any sentence-transformers name or path, or `minilm-static` (fast, see FT405).
     """
     from ftdata.similarity.embeddings import encode, neighbour_pairs
 
