@@ -87,6 +87,30 @@ def media_count_mismatch(record: Record) -> list[Issue] | None:
     ## Fix
     Add the missing placeholder or file, or drop the extra one.
     """
+    if not may_use_media(record):
+        return None
+    return media_count_issues(record)
+
+
+_LIST_KEYS = frozenset(key for key, _, _ in KINDS)
+
+
+def may_use_media(record: Record) -> bool:
+    """False when :func:`media_count_issues` has nothing to report for certain: the record
+    has no media list key and no turn with a list of content parts, so no count is
+    checked (a placeholder alone, without a list, is not)."""
+    if not _LIST_KEYS.isdisjoint(record.data):
+        return True
+    for messages in (record.messages, record.rejected):
+        for m in messages:
+            data = m.data
+            if type(data) is dict and type(data.get("content")) is list:
+                return True
+    return False
+
+
+def media_count_issues(record: Record) -> list[Issue] | None:
+    """What FT122 reports on ``record``, without the pre-filter (the reference)."""
     data = record.data
     prompt = record.messages[: len(record.messages) - len(record.reply)] if record.reply else record.messages
     sides = [("", record.messages)]

@@ -52,6 +52,14 @@ def without_code(text: str) -> str:
     return _INLINE_CODE.sub(" ", _FENCED.sub("\n", text))
 
 
+def prose_of(record: Record, text: str, path: PathT) -> str:
+    """:func:`without_code` of the turn text ``text`` at ``path`` of ``record``, computed
+    once per record for all the rules that judge a reply's prose."""
+    if "`" not in text and "~~~" not in text:
+        return text
+    return record.memo(("without-code", path), lambda: without_code(text))
+
+
 # ---------------------------------------------------------------------------------------------
 # FT305
 
@@ -122,12 +130,12 @@ def _frame_labels(record: Record) -> frozenset[str]:
     return record.memo("frame-labels", compute)
 
 
-def _inline_label(record: Record, text: str) -> str | None:
+def _inline_label(record: Record, text: str, path: PathT) -> str | None:
     """The first label of the frame that ``text`` goes on with in the middle of a line."""
     if ":" not in text:
         return None
     labels = None
-    prose = without_code(text)
+    prose = prose_of(record, text, path)
     for m in _INLINE_LABEL.finditer(prose):
         if _LIST_MARK.fullmatch(prose, prose.rfind("\n", 0, m.start()) + 1, m.start()):
             continue  # "2. Client: GreenTech": a list item's number, not a sentence's end
@@ -191,7 +199,7 @@ def speaker_label(record: Record) -> list[Issue] | None:
         m = _LEADING_LABEL.match(text)
         if m is None and inner:
             m = _INNER_LABEL.search(text)
-        label = m.group().strip() if m is not None else _inline_label(record, text)
+        label = m.group().strip() if m is not None else _inline_label(record, text, path)
         if label is None:
             continue
         if dialogue is None:
@@ -302,13 +310,56 @@ def repeated_share(text: str, *, n: int = 4, period: int = 8) -> tuple[float, st
     return gram_share, " ".join(top)
 
 
+def may_repeat(text: str, max_share: float, n: int) -> bool:
+    """False when ``repeated_share(text, n=n)`` is at most ``max_share`` for certain, from
+    the words of ``text`` alone (far cheaper than zlib and the n-gram count).
+
+    With W words of which V are distinct, and share s = ``max_share``:
+
+    - n-grams: the words covered by the most repeated n-gram are all one of its at most n
+      words, and each of the other V - n distinct words occurs at least once uncovered,
+      so the covered share is at most (W - V + n) / W; above s only if V < (1 - s) W + n.
+    - units: a sentence or line that repeats one before it holds only words that occur
+      before it, so the first occurrence of every distinct word lies in a unit that does
+      not repeat. Units split ``text`` at whitespace, so no word straddles two, and
+      their lengths add up to at most len(text): the repeated units' share of the
+      characters is above s only if the distinct words add up to fewer than
+      (1 - s) len(text) characters.
+
+    The comparisons below allow one word and one character more than these bounds, which
+    covers any rounding of the floating-point products.
+    """
+    words = text.split()
+    if len(words) < 3 * n:
+        return False  # repeated_share is 0.0
+    distinct = set(words)
+    if len(words) - len(distinct) + n + 1 > max_share * len(words):
+        return True
+    return sum(map(len, distinct)) < (1.0 - max_share) * len(text) + 1
+
+
 def _looping(prose: str, max_compression: float, max_share: float, ngram: int) -> str | None:
     """What to say of ``prose`` when it compresses above ``max_compression`` and more than
     ``max_share`` of it loops; None when it does not."""
+    table_free = _without_tables(prose)
+    if not may_repeat(table_free, max_share, ngram):
+        return None
     ratio = compression_ratio(prose)
     if ratio <= max_compression:
         return None
-    share, top = repeated_share(_without_tables(prose), n=ngram)
+    return _said(table_free, ratio, max_share, ngram)
+
+
+def _looping_reference(prose: str, max_compression: float, max_share: float, ngram: int) -> str | None:
+    """:func:`_looping` without the word bound (the reference)."""
+    ratio = compression_ratio(prose)
+    if ratio <= max_compression:
+        return None
+    return _said(_without_tables(prose), ratio, max_share, ngram)
+
+
+def _said(table_free: str, ratio: float, max_share: float, ngram: int) -> str | None:
+    share, top = repeated_share(table_free, n=ngram)
     if share <= max_share:
         return None
     shown = top if len(top) <= 60 else top[:57] + "..."
@@ -373,22 +424,39 @@ def degenerate_repetition(
     - `ngram` (int, default 4): the n-gram size, in words.
     - `max_char_run` (int, default 50): the longest run of one character allowed.
     """
+    return repetition_issues(record, min_length, max_compression, max_repeated_share, ngram, max_char_run)
+
+
+def repetition_issues(
+    record: Record,
+    min_length: int,
+    max_compression: float,
+    max_repeated_share: float,
+    ngram: int,
+    max_char_run: int,
+    *,
+    reference: bool = False,
+) -> list[Issue] | None:
+    """What FT309 reports on ``record``; ``reference`` runs it without its pre-filters
+    (every turn scanned for runs, every long one compressed)."""
+    looping = _looping_reference if reference else _looping
+    char_run = _char_run_scan if reference else _char_run
     out = None
     for role, text, path in record.segments:
         if role != "assistant" or len(text) <= max_char_run or not record.judged(path):
             continue
         message = None
-        run = _char_run(text, max_char_run)
+        run = char_run(text, max_char_run)
         if run is not None:
             message = f"has a run of {run[1]:,} {run[0]!r} characters"
         elif len(text) >= min_length:
-            prose = without_code(text)
+            prose = prose_of(record, text, path)
             if len(prose) >= min_length:
-                message = _looping(prose, max_compression, max_repeated_share, ngram)
+                message = looping(prose, max_compression, max_repeated_share, ngram)
                 if message is None and len(prose) > min_length:
                     # a generation that went wrong loops at its end, after a sound start
                     # that keeps the whole turn's figures low: judge the tail on its own
-                    tail = _looping(prose[-min_length:], max_compression, max_repeated_share, ngram)
+                    tail = looping(prose[-min_length:], max_compression, max_repeated_share, ngram)
                     message = tail and tail.replace("repeats itself", "ends in a loop", 1)
         if message:
             out = out or []
@@ -424,7 +492,10 @@ def template_variable(text: str, *, brackets: bool = True) -> str | None:
     ``[Insert date]``."""
     if "{" not in text and "<" not in text and not (brackets and "[" in text):
         return None
-    prose = without_code(text)
+    return _first_variable(without_code(text), brackets)
+
+
+def _first_variable(prose: str, brackets: bool) -> str | None:
     patterns = (_TEMPLATE_VARIABLE, _BRACKET) if brackets else (_TEMPLATE_VARIABLE,)
     found = [m for m in (p.search(prose) for p in patterns) if m is not None]
     if not found:
@@ -482,7 +553,10 @@ def unfilled_template_variable(record: Record, *, brackets: bool = False) -> lis
     for role, seg, path in record.segments:
         if role != "assistant" or not record.judged(path):
             continue
-        found = template_variable(seg, brackets=brackets)
+        if "{" not in seg and "<" not in seg and not (brackets and "[" in seg):
+            continue
+        prose = prose_of(record, seg, path)
+        found = _first_variable(prose, brackets)
         if found is None:
             continue
         if found.lower() in prompt_text(record).lower():
@@ -491,7 +565,6 @@ def unfilled_template_variable(record: Record, *, brackets: bool = False) -> lis
             # braces are code's own syntax; an anonymised <NAME> or a bracketed slot in
             # the prose of an answer about code is still unfilled
             return None
-        prose = without_code(seg)
         count = len(_TEMPLATE_VARIABLE.findall(prose)) + (len(_BRACKET.findall(prose)) if brackets else 0)
         more = f" ({plural(count, 'unfilled variable')} in all)" if count > 1 else ""
         out = out or []
