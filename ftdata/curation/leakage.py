@@ -130,10 +130,57 @@ def leakage(
     minhash). ``sources`` names the files in the report (default: the paths as given).
     Raises ValueError on a bad argument, ConfigError on bad settings or a rule that
     cannot run (a missing extra), OSError when a file cannot be read or changes."""
+    from ftdata.engine.run import files_findings, lint_file
+
+    setup = prepare(
+        paths, methods=methods, scope=scope, threshold=threshold, semantic_threshold=semantic_threshold,
+        model=model, format=format, config=config, sources=sources,
+    )  # fmt: skip
+    files, names, plan = setup.files, setup.names, setup.plan
+    found: list[Finding] = []
+    views: list[tuple[str, dict[str, Any]]] = []
+    records: dict[str, int] = {}
+    unreadable: dict[str, list[Unreadable]] = {}
+    for path, name in zip(files, names, strict=True):
+        per_file: dict[str, Any] = {}
+        findings, stats = lint_file(path, plan, source=name, views=per_file)
+        found.extend(findings)
+        views.append((name, per_file))
+        records[name] = stats.records
+        if stats.unreadable:
+            unreadable[name] = _unreadable(path, plan.format)
+    found.extend(files_findings(plan, views))
+    return report_of(setup, records, unreadable, found)
+
+
+@dataclass(frozen=True)
+class LeakSetup:
+    """What a leakage audit resolved before reading: the files, their names in the
+    report, the methods in order and the plan of the leak rules."""
+
+    files: list[Path]
+    names: list[str]
+    methods: list[str]
+    plan: Any
+
+
+def prepare(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    methods: Iterable[str] | None = None,
+    scope: str | None = None,
+    threshold: float | None = None,
+    semantic_threshold: float | None = None,
+    model: str | None = None,
+    format: str | None = None,
+    config: str | os.PathLike[str] | bool = True,
+    sources: Sequence[str] | None = None,
+) -> LeakSetup:
+    """The arguments of :func:`leakage` resolved against the configuration into a
+    :class:`LeakSetup` (the plan's requirements checked); ValueError, ConfigError as there."""
     from ftdata.api import settings_for
     from ftdata.config import SPLIT_OPTIONS, validate
     from ftdata.engine.plan import compile_plan
-    from ftdata.engine.run import files_findings, lint_file
 
     files = [Path(p) for p in paths]
     if len(files) < 2:
@@ -161,25 +208,23 @@ def leakage(
     plan = compile_plan(settings)
     plan.preflight()
 
-    found: list[Finding] = []
-    views: list[tuple[str, dict[str, Any]]] = []
-    report = LeakageReport(names, {}, options={"methods": chosen, **report_options(plan)})
-    for path, name in zip(files, names, strict=True):
-        per_file: dict[str, Any] = {}
-        findings, stats = lint_file(path, plan, source=name, views=per_file)
-        found.extend(findings)
-        views.append((name, per_file))
-        report.records[name] = stats.records
-        if stats.unreadable:
-            report.unreadable[name] = _unreadable(path, plan.format)
-    found.extend(files_findings(plan, views))
+    return LeakSetup(files, names, chosen, plan)
+
+
+def report_of(
+    setup: LeakSetup, records: dict[str, int], unreadable: dict[str, list[Unreadable]], found: list[Finding]
+) -> LeakageReport:
+    """The report of the leak rules' ``found`` findings: each leaked record once, by the
+    first method that finds it (exact, minhash, semantic), in file and index order."""
+    report = LeakageReport(setup.names, records, options={"methods": setup.methods, **report_options(setup.plan)})
+    report.unreadable = unreadable
     report.errors = [f.message for f in found if f.code == RULE_ERROR]
     first: dict[tuple[str, int], Finding] = {}
     rank = {code: k for k, code in enumerate(RULE_OF_METHOD.values())}
     for f in sorted((f for f in found if f.code in METHOD_OF_RULE), key=lambda f: rank[f.code]):
         if f.index is not None and f.other is not None:
             first.setdefault((f.source, f.index), f)
-    order = {name: k for k, name in enumerate(names)}
+    order = {name: k for k, name in enumerate(setup.names)}
     report.findings = sorted(first.values(), key=lambda f: (order[f.source], f.index))
     report.leaks = [Leak.of(f) for f in report.findings]
     return report

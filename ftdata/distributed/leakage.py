@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from ftdata.curation.dedup import Unreadable
-from ftdata.curation.leakage import Leak, LeakageReport, chosen_methods, report_options
+from ftdata.curation.leakage import LeakageReport, prepare, report_of
 from ftdata.distributed.dedup import StageHook, file_blocks, job_identity, row_values, run_stage
 from ftdata.distributed.exact import group_partition, groups_path, read_clusters
 from ftdata.distributed.job import Block, Job
@@ -80,7 +80,7 @@ def leakage(
     temporary folder), and a run stopped part way resumes there with the same files and
     options. Raises ValueError on a bad argument (``semantic`` among the methods),
     ConfigError on bad settings, OSError when a file cannot be read."""
-    setup = _prepare(
+    setup = prepare(
         paths, methods=methods, scope=scope, threshold=threshold, format=format, config=config, sources=sources
     )
     chosen = setup.methods
@@ -132,78 +132,7 @@ def leakage(
     finally:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
-    return _report_of(setup, records, unreadable, found)
-
-
-@dataclass(frozen=True)
-class _Setup:
-    files: list[Path]
-    names: list[str]
-    methods: list[str]
-    plan: Any
-
-
-def _prepare(
-    paths: Sequence[str | os.PathLike[str]],
-    *,
-    methods: Iterable[str] | None,
-    scope: str | None,
-    threshold: float | None,
-    format: str | None,
-    config: str | os.PathLike[str] | bool,
-    sources: Sequence[str] | None,
-) -> _Setup:
-    """The files, their names, the methods and the plan of the leak rules, resolved as
-    :func:`ftdata.curation.leakage.leakage` resolves them."""
-    from ftdata.api import settings_for
-    from ftdata.config import SPLIT_OPTIONS, validate
-    from ftdata.curation.leakage import DEFAULT_METHODS, RULE_OF_METHOD, SCOPES
-    from ftdata.engine.plan import compile_plan
-
-    files = [Path(p) for p in paths]
-    if len(files) < 2:
-        raise ValueError("leakage needs at least two files")
-    names = [str(p) for p in files] if sources is None else [str(s) for s in sources]
-    if len(names) != len(files) or len(set(names)) != len(names):
-        raise ValueError("leakage needs one distinct source name per file")
-    base = settings_for(config, files[0].parent)
-    chosen = chosen_methods(methods if methods is not None else base.splits.get("methods", DEFAULT_METHODS))
-    if scope is not None and scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r} (expected {', '.join(SCOPES)})")
-    options: dict[str, dict[str, Any]] = {}
-    for key, value in {"scope": scope, "threshold": threshold}.items():
-        if value is not None:
-            for code, option in SPLIT_OPTIONS[key]:
-                options.setdefault(code, {})[option] = value
-    settings = replace(
-        base, select=(), ignore=(), extend_select=(), profile=None, max_errors=None, baseline=None
-    ).override(select=[RULE_OF_METHOD[m] for m in chosen], format=format, options=options)
-    validate(settings)
-    plan = compile_plan(settings)
-    plan.preflight()
-    return _Setup(files, names, chosen, plan)
-
-
-def _report_of(
-    setup: _Setup, records: dict[str, int], unreadable: dict[str, list[Unreadable]], found: list[Finding]
-) -> LeakageReport:
-    """The report of the leak rules' findings: each leaked record once, by the first
-    method that finds it (exact, minhash, semantic), in file and index order."""
-    from ftdata.curation.leakage import METHOD_OF_RULE, RULE_OF_METHOD
-    from ftdata.findings import RULE_ERROR
-
-    report = LeakageReport(setup.names, records, options={"methods": setup.methods, **report_options(setup.plan)})
-    report.unreadable = unreadable
-    report.errors = [f.message for f in found if f.code == RULE_ERROR]
-    first: dict[tuple[str, int], Finding] = {}
-    rank = {code: k for k, code in enumerate(RULE_OF_METHOD.values())}
-    for f in sorted((f for f in found if f.code in METHOD_OF_RULE), key=lambda f: rank[f.code]):
-        if f.index is not None and f.other is not None:
-            first.setdefault((f.source, f.index), f)
-    order = {name: k for k, name in enumerate(setup.names)}
-    report.findings = sorted(first.values(), key=lambda f: (order[f.source], f.index))
-    report.leaks = [Leak.of(f) for f in report.findings]
-    return report
+    return report_of(setup, records, unreadable, found)
 
 
 def _job(method: str, bound: dict[str, dict[str, Any]], format: str | None, blocks: int) -> Job:
