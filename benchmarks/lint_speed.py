@@ -172,6 +172,10 @@ def main() -> None:
         type=Path,
         help="a folder holding an earlier copy of the ftdata package: its ftdata rows are timed in the same run",
     )
+    parser.add_argument(
+        "--select",
+        help="also time `ftdata lint --select SELECT` (e.g. FT001: the reader and the engine without rules)",
+    )
     args = parser.parse_args()
     os.environ["FTDATA_NO_CACHE"] = "1"  # a cache hit would time the hash, not the lint
     if args.quick:
@@ -199,6 +203,9 @@ def main() -> None:
         "ftdata lint, default rules, 1 job": [*lint, "--jobs", "1"],
         "ftdata lint, default rules, 2 jobs": [*lint, "--jobs", "2"],
     }
+    if args.select:
+        runs[f"ftdata lint, --select {args.select}, 1 job"] = [*lint, "--select", args.select, "--jobs", "1"]
+        runs[f"ftdata lint, --select {args.select}, 2 jobs"] = [*lint, "--select", args.select, "--jobs", "2"]
     for name, cmd in runs.items():
         if args.against:  # the earlier tree first, then this one, row by row: the same load for both
             results[f"{name} (earlier: {args.against})"] = (_with_path(args.against, cmd, args.repeat), 1.0)

@@ -172,9 +172,14 @@ class Record:
         (duplicates, leakage, clusters) nor counted as clean; call after normalisation."""
         if type(self.data) is not dict or self.format is None:
             return False
-        if any(p[0] in MISREAD for p in self.problems):
-            return False
-        return any(s[1] for s in self.segments)
+        # Loops, not any() over generators: this runs on every record of every pass.
+        for p in self.problems:
+            if p[0] in MISREAD:
+                return False
+        for s in self.segments:  # noqa: SIM110
+            if s[1]:
+                return True
+        return False
 
     @property
     def roles(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, Column
 from ftdata.engine.locate import Pending, stamp
-from ftdata.engine.plan import BoundRule, Plan
+from ftdata.engine.plan import Plan
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity
 from ftdata.formats import normalise
 from ftdata.problems import Problem
@@ -61,23 +61,32 @@ def rule_failed(code: str, e: BaseException) -> Issue:
     return Issue(f"rule {code} failed: {type(e).__name__}: {e}")
 
 
-# What check_record derives from the plan, kept for the plan it was derived from: the
-# format spec and the collectors are properties computed afresh on each access.
-_derived: tuple[Plan, str | None, tuple[BoundRule, ...]] | None = None
+#: What check_record runs for a plan, derived once: the format spec, each record rule as
+#: (check, code, severity) and each collector as (collect, code).
+_Derived = tuple[
+    str | None, tuple[tuple[Callable[..., Any], str, Severity], ...], tuple[tuple[Callable[..., Any], str], ...]
+]
+# Kept for the plan it was derived from: the format spec and the collectors are
+# properties computed afresh on each access, and attribute chains cost on every record.
+_derived: tuple[Plan, _Derived] | None = None
 
 
-def _derive(plan: Plan) -> tuple[Plan, str | None, tuple[BoundRule, ...]]:
+def _derive(plan: Plan) -> _Derived:
     global _derived
     derived = _derived
     if derived is None or derived[0] is not plan:
-        derived = _derived = (plan, plan.format, plan.collectors)
-    return derived
+        checks = tuple((b.check, b.rule.code, b.severity) for b in plan.records)
+        collects = tuple((b.collect, b.rule.code) for b in plan.collectors if b.collect is not None)
+        derived = _derived = (plan, (plan.format, checks, collects))
+    return derived[1]
 
 
 def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
     """Normalise one record and run every selected record rule and collector on it."""
-    _, spec, collectors = _derive(plan)
-    if type(rec.data) is dict:
+    spec, checks, collects = _derive(plan)
+    data = rec.data
+    parsed = type(data) is dict
+    if parsed:
         normalise(rec, spec)
     pending: list[Pending] = []
     if rec.problems:
@@ -86,25 +95,28 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
             entry = reader.get(kind)
             if entry is not None:
                 pending.append((entry[0], entry[1], Issue(message, path, offset=offset)))
-    if type(rec.data) is dict:
-        for bound in plan.records:
+    if parsed:
+        for check, code, severity in checks:
             try:
-                issues = bound.check(rec)
+                issues = check(rec)
                 if issues:
-                    pending.extend((bound.rule.code, bound.severity, issue) for issue in issues)
+                    pending.extend((code, severity, issue) for issue in issues)
             except Exception as e:  # a broken rule must not stop the run; it makes it incomplete
-                _failure(result, pending, bound.rule.code, e)
-        for bound in collectors:
-            try:
-                value = bound.collect(rec)  # type: ignore[misc]
-            except Exception as e:
-                _failure(result, pending, bound.rule.code, e)
-                continue
-            if value is not None:
-                column = result.collected.get(bound.rule.code)
-                if column is None:
-                    column = result.collected[bound.rule.code] = Column()
-                column.append(rec.index, value)
+                _failure(result, pending, code, e)
+        if collects:
+            collected = result.collected
+            index = rec.index
+            for collect, code in collects:
+                try:
+                    value = collect(rec)
+                except Exception as e:
+                    _failure(result, pending, code, e)
+                    continue
+                if value is not None:
+                    column = collected.get(code)
+                    if column is None:
+                        column = collected[code] = Column()
+                    column.append(index, value)
     for fold in result.folds:
         fold.add(rec)
     if not rec.readable:

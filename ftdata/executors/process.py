@@ -51,6 +51,22 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated(signum)
 
 
+# The function a worker runs, received once when it starts rather than with every item:
+# a shard function carries the plan, and items should cost no more than their own bytes.
+_worker_fn: Callable[[Any], Any] | None = None
+
+
+def _start_worker(parent: int, fn: Callable[[Any], Any]) -> None:
+    global _worker_fn
+    _die_with_parent(parent)
+    _worker_fn = fn
+
+
+def _run(item: Any) -> Any:
+    assert _worker_fn is not None
+    return _worker_fn(item)
+
+
 class ProcessExecutor:
     """``map`` over a pool of ``jobs`` worker processes."""
 
@@ -58,7 +74,7 @@ class ProcessExecutor:
         self.jobs = max(1, jobs)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
-        pool = mp_context().Pool(self.jobs, initializer=_die_with_parent, initargs=(os.getpid(),))
+        pool = mp_context().Pool(self.jobs, initializer=_start_worker, initargs=(os.getpid(), fn))
         previous = None
         main_thread = multiprocessing.current_process().name == "MainProcess"
         try:
@@ -67,7 +83,7 @@ class ProcessExecutor:
                     previous = signal.signal(signal.SIGTERM, _raise_terminated)
                 except ValueError:  # not the main thread: leave signals alone
                     previous = None
-            yield from pool.imap(fn, items)
+            yield from pool.imap(_run, items)
             pool.close()
             pool.join()
         except _Terminated:

@@ -7,7 +7,6 @@ Records are parsed with orjson; anything it refuses or that looks suspicious aft
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -20,10 +19,9 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
 
 _loads = orjson.loads
+_dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
-_KEY_END = re.compile(rb'"[ \t\r\n]*:')
-_LOOSE_KEY_END = re.compile(rb'"[ \t\r\n]+:')
-_ESCAPED_KEY_END = re.compile(rb'\\"[ \t\r\n]*:')
+_JSONEncodeError = orjson.JSONEncodeError
 _MAX_SAFE = 9007199254740992
 _BIG_FLOAT = 9007199254740992.0
 _NO_PROBLEMS: list[Problem] = []
@@ -45,7 +43,27 @@ def _walk(node: Any, depth: int, max_depth: int) -> int:
         t = type(v)
         if t is str:
             continue
-        if t is dict or t is list:
+        if t is dict:
+            # An object is walked here rather than by a call: records are lists of small
+            # objects (messages, parts) whose values are mostly text.
+            if depth >= max_depth:
+                return -1
+            n += len(v)
+            for w in v.values():
+                t = type(w)
+                if t is str:
+                    continue
+                if t is dict or t is list:
+                    k = _walk(w, depth + 2, max_depth)
+                    if k < 0:
+                        return -1
+                    n += k
+                elif t is int:
+                    if w > _MAX_SAFE or w < -_MAX_SAFE:
+                        return -1
+                elif t is float and (w >= _BIG_FLOAT or w <= -_BIG_FLOAT):
+                    return -1
+        elif t is list:
             k = _walk(v, depth + 1, max_depth)
             if k < 0:
                 return -1
@@ -88,36 +106,46 @@ def _walk_deep(node: Any, max_depth: int) -> int:
     return n
 
 
-def _keys_match(raw: bytes, nkeys: int) -> bool:
-    """True when ``raw`` writes exactly ``nkeys`` object keys, i.e. has no duplicate key.
+def _no_duplicates(raw: bytes, data: dict[str, Any], nkeys: int) -> bool:
+    """True when ``raw`` (which orjson parsed to ``data``, holding ``nkeys`` keys in all)
+    certainly writes no key twice; False when only the strict parser can tell.
 
-    In valid JSON an unescaped quote followed by a colon ends a key; an escaped quote
-    followed by a colon is text inside a string. Let T be the keys written, D the
-    duplicates (T = nkeys + D), K the keys written as ``"key":`` and E the in-string
-    ``\\":`` sequences; ``raw.count(b'":')`` is K + E. With no key written as ``"key" :``,
-    K = T, so a count equal to ``nkeys`` means D + E = 0. Otherwise count exactly.
+    Cheapest first. Every key written is followed by one structural colon, so with T keys
+    written (T = ``nkeys`` + duplicates) and C colons inside strings, ``raw`` holds T + C
+    colons: as many as ``nkeys`` means no duplicate (and no colon in any text).
+
+    Else count quotes. A quote byte in valid JSON is a string's delimiter or an escaped
+    quote (``\\"``) inside one; orjson writes every quote in the text as ``\\"``. So
+    ``raw`` holds the quotes of ``orjson.dumps(data)``, less one per quote it writes as
+    ``\\u0022``, plus at least two per dropped duplicate (its key's delimiters). With
+    ``u`` the ``\\u0022`` sequences of ``raw`` (an escaped backslash may precede one, so
+    u only bounds the escapes from above), quotes + u equal the dump's exactly when no
+    key was dropped and every ``\\u0022`` is an escape.
     """
-    loose = _LOOSE_KEY_END.search(raw) is not None
-    if not loose and raw.count(b'":') == nkeys:
+    if raw.count(b":") == nkeys:
         return True
-    if b'\\\\"' in raw:
-        return False  # an escaped backslash before a quote: let the strict parser decide
-    if loose:
-        written = len(_KEY_END.findall(raw)) - len(_ESCAPED_KEY_END.findall(raw))
-    else:
-        written = raw.count(b'":') - raw.count(b'\\":')
-    return written == nkeys
+    try:
+        dumped = _dumps(data)
+    except _JSONEncodeError:  # nested beyond orjson's writer (255 levels)
+        return False
+    return raw.count(b'"') + raw.count(b"\\u0022") == dumped.count(b'"')
 
 
 def parse_record(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, list[Problem]]:
-    """Parse one record's bytes: (value or None, problems with character offsets)."""
+    """Parse one record's bytes: (value or None, problems with character offsets).
+
+    orjson refuses what the strict parser reports as invalid JSON, NaN and Infinity,
+    numbers that overflow a double and lone surrogates; what it accepts may still hold a
+    duplicate key, nesting deeper than ``max_depth`` or an integer beyond ±2^53, and only
+    then (or when the cheap tests cannot rule it out) is the line parsed again strictly.
+    """
     try:
         data = _loads(raw)
     except _JSONDecodeError:
         return _strict(raw, max_depth)
     if type(data) is dict:
         nkeys = _walk(data, 1, max_depth) if max_depth <= _RECURSIVE_WALK else _walk_deep(data, max_depth)
-        if nkeys < 0 or not _keys_match(raw, nkeys):
+        if nkeys < 0 or not _no_duplicates(raw, data, nkeys):
             return _strict(raw, max_depth)
         return data, _NO_PROBLEMS
     start = len(raw) - len(raw.lstrip())
