@@ -31,6 +31,7 @@ from ftdata.executors.process import ProcessExecutor
 from ftdata.executors.serial import SerialExecutor
 from ftdata.io import iter_data_files, parse_record
 from ftdata.io.parse import _strict
+from ftdata.jsonlocate import locate_parsed
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = [ROOT / "tests" / "data", ROOT / "tests" / "rules", ROOT / "ftdata" / "samples"]
@@ -90,7 +91,7 @@ def test_real_files_locate_as_the_strict_parser_says() -> None:
         paths = [*paths_of(value)[1:], ("nowhere",), ("messages", 10000, "content")]
         for _ in range(3):
             wanted = rng.sample(paths, min(len(paths), rng.randint(1, 8)))
-            assert jsonstrict.locate_parsed(text, wanted) == jsonstrict.locate(text, wanted), (text[:200], wanted)
+            assert locate_parsed(text, wanted) == jsonstrict.locate(text, wanted), (text[:200], wanted)
             checked += 1
     assert checked > 3000
 
@@ -170,7 +171,7 @@ def test_generated_lines_locate_as_the_strict_parser_says(doc: Obj, seed: int) -
     value = jsonstrict.parse(text).value
     paths = [*paths_of(value)[1:], ("a", 0), ("nowhere",)]
     wanted = rng.sample(paths, min(len(paths), rng.randint(1, 6)))
-    assert jsonstrict.locate_parsed(text, wanted) == jsonstrict.locate(text, wanted), (text, wanted)
+    assert locate_parsed(text, wanted) == jsonstrict.locate(text, wanted), (text, wanted)
 
 
 @pytest.mark.parametrize("depth", [1, 30, 62, 63, 64, 65, 66, 200])
@@ -188,7 +189,7 @@ def test_depth_limits_agree(depth: int, braces_in_text: int, opener: str) -> Non
     text = raw.decode()
     value = orjson.loads(raw)
     for wanted in (paths_of(value)[1:], [("b",)], [max(paths_of(value), key=len)]):
-        assert jsonstrict.locate_parsed(text, wanted) == jsonstrict.locate(text, wanted)
+        assert locate_parsed(text, wanted) == jsonstrict.locate(text, wanted)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import orjson
 
 from ftdata import jsonstrict
 from ftdata.findings import Finding, Issue, PathT, Severity
+from ftdata.jsonlocate import locate_parsed
 from ftdata.records import Record
 
 #: What a record's checks leave for stamping: the rule's code, its severity, the issue.
@@ -51,7 +52,7 @@ def stamp(rec: Record, pending: Sequence[Pending]) -> Iterator[Finding]:
             text = rec.raw.decode("utf-8", "replace")
             # A record that parsed holds valid JSON (or the strict parser's recoverable
             # defects), which the tokenizer reads far faster than the strict parser.
-            find = jsonstrict.locate_parsed if type(rec.data) is dict else jsonstrict.locate
+            find = locate_parsed if type(rec.data) is dict else jsonstrict.locate
             spans = find(text, wanted)
     digest = fingerprint(rec)
     for (code, sev, issue), path in zip(pending, paths, strict=True):
