@@ -62,9 +62,11 @@ def rule_failed(code: str, e: BaseException) -> Issue:
 
 
 #: What check_record runs for a plan, derived once: the format spec, each record rule as
-#: (check, code, severity) and each collector as (collect, code).
+#: (check, code, severity) and each collector as (collect, the codes that collect with it).
 _Derived = tuple[
-    str | None, tuple[tuple[Callable[..., Any], str, Severity], ...], tuple[tuple[Callable[..., Any], str], ...]
+    str | None,
+    tuple[tuple[Callable[..., Any], str, Severity], ...],
+    tuple[tuple[Callable[..., Any], tuple[str, ...]], ...],
 ]
 # Kept for the plan it was derived from: the format spec and the collectors are
 # properties computed afresh on each access, and attribute chains cost on every record.
@@ -76,7 +78,13 @@ def _derive(plan: Plan) -> _Derived:
     derived = _derived
     if derived is None or derived[0] is not plan:
         checks = tuple((b.check, b.rule.code, b.severity) for b in plan.records)
-        collects = tuple((b.collect, b.rule.code) for b in plan.collectors if b.collect is not None)
+        # Rules that collect with the same function (FT201-FT204: the system prompt) share
+        # one call per record.
+        by_function: dict[Callable[..., Any], list[str]] = {}
+        for b in plan.collectors:
+            if b.collect is not None:
+                by_function.setdefault(b.collect, []).append(b.rule.code)
+        collects = tuple((collect, tuple(codes)) for collect, codes in by_function.items())
         derived = _derived = (plan, (plan.format, checks, collects))
     return derived[1]
 
@@ -106,17 +114,19 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
         if collects:
             collected = result.collected
             index = rec.index
-            for collect, code in collects:
+            for collect, codes in collects:
                 try:
                     value = collect(rec)
                 except Exception as e:
-                    _failure(result, pending, code, e)
+                    for code in codes:
+                        _failure(result, pending, code, e)
                     continue
                 if value is not None:
-                    column = collected.get(code)
-                    if column is None:
-                        column = collected[code] = Column()
-                    column.append(index, value)
+                    for code in codes:
+                        column = collected.get(code)
+                        if column is None:
+                            column = collected[code] = Column()
+                        column.append(index, value)
     for fold in result.folds:
         fold.add(rec)
     if not rec.readable:
