@@ -107,17 +107,8 @@ class AuditReport(Report):
         if source == "<memory>":
             rows = self.records(source=source)
             return {i: rows[i] for i in wanted if 0 <= i < len(rows)}
-        found: dict[int, Any] = {}
-        if not wanted:
-            return found
-        last = max(wanted)
-        for item in io.read(Path(source), io.ReadStats(), parse="fast"):
-            if isinstance(item, Record):
-                if item.index in wanted:
-                    found[item.index] = item.data
-                if item.index >= last:
-                    break
-        return found
+        found = io.records_at(io.read(Path(source), io.ReadStats(), parse="fast"), wanted)
+        return {index: rec.data for index, rec in found.items()}
 
     def _repr_html_(self) -> str:
         from ftdata.render.html import report_fragment

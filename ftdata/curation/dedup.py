@@ -299,18 +299,8 @@ def _findings(
 def line_numbers(path: Path, wanted: Iterable[int]) -> dict[int, int | None]:
     """The line of each record of ``path`` at the ``wanted`` indices, from a read that
     does not parse (and stops after the last one)."""
-    wanted = set(wanted)
-    found: dict[int, int | None] = {}
-    if not wanted:
-        return found
-    last = max(wanted)
-    for item in io.read(path, io.ReadStats(), parse="none"):
-        if isinstance(item, Record):
-            if item.index in wanted:
-                found[item.index] = item.line
-            if item.index >= last:
-                break
-    return found
+    found = io.records_at(io.read(path, io.ReadStats(), parse="none"), wanted)
+    return {index: rec.line for index, rec in found.items()}
 
 
 def clusters_of(findings: Iterable[Finding], rule: str) -> list[Cluster]:

@@ -230,17 +230,7 @@ class _Rereader:
 
     def raw(self, wanted: set[int]) -> dict[int, Record]:
         """The records at the ``wanted`` indices as read (raw bytes, line and column)."""
-        found: dict[int, Record] = {}
-        if not wanted:
-            return found
-        last = max(wanted)
-        for item in self._items():
-            if type(item) is Record:
-                if item.index in wanted:
-                    found[item.index] = item
-                if item.index >= last:
-                    break
-        return found
+        return io.records_at(self._items(), wanted)
 
     def fetch(self, wanted: Iterable[int]) -> dict[int, Record]:
         found = self.raw(set(wanted))

@@ -7,7 +7,8 @@ on the record it belongs to, or a :class:`FileProblem` for the file, where the k
 - :mod:`~ftdata.io.parse`: one record's bytes to a value (orjson, then the strict parser).
 - :mod:`~ftdata.io.jsonl`: JSON Lines, whole files or the byte range of a shard.
 - :mod:`~ftdata.io.documents`: ``.json`` arrays and streams of objects, memory-mapped.
-- :mod:`~ftdata.io.read`: ``read(path, stats)``, whichever container a file is.
+- :mod:`~ftdata.io.read`: ``read(path, stats)``, whichever container a file is;
+  ``records_at(items, wanted)`` picks the records at some indices and reads no further.
 - :mod:`~ftdata.io.files`: ``FileProblem``, ``ReadStats``, which files are data files.
 - :mod:`~ftdata.io.write`: ``atomic_write``.
 """
@@ -33,7 +34,7 @@ from ftdata.io.parse import (
     parse_record,
     parse_record_fast,
 )
-from ftdata.io.read import container_of, read
+from ftdata.io.read import container_of, read, records_at
 from ftdata.io.write import atomic_write
 
 __all__ = [
@@ -56,5 +57,6 @@ __all__ = [
     "read",
     "read_json_document",
     "read_jsonl",
+    "records_at",
     "stream_items",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -69,3 +69,20 @@ def read(
             parse=parse,
         )
     return read_jsonl(path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth, parse=parse)
+
+
+def records_at(items: Iterable[Record | FileProblem], wanted: Iterable[int]) -> dict[int, Record]:
+    """The records of ``items`` (a :func:`read`) at the ``wanted`` indices, by index;
+    reading stops at the last one, and nothing is read when none is wanted."""
+    wanted = set(wanted)
+    found: dict[int, Record] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    for item in items:
+        if type(item) is Record:
+            if item.index in wanted:
+                found[item.index] = item
+            if item.index >= last:
+                break
+    return found
