@@ -109,8 +109,8 @@ def test_lint_reports_planted_runs(tmp_path: Path) -> None:
 
 
 def test_plan_derived_values_follow_the_plan() -> None:
-    """The engine keeps what it derives from a plan (format spec, collectors) for the last
-    plan seen: alternating plans must give each its own."""
+    """What a plan computes once (format spec, collectors) is its own: alternating plans
+    must give each its own."""
     records = [{"question": "What is two plus two?", "answer": "Four."}]
     mapped = {"question": "prompt", "answer": "completion"}
     for _ in range(2):

@@ -10,6 +10,7 @@ every executor sends with a shard.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -80,16 +81,33 @@ class Plan:
     #: (the audit's figures): picklable, so each shard gets its own and merges them.
     folds: tuple[Callable[[], Fold], ...] = ()
 
-    @property
+    # Computed once per plan (the pass reads them for every record); a plan is frozen, so
+    # they cannot go stale.
+    @functools.cached_property
     def format(self) -> str | None:
         """The format spec records are normalised with: the forced format (None: detect)
         and the field mapping, as one picklable string (see ftdata.formats.fields)."""
         return self.settings.format_spec
 
-    @property
+    @functools.cached_property
     def collectors(self) -> tuple[BoundRule, ...]:
         """Dataset and files rules that gather a value per record during the pass."""
         return tuple(b for b in (*self.dataset, *self.files) if b.collect is not None)
+
+    @functools.cached_property
+    def record_checks(self) -> tuple[tuple[Callable[..., Any], str, Severity], ...]:
+        """Each record rule as (check, code, severity): what the pass calls per record."""
+        return tuple((b.check, b.rule.code, b.severity) for b in self.records)
+
+    @functools.cached_property
+    def collect_calls(self) -> tuple[tuple[Callable[..., Any], tuple[str, ...]], ...]:
+        """Each collector function with the codes that collect with it: rules that share
+        one (FT201-FT204, the system prompt) share one call per record."""
+        by_function: dict[Callable[..., Any], list[str]] = {}
+        for b in self.collectors:
+            if b.collect is not None:
+                by_function.setdefault(b.collect, []).append(b.rule.code)
+        return tuple((collect, tuple(codes)) for collect, codes in by_function.items())
 
     @property
     def selected(self) -> tuple[BoundRule, ...]:

@@ -61,37 +61,9 @@ def rule_failed(code: str, e: BaseException) -> Issue:
     return Issue(f"rule {code} failed: {type(e).__name__}: {e}")
 
 
-#: What check_record runs for a plan, derived once: the format spec, each record rule as
-#: (check, code, severity) and each collector as (collect, the codes that collect with it).
-_Derived = tuple[
-    str | None,
-    tuple[tuple[Callable[..., Any], str, Severity], ...],
-    tuple[tuple[Callable[..., Any], tuple[str, ...]], ...],
-]
-# Kept for the plan it was derived from: the format spec and the collectors are
-# properties computed afresh on each access, and attribute chains cost on every record.
-_derived: tuple[Plan, _Derived] | None = None
-
-
-def _derive(plan: Plan) -> _Derived:
-    global _derived
-    derived = _derived
-    if derived is None or derived[0] is not plan:
-        checks = tuple((b.check, b.rule.code, b.severity) for b in plan.records)
-        # Rules that collect with the same function (FT201-FT204: the system prompt) share
-        # one call per record.
-        by_function: dict[Callable[..., Any], list[str]] = {}
-        for b in plan.collectors:
-            if b.collect is not None:
-                by_function.setdefault(b.collect, []).append(b.rule.code)
-        collects = tuple((collect, tuple(codes)) for collect, codes in by_function.items())
-        derived = _derived = (plan, (plan.format, checks, collects))
-    return derived[1]
-
-
 def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
     """Normalise one record and run every selected record rule and collector on it."""
-    spec, checks, collects = _derive(plan)
+    spec, checks, collects = plan.format, plan.record_checks, plan.collect_calls
     data = rec.data
     parsed = type(data) is dict
     if parsed:
