@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,26 @@ def plant_ft305(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return out
 
 
-def plant_ft310(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+def _prompt(record: dict[str, Any]) -> str:
+    """The user's side of a messages, ShareGPT or Alpaca record, joined."""
+    for key, role_key, text_key, roles in (
+        ("messages", "role", "content", ("user",)),
+        ("conversations", "from", "value", ("human", "user")),
+    ):
+        turns = record.get(key)
+        if isinstance(turns, list):
+            return "\n".join(
+                str(t.get(text_key) or "") for t in turns if isinstance(t, dict) and t.get(role_key) in roles
+            )
+    return f"{record.get('instruction') or ''}\n{record.get('input') or record.get('prompt') or ''}"
+
+
+def plant_ft310(record: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
     """An unfilled slot in the reply: ``{{name}}``, ``{name}`` or ``<NAME>`` (bracketed
-    slots such as ``[Your Name]`` are checked only with FT310's ``brackets`` option)."""
+    slots such as ``[Your Name]`` are checked only with FT310's ``brackets`` option).
+    None for a prompt that asks for a template: its reply rightly keeps slots."""
+    if re.search(r"\btemplates?\b", _prompt(record), re.I):
+        return None
     out = copy.deepcopy(record)
     turn, key = _reply(out)
     slot = rng.choice(["{{name}}", "{{author}}", "{user_name}", "{{ customer_name }}", "{date}", "<NAME>", "<AUTHOR>"])
@@ -84,10 +102,11 @@ def main() -> None:
     base = [r for rows in sources for r in rows[:200]]
     rng.shuffle(base)
     for code, plant in (("FT305", plant_ft305), ("FT309", plant_ft309), ("FT310", plant_ft310)):
-        chosen = base[:60]
+        pairs = [(r, plant(r, random.Random(i))) for i, r in enumerate(base[:60])]
+        chosen = [r for r, out in pairs if out is not None]
+        planted = [out for _, out in pairs if out is not None]
         clean = ftdata.lint(chosen, select=[code], config=False)
         dirty = {f.index for f in clean}
-        planted = [plant(r, random.Random(i)) for i, r in enumerate(chosen)]
         report = ftdata.lint(planted, select=[code], config=False)
         hit = {f.index for f in report} - dirty
         eligible = len(chosen) - len(dirty)

@@ -13,6 +13,7 @@ import argparse
 import copy
 import json
 import random
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -123,7 +124,16 @@ def plant_FT311(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 def plant_FT312(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     """A reply in another language than its (English) prompt, or one that switches to
     another language partway."""
-    language = rng.choice(sorted(_FOREIGN))
+    # A Chinese passage added to a reply to a Chinese prompt is no mismatch: the language
+    # planted is always another than the prompt's.
+    found = _turns(record)
+    if found is None:
+        prompt = f"{record.get('instruction') or ''}\n{record.get('input') or ''}"
+    else:
+        turns, role, text, user, _assistant = found
+        prompt = "\n".join(str(t.get(text) or "") for t in turns if isinstance(t, dict) and t.get(role) == user)
+    han = len(re.findall("[\u4e00-\u9fff]", prompt))
+    language = rng.choice([code for code in sorted(_FOREIGN) if not (code == "zh" and han)])
     foreign = _FOREIGN[language]
     if rng.random() < 0.5:
         return _set_reply(record, lambda reply: foreign + "\n" + foreign)

@@ -5,7 +5,9 @@
 For each N a planted corpus (benchmarks/corpus.py) is written, then each configuration runs
 in a fresh interpreter: ``lint-local-J`` (``ftdata.lint`` with J processes),
 ``lint-ray-W`` (a local Ray cluster of W CPUs), ``dedup-local-1`` (``ftdata dedup --method
-minhash``; the local command runs in one process) and ``dedup-ray-W``. Time excludes the
+minhash``; the local command runs in one process) and ``dedup-ray-W``; ``split-local-1`` and
+``split-ray-W`` (``ftdata.split`` with its defaults, then the files written; not run unless
+named in ``--configs``). Time excludes the
 start of the Ray cluster (reported apart); memory is the peak of the summed RSS of the
 interpreter and all its descendants (pool workers, or the Ray raylet, GCS and workers),
 sampled every 0.1 s. Every Ray run's outputs are compared with the local run's bytes.
@@ -81,6 +83,11 @@ def child(config: str, source: str, out: str) -> dict:
         report = ftdata.lint(source, config=False, jobs=workers, executor=executor)
         with open(out, "w", encoding="utf-8") as f:
             render_json(report, f)
+    elif kind == "split":
+        from ftdata.curation.split import split
+
+        options = {"engine": "ray", "blocks": 2 * workers} if executor is not None else {}
+        split(source, **options).write(out)
     else:
         if executor is None:
             from ftdata.curation.dedup import dedup
@@ -122,7 +129,7 @@ def main(argv: list[str]) -> None:
             for config in configs:
                 folder = Path(tmp) / f"{n}-{config}"
                 folder.mkdir()
-                name = "findings.json" if config.startswith("lint") else "out.jsonl"
+                name = {"lint": "findings.json", "dedup": "out.jsonl", "split": ""}[config.split("-")[0]]
                 run = subprocess.run(
                     [sys.executable, __file__, "--child", config, str(source), str(folder / name)],
                     capture_output=True,

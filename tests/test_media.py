@@ -269,3 +269,168 @@ def test_typed_parts_that_name_their_own_file_are_looked_up(tmp_path: Path) -> N
         ),
         (("messages", 0, "content", 4, "path"), f"no file at {str(tmp_path / 'clip.mp4')!r}"),
     ]
+
+
+MLLM_MEDIA = REAL.parent / "llamafactory-0.9.5-mllm"
+#: The entries of LLaMA-Factory 0.9.5's data/dataset_info.json for its multimodal demos.
+DEMO_INFO = {
+    name: {
+        "file_name": f"{name}.json",
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", **{k: k for k in columns}},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
+    }
+    for name, columns in (
+        ("mllm_demo", ["images"]),
+        ("mllm_audio_demo", ["audios"]),
+        ("mllm_video_demo", ["videos"]),
+        ("mllm_video_audio_demo", ["videos", "audios"]),
+    )
+}
+
+
+def _ft123(result_stdout: str) -> list[str]:
+    return [line.split(": FT123 ", 1)[1] for line in result_stdout.splitlines() if ": FT123 " in line]
+
+
+def test_media_dir_is_where_relative_paths_are_looked_up(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    demo = Path(shutil.copy(MLLM_DEMO, tmp_path / "data" / "mllm_demo.json"))
+    shutil.copytree(MLLM_DEMO.parent / "mllm_demo_data", tmp_path / "media" / "mllm_demo_data")
+    lint = ("lint", "data/mllm_demo.json", "--isolated", "--select", "FT123")
+    beside = run_cli(*lint, cwd=tmp_path)
+    assert beside.returncode == 1
+    assert len(_ft123(beside.stdout)) == 8  # every reference of the six records
+    # A relative media_dir is taken from the dataset file's folder, as relative paths are.
+    given = run_cli(*lint, "--option", "FT123.media_dir=../media", cwd=tmp_path)
+    assert given.returncode == 0, given.stdout + given.stderr
+    assert run_cli(*lint, "--option", "FT123.media_dir=media", cwd=tmp_path).returncode == 1
+    (tmp_path / "media" / "mllm_demo_data" / "3.jpg").unlink()
+    gone = run_cli(*lint, "--option", "FT123.media_dir=../media", cwd=tmp_path)
+    assert gone.returncode == 1
+    assert (
+        _ft123(gone.stdout)
+        == ["no file at 'mllm_demo_data/3.jpg' (relative to media_dir '../media' in the dataset file's folder)"] * 2
+    )
+    # The same lookup from the library, with the folder given as an absolute path.
+    media = str(tmp_path / "media")
+    report = ftdata.lint(demo, config=False, select=["FT123"], options={"FT123": {"media_dir": media}})
+    assert [(f.index, f.path, f.message) for f in report] == [
+        (i, ("images", 0), f"no file at 'mllm_demo_data/3.jpg' (relative to media_dir {media!r})") for i in (2, 5)
+    ]
+
+
+def test_media_dir_in_the_configuration_is_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    shutil.copy(MLLM_DEMO, tmp_path / "project" / "data" / "mllm_demo.json")
+    shutil.copytree(MLLM_DEMO.parent / "mllm_demo_data", tmp_path / "project" / "media" / "mllm_demo_data")
+    (tmp_path / "project" / "pyproject.toml").write_text(
+        '[tool.ftdata]\nselect = ["FT123"]\n\n[tool.ftdata.rules.FT123]\nmedia-dir = "./media"\n', encoding="utf-8"
+    )
+    (tmp_path / "elsewhere").mkdir()
+    result = run_cli("lint", tmp_path / "project" / "data" / "mllm_demo.json", cwd=tmp_path / "elsewhere")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_media_dir_that_does_not_exist_reports_each_reference_in_it(tmp_path: Path) -> None:
+    (tmp_path / "mllm_demo_data").mkdir()
+    demo = Path(shutil.copy(MLLM_DEMO, tmp_path / "mllm_demo.json"))
+    for name in ("1.jpg", "2.jpg", "3.jpg"):
+        (tmp_path / "mllm_demo_data" / name).write_bytes(b"")
+    assert ftdata.lint(demo, config=False, select=["FT123"]).findings == []
+    options = {"FT123": {"media_dir": str(tmp_path / "missing")}}
+    found = {f.message for f in ftdata.lint(demo, config=False, select=["FT123"], options=options)}
+    assert found == {
+        f"no file at 'mllm_demo_data/{n}.jpg' (relative to media_dir {str(tmp_path / 'missing')!r})" for n in (1, 2, 3)
+    }
+
+
+def test_absolute_paths_and_urls_ignore_media_dir(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "in.png").write_bytes(b"x")
+    (tmp_path / "abs.png").write_bytes(b"x")
+    reply = {"role": "assistant", "content": "A cat."}
+    images = ["in.png", str(tmp_path / "abs.png"), "https://example.com/x.png", "abs.png", str(tmp_path / "gone.png")]
+    path = tmp_path / "mm.jsonl"
+    path.write_text(json.dumps({"messages": [_user("<image>" * 5), reply], "images": images}) + "\n", encoding="utf-8")
+    options = {"FT123": {"media_dir": str(tmp_path / "media")}}
+    found = [(f.path, f.message) for f in ftdata.lint(path, config=False, select=["FT123"], options=options)]
+    assert found == [
+        (("images", 3), f"no file at 'abs.png' (relative to media_dir {str(tmp_path / 'media')!r})"),
+        (("images", 4), f"no file at {str(tmp_path / 'gone.png')!r}"),
+    ]
+
+
+def test_sharded_runs_join_media_dir_like_a_serial_run(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "here.png").write_bytes(b"x")
+    (tmp_path / "gone0.png").write_bytes(b"x")  # beside the file, not in media_dir: still missing
+    reply = {"role": "assistant", "content": "A cat."}
+    rows = [
+        {"messages": [_user("<image>?"), reply], "images": ["here.png" if i % 3 else f"gone{i % 7}.png"]}
+        for i in range(60)
+    ]
+    path = tmp_path / "mm.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    plan = compile_plan(Settings(select=("FT123",), options={"FT123": {"media_dir": str(tmp_path / "media")}}))
+    serial, _ = lint_file(path, plan, jobs=1)
+    sharded, _ = lint_file(path, plan, jobs=3, parallel_min_bytes=1)
+    assert sorted(sharded, key=lambda f: f.sort_key()) == sorted(serial, key=lambda f: f.sort_key())
+    assert [f.index for f in sorted(serial, key=lambda f: f.sort_key())] == list(range(0, 60, 3))
+
+
+def test_llamafactory_layout_with_dataset_info_is_clean(tmp_path: Path) -> None:
+    """LLaMA-Factory's own layout: data/dataset_info.json, the demo files beside it, the
+    media in data/mllm_demo_data (its default media_dir is the dataset folder)."""
+    data = tmp_path / "data"
+    shutil.copytree(MLLM_DEMO.parent / "mllm_demo_data", data / "mllm_demo_data")
+    shutil.copy(MLLM_DEMO, data)
+    for name in ("mllm_audio_demo", "mllm_video_demo", "mllm_video_audio_demo"):
+        shutil.copy(MLLM_MEDIA / f"{name}.json", data)
+    (data / "dataset_info.json").write_text(json.dumps(DEMO_INFO, indent=2), encoding="utf-8")
+    named = {ref for name in DEMO_INFO for r in json.loads((data / f"{name}.json").read_text()) for k in ("images", "videos", "audios") for ref in r.get(k, [])}  # fmt: skip
+    missing = sorted(ref for ref in named if not (data / ref).is_file())
+    assert missing == [f"mllm_demo_data/{n}" for n in ("1.mp3", "1.mp4", "2.avi", "2.wav", "3.flac", "3.mp4", "4.mp3", "4.mp4")]  # fmt: skip
+    files = [data / f"{name}.json" for name in DEMO_INFO]
+    before = ftdata.lint(files, config=False, select=["FT122", "FT123"])
+    assert {(f.source.rsplit("/", 1)[-1], f.message) for f in before} == {
+        (f"{name}.json", f"no file at {ref!r} (relative to the dataset file's folder)")
+        for name in DEMO_INFO
+        for r in json.loads((data / f"{name}.json").read_text())
+        for k in ("videos", "audios")
+        for ref in r.get(k, [])
+    }
+    for ref in missing:  # the sdist's audio and video files, by name (FT123 opens nothing)
+        (data / ref).write_bytes(b"")
+    after = ftdata.lint(files, config=False, select=["FT122", "FT123"])
+    assert after.total_records == 15
+    assert after.findings == []
+
+
+def test_a_dataset_info_above_the_file_needs_its_folder_as_media_dir(tmp_path: Path) -> None:
+    """LLaMA-Factory looks media up in its dataset_dir (the folder of dataset_info.json),
+    also for a file_name in a subfolder; ftdata does so when given that folder."""
+    data = tmp_path / "data"
+    shutil.copytree(MLLM_DEMO.parent / "mllm_demo_data", data / "mllm_demo_data")
+    (data / "sub").mkdir()
+    demo = Path(shutil.copy(MLLM_DEMO, data / "sub" / "mllm_demo.json"))
+    (data / "dataset_info.json").write_text(
+        json.dumps({"mllm_demo": {**DEMO_INFO["mllm_demo"], "file_name": "sub/mllm_demo.json"}}), encoding="utf-8"
+    )
+    assert len(ftdata.lint(demo, config=False, select=["FT123"]).findings) == 8
+    report = ftdata.lint(demo, config=False, select=["FT123"], options={"FT123": {"media_dir": str(data)}})
+    assert report.findings == []
+
+
+def test_a_video_given_as_frames_counts_once_and_each_frame_is_looked_up(tmp_path: Path) -> None:
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "1.jpg").write_bytes(b"x")
+    reply = {"role": "assistant", "content": "A goal."}
+    rows = [{"messages": [_user("<video>What happens?"), reply], "videos": [["frames/1.jpg", "frames/2.jpg"]]}]
+    path = tmp_path / "mm.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    found = [(f.code, f.path, f.message) for f in ftdata.lint(path, config=False, select=["FT122", "FT123"])]
+    assert found == [("FT123", ("videos", 0, 1), "no file at 'frames/2.jpg' (relative to the dataset file's folder)")]
+    rec = Record(0, rows[0])
+    normalise(rec)
+    assert list(local_references(rec)) == [(("videos", 0, 0), "frames/1.jpg"), (("videos", 0, 1), "frames/2.jpg")]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import ftdata
 from benchmarks.planted_text import mojibake_of
 from ftdata import registry
-from ftdata.rules.text_quality import language_of, mojibake_in
+from ftdata.rules.text_quality import _switch, language_of, mojibake_in
 from tests.conftest import run_cli
 
 
@@ -127,6 +127,115 @@ def test_language_mismatch_is_opt_in_and_judges_replies(tmp_path: Path) -> None:
     )
     assert _codes(path, "FT312") == ["assistant text is in Chinese but its prompt is in English"]
     assert not [f for f in ftdata.lint(path, config=False) if f.code == "FT312"]
+
+
+_FRENCH = (
+    "La réponse dépend de nombreux facteurs, notamment du moment, du lieu et des conditions précises. "
+    "En général, il faut d'abord comprendre le contexte avant de juger."
+)
+_SPANISH = (
+    "La respuesta depende de muchos factores, entre ellos el momento, el lugar y las condiciones concretas. "
+    "En general, conviene entender primero el contexto antes de juzgar."
+)
+_SYSTEM = "You are an AI language model developed by a research lab. You carefully follow instructions."
+
+
+def test_language_mismatch_after_short_questions_system_prompts_and_tool_calls(tmp_path: Path) -> None:
+    glaive_turns = [
+        {"from": "human", "value": "Hi, I need help with calculating my loan payment."},
+        {"from": "gpt", "value": "Of course. What are the loan amount, the interest rate and the term in years?"},
+        {"from": "human", "value": "The amount is $200,000, the rate is 3.5%, and the term is 30 years."},
+        {"from": "function_call", "value": '{"name": "calculate_loan_payment", "arguments": {"loan_amount": 200000}}'},
+        {"from": "observation", "value": '{"monthly_payment": "$898.09"}'},
+        {"from": "gpt", "value": _SPANISH},
+    ]
+    story = "Read the story.\nStory: Czechoslovakia was a state in Central Europe until 1993. " * 3
+    path = _write(
+        tmp_path,
+        [
+            # a few words are enough to tell English from French
+            {"instruction": "How do I know if my house has a water leak?", "input": "", "output": _FRENCH},
+            # "an AI language model" in the system prompt does not ask for Spanish
+            {
+                "messages": [
+                    {"role": "system", "content": _SYSTEM},
+                    {"role": "user", "content": "Explain the concept of time zones, starting with New York."},
+                    {"role": "assistant", "content": _SPANISH},
+                ]
+            },
+            # the quoted names of a function call do not make a Spanish reply right
+            {"conversations": glaive_turns},
+            # a story that mentions Czech does not ask for German either
+            {
+                "messages": [
+                    {"role": "user", "content": story + "\nWhen did it end?"},
+                    {"role": "assistant", "content": "In 1993, when it split into two states."},
+                    {"role": "user", "content": "What was it made of?"},
+                    {
+                        "role": "assistant",
+                        "content": "Die Antwort hängt von vielen Faktoren ab, darunter Zeitpunkt, Ort "
+                        "und die genauen Bedingungen. Im Allgemeinen sollte man zuerst den Zusammenhang verstehen.",
+                    },
+                ]
+            },
+        ],
+    )
+    messages = _codes(path, "FT312")
+    assert len(messages) == 4, messages
+    assert messages[0] == "'output' is in French but its prompt is in English"
+
+
+def test_language_mismatch_quiet_where_the_language_is_asked_for(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            # a short French question answered in French
+            {"instruction": "Et pourquoi le ciel est-il bleu ?", "input": "", "output": _FRENCH},
+            # a system prompt that names the language to answer in
+            {
+                "messages": [
+                    {"role": "system", "content": "You are a tutor. Always answer in Spanish."},
+                    {"role": "user", "content": "Explain the concept of time zones, starting with New York."},
+                    {"role": "assistant", "content": _SPANISH},
+                ]
+            },
+            # a question about a language
+            {"instruction": "What does a French weather forecast sound like?", "input": "", "output": _FRENCH},
+        ],
+    )
+    assert _codes(path, "FT312") == []
+
+
+_LINE_CODES = st.lists(st.one_of(st.none(), st.sampled_from(["en", "fr", "zh"])), min_size=0, max_size=8)
+
+
+@given(_LINE_CODES, st.sampled_from([None, "en", "fr"]), st.sampled_from([None, "en", "fr", "zh"]))
+@settings(max_examples=300, deadline=None)
+def test_switch_identifies_only_the_lines_it_needs(codes: list[str | None], head: str | None, tail: str | None) -> None:
+    """The switch found from the first and last lines with a language is the one found
+    from every line (the search that identified each line of every reply)."""
+    lines = [f"line {i}" for i in range(len(codes))]
+    by_line = dict(zip(lines, codes, strict=True))
+
+    def lang(text: str, least: int = 0) -> str | None:
+        if text in by_line:
+            return by_line[text]
+        return head if text.startswith(lines[0]) else tail
+
+    def every_line(prose: str) -> tuple[str, str] | None:
+        rows = [line for line in prose.splitlines() if line.strip()]
+        if len(rows) < 2:
+            return None
+        judged = [(i, c) for i, c in ((i, lang(r)) for i, r in enumerate(rows)) if c is not None]
+        if len(judged) < 2 or judged[0][1] == judged[-1][1]:
+            return None
+        one, two = judged[0][1], judged[-1][1]
+        cut = max(i for i, c in judged if c == one) + 1
+        first, second = "\n".join(rows[:cut]), "\n".join(rows[cut:])
+        return (one, two) if lang(first, 1) == one and lang(second, 1) == two else None
+
+    prose = "\n".join(lines)
+    assert _switch(prose, lang, 1) == every_line(prose)
 
 
 def test_missing_context_urls_markers_and_citations(tmp_path: Path) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import ftdata
 from ftdata.auditing import _memory_records
 from ftdata.labels import record_row, tokenize_example
-from ftdata.tokens import chat_messages, chat_tools, count_tokens, load_tokenizer
+from ftdata.rules.tokens import min_tokens
+from ftdata.tokens import TURN_OVERHEAD, chat_messages, chat_tools, count_tokens, load_tokenizer
 from tests.conftest import PLAIN_TOKENIZER_DIR, REAL, TOKENIZER_DIR, run_cli
 
 GLAIVE = REAL / "glaive_toolcall_en_demo.json"
@@ -187,3 +189,32 @@ def test_lint_renders_glaive_tool_calls_with_a_tool_template(tool_tokenizer) -> 
         any(t["from"] == "observation" for t in r["conversations"]) for r in json.loads(GLAIVE.read_text())
     )
     assert all("unsupported role tool" in f["message"] for f in failed)
+
+
+def _long_chat(reply: str) -> dict:
+    return {"messages": [{"role": "user", "content": "Tell me more."}, {"role": "assistant", "content": reply}]}
+
+
+def test_estimated_length_is_reported_only_when_the_words_are_over_too(tmp_path: Path) -> None:
+    """Without a tokenizer, 4 characters a token over-counts text of long words: such a
+    record is left alone unless its words, numbers and signs alone are over."""
+    path = tmp_path / "long.jsonl"
+    records = [
+        _long_chat("The cat sat on the mat, and it was a good day. " * 12),  # 168 pieces, ~141 by characters
+        _long_chat("internationalization characteristically " * 20),  # 40 pieces, ~206 by characters
+        _long_chat("这个问题的答案取决于很多因素。" * 20),  # at least 172, but ~86 by characters
+    ]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    report = [f for f in ftdata.lint(path, select=["FT501"], max_length=100, config=False) if f.code == "FT501"]
+    assert [f.index for f in report] == [0]
+    assert report[0].message.startswith("~")
+    assert "at least 180 by its words, numbers and punctuation" in report[0].message
+    assert "set `tokenizer` for exact counts" in report[0].message
+
+
+def test_min_tokens_counts_pieces_and_cjk_characters() -> None:
+    (rec,) = _memory_records([_long_chat("I've got 12345 apples (fresh), don't you?")], None)
+    # user: Tell, me, more, "."; assistant: I've, got, 123, 45, apples, fresh ("(" may join it), "),", don't, you, "?"
+    assert min_tokens(rec) == 4 + 10 + 2 * TURN_OVERHEAD
+    (han,) = _memory_records([_long_chat("你好世界" * 10)], None)
+    assert min_tokens(han) == 4 + 20 + 2 * TURN_OVERHEAD

@@ -39,6 +39,10 @@ from ftdata.render.text import visible, visible_path
     "--num-perm", type=click.IntRange(8, 1024), default=128, show_default=True, help="minhash: number of permutations."
 )
 @click.option(
+    "--answer-threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+    help="minhash, scope conversation: least Jaccard of the replies of a pair (0: off; see FT404).",
+)  # fmt: skip
+@click.option(
     "--model",
     default="sentence-transformers/all-MiniLM-L6-v2",
     show_default=True,
@@ -63,6 +67,7 @@ def dedup(
     shingle: str,
     ngram: int,
     num_perm: int,
+    answer_threshold: float,
     model: str,
     unreadable: str,
     input_format: str | None,
@@ -87,7 +92,8 @@ def dedup(
     options: dict[str, Any] = dict(
         method=method, keep=keep, threshold=threshold, scope=scope, casefold=casefold, shingle=shingle
     )
-    options.update(n=ngram, num_perm=num_perm, format=read_as(source, input_format), unreadable=unreadable)
+    options.update(n=ngram, num_perm=num_perm, answer_threshold=answer_threshold, unreadable=unreadable)
+    options["format"] = read_as(source, input_format)
     engine, address = engine_for(engine, address, True, source.parent)
     with progress_bar(quiet or engine == "ray") as progress:
         try:
@@ -181,6 +187,7 @@ def _unreadable_summary(unread: list[Any], where: Path) -> str:
     help="Quantile bins for a numeric stratification field.",
 )
 @input_format_option
+@ray_options("the record reads", work_dir=False)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but warnings.")
 def split_command(
     source: Path,
@@ -195,6 +202,9 @@ def split_command(
     min_per_stratum: int | None,
     bins: int,
     input_format: str | None,
+    engine: str | None,
+    address: str | None,
+    blocks: int | None,
     quiet: bool,
 ) -> None:
     """Split a dataset into train/eval(/test) files that share no group.
@@ -205,6 +215,7 @@ def split_command(
     byte for byte, and the files and manifest.json are committed together. The written
     files are then audited for exact prompt leaks: exit status 1 if any.
     """
+    from ftdata.config import ConfigError
     from ftdata.curation.split import check_split_outputs, split, write_split
 
     sizes = {"train": 1.0 - eval_size - test_size, "eval": eval_size}
@@ -215,22 +226,16 @@ def split_command(
     if "none" in group_by and len(group_by) > 1:
         raise UsageFailure("--group-by none cannot be combined with another grouping")
     grouping: Any = list(group_by) if len(group_by) > 1 else (group_by[0] if group_by else "prompt")
+    engine, address = engine_for(engine, address, True, source.parent)
     try:
         check_split_outputs(source, sizes, output)
         result = split(
-            source,
-            sizes=sizes,
-            seed=seed,
-            stratify_by=stratify_by,
-            group_by=grouping,
-            min_per_stratum=min_per_stratum,
-            bins=bins,
-            threshold=threshold,
-            scope=scope,
-            format=read_as(source, input_format),
-        )
+            source, sizes=sizes, seed=seed, stratify_by=stratify_by, group_by=grouping,
+            min_per_stratum=min_per_stratum, bins=bins, threshold=threshold, scope=scope,
+            format=read_as(source, input_format), engine=engine, address=address, blocks=blocks,
+        )  # fmt: skip
         paths = write_split(result, output)
-    except (OSError, ValueError, ImportError) as e:
+    except (OSError, ValueError, ImportError, ConfigError) as e:
         raise UsageFailure(str(e)) from None
     for warning in result.warnings:
         click.echo(f"warning: {visible(warning)}", err=True)

@@ -1,5 +1,5 @@
 """Options shared by the curation commands that can run on a Ray cluster (``ftdata dedup``,
-``ftdata leak``), and the choice of engine they make from them and the configuration."""
+``ftdata leak``, ``ftdata split``), and the choice of engine they make from them and the configuration."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Any
 import click
 
 
-def ray_options(what: str) -> Callable[[Any], Any]:
-    """``--engine``, ``--address``, ``--work-dir`` and ``--blocks``; ``what`` says which
-    methods of the command run on the cluster."""
-    decorators = (
+def ray_options(what: str, *, work_dir: bool = True) -> Callable[[Any], Any]:
+    """``--engine``, ``--address``, ``--work-dir`` (unless ``work_dir`` is False: a
+    command that keeps no intermediates) and ``--blocks``; ``what`` says which part of
+    the command runs on the cluster."""
+    decorators = [
         click.option(
             "--engine",
             type=click.Choice(["local", "ray"]),
@@ -31,7 +32,9 @@ def ray_options(what: str) -> Callable[[Any], Any]:
             "(default: a temp folder).",
         ),
         click.option("--blocks", type=click.IntRange(min=1), help="--engine ray: byte ranges to cut each input into."),
-    )
+    ]
+    if not work_dir:
+        del decorators[2]
 
     def apply(f: Any) -> Any:
         for decorate in reversed(decorators):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftdata.curation.convert_read import WEIGHT_KEYS, Example, Refusal, read_example, reply_start, without_weights
-from ftdata.formats import MESSAGES, PREFERENCE, PROMPT_COMPLETION, TEXT, UNPAIRED_PREFERENCE, detect
+from ftdata.formats import MESSAGES, PREFERENCE, PROMPT_COMPLETION, STEPWISE, TEXT, UNPAIRED_PREFERENCE, detect
 from ftdata.formats.preference import LABEL_KEYS
 
 #: The shapes ``convert`` writes (``--to``).
@@ -125,6 +125,9 @@ def convert_record(data: dict[str, Any], fmt: str, to: str) -> dict[str, Any]:
     """``data`` (of format ``fmt``) in the ``to`` shape; raises :class:`Refusal`. The
     result is checked to be detected as the intended format, so its keys cannot say
     another one."""
+    if fmt == STEPWISE:
+        # Step labels have no place in any target shape: refused whatever the target.
+        raise Refusal("not-convertible", f"records of the {fmt} format have no conversion to TRL's shapes")
     unlabelled = fmt not in (PREFERENCE, UNPAIRED_PREFERENCE) and not any(type(data.get(k)) is bool for k in LABEL_KEYS)
     if (
         (to == "text") != (fmt == TEXT)

@@ -128,6 +128,7 @@ def dedup(
     num_perm: int = 128,
     bands: int | None = None,
     seed: int = 0,
+    answer_threshold: float = 0.5,
     model: str = "sentence-transformers/all-MiniLM-L6-v2",
     format: str | None = None,
     unreadable: str = "keep",
@@ -137,7 +138,10 @@ def dedup(
 
     ``method`` is ``exact`` (same normalised text: NFC, collapsed whitespace, optional
     case folding), ``minhash`` (Jaccard of shingles >= ``threshold``, verified exactly) or
-    ``semantic`` (cosine of sentence embeddings >= ``threshold``). ``keep`` picks the
+    ``semantic`` (cosine of sentence embeddings >= ``threshold``); with ``minhash`` over
+    the whole conversation, the replies of a pair must also reach ``answer_threshold``
+    (Jaccard; 0: not checked), so that different questions over one shared document are
+    not duplicates (see FT404). ``keep`` picks the
     representative: ``first`` or ``longest``. ``scope`` compares the ``prompt``, the
     ``answer`` or the whole ``conversation``. Records that cannot be read are never
     compared: ``unreadable="keep"`` keeps them unchanged, ``"reject"`` rejects them. With
@@ -166,6 +170,7 @@ def dedup(
         options["casefold"] = casefold
     elif method == "minhash":
         options.update(threshold=limit, num_perm=num_perm, bands=bands or 0, shingle=shingle, n=n, seed=seed)
+        options["answer_threshold"] = answer_threshold
     else:
         options.update(threshold=limit, model=model)
     found, outline = _findings(path if path is not None else rows, rule, options, format, progress)  # type: ignore[arg-type]
@@ -178,6 +183,7 @@ def dedup(
         options = manifest_options(
             method, limit, scope=scope, keep=keep, casefold=casefold, unreadable=unreadable, format=format,
             shingle=shingle, n=n, num_perm=num_perm, bands=bands, seed=seed, model=model,
+            answer_threshold=answer_threshold,
         )  # fmt: skip
         result.outputs = write_outputs(path, paths, result, lines, options=options, fingerprint=fingerprint)
     return result
@@ -227,6 +233,7 @@ def manifest_options(
     bands: int | None,
     seed: int,
     model: str,
+    answer_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """The options a dedup's manifest records: those that decided its result."""
     options: dict[str, Any] = {
@@ -240,6 +247,8 @@ def manifest_options(
     }
     if method == "minhash":
         options.update(shingle=shingle, n=n, num_perm=num_perm, bands=bands, seed=seed)
+        if scope == "conversation":
+            options["answer_threshold"] = answer_threshold
     if method == "semantic":
         options["model"] = model
     return options
@@ -299,7 +308,8 @@ def _findings(
 def line_numbers(path: Path, wanted: Iterable[int]) -> dict[int, int | None]:
     """The line of each record of ``path`` at the ``wanted`` indices, from a read that
     does not parse (and stops after the last one)."""
-    found = io.records_at(io.read(path, io.ReadStats(), parse="none"), wanted)
+    wanted = set(wanted)
+    found = io.records_at(io.read(path, io.ReadStats(), parse="none", wanted=wanted), wanted) if wanted else {}
     return {index: rec.line for index, rec in found.items()}
 
 

@@ -4,7 +4,9 @@ embedding neighbours, precomputed labels) recognised as such."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -76,7 +78,7 @@ def grouping_list(group_by: Any, n_hint: int | None) -> list[Any]:
 
 def record_key(grouping: Any) -> Callable[[Record], Hashable] | None:
     """Per-record group key for groupings decided by equal keys; None for the others."""
-    if isinstance(grouping, list) or grouping in ("near-duplicates", "semantic"):
+    if isinstance(grouping, list | tuple) or grouping in ("near-duplicates", "semantic"):
         return None
     if callable(grouping):
         return grouping
@@ -106,3 +108,88 @@ def describe_grouping(group_by: Any) -> Any:
     if isinstance(group_by, Sequence) and group_by and not isinstance(group_by[0], str):
         return "<precomputed labels>"
     return [g if isinstance(g, str) else "<callable>" for g in group_by]
+
+
+@dataclass
+class SplitColumns:
+    """What a split keeps of each record, in one pass: a few compact columns, never the
+    records. Indices are record indices (of one block when read by a cluster task, of the
+    whole input once :meth:`joined`); ``strata`` and ``lines`` have one entry per record."""
+
+    lines: list[int | None] = field(default_factory=list)
+    usable: list[int] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)
+    rejected_rules: dict[int, str | None] = field(default_factory=dict)
+    strata: list[Hashable] = field(default_factory=list)
+    hashes: dict[int, bytes] = field(default_factory=dict)
+    #: (record, key) of each record-keyed grouping, in the order of the groupings.
+    keys: list[list[tuple[int, Hashable]]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    text_owner: list[int] = field(default_factory=list)
+
+    @classmethod
+    def joined(cls, parts: Iterable[tuple[SplitColumns, int]]) -> SplitColumns:
+        """The columns of consecutive blocks, each given with how many lines it read, as
+        the columns of the whole input: indices and line numbers shifted in block order."""
+        out = cls()
+        records = lines = 0
+        for part, read in parts:
+            out.lines.extend(None if x is None else x + lines for x in part.lines)
+            out.usable.extend(i + records for i in part.usable)
+            out.rejected.update((i + records, v) for i, v in part.rejected.items())
+            out.rejected_rules.update((i + records, v) for i, v in part.rejected_rules.items())
+            out.strata.extend(part.strata)
+            out.hashes.update((i + records, h) for i, h in part.hashes.items())
+            if not out.keys:
+                out.keys = [[] for _ in part.keys]
+            for column, more in zip(out.keys, part.keys, strict=True):
+                column.extend((i + records, k) for i, k in more)
+            out.texts.extend(part.texts)
+            out.text_owner.extend(i + records for i in part.text_owner)
+            records += len(part.lines)
+            lines += read
+        return out
+
+
+def collect_columns(
+    records: Iterable[Record],
+    *,
+    groupings: Sequence[Any],
+    stratum: Key | None,
+    seed: int,
+    scope: str,
+) -> SplitColumns:
+    """Read what a split needs of ``records`` (normalised): line, readability and why
+    not, stratum value, seeded content hash, the key of each record-keyed grouping and,
+    when a grouping compares texts, the ``scope`` text."""
+    from ftdata.curation.dedup import why_unreadable
+    from ftdata.similarity.text import scope_text
+
+    getters = [record_key(g) for g in groupings]
+    needs_texts = any(g in ("near-duplicates", "semantic") for g in groupings if isinstance(g, str))
+    out = SplitColumns(keys=[[] for _ in getters])
+    interned: dict[Hashable, Hashable] = {}
+    for rec in records:
+        i = rec.index
+        out.lines.append(rec.line)
+        if not rec.readable:
+            out.rejected_rules[i], out.rejected[i] = why_unreadable(rec)
+            out.strata.append(None)
+            continue
+        out.usable.append(i)
+        value = stratum(rec) if stratum else None
+        out.strata.append(interned.setdefault(value, value) if isinstance(value, Hashable) else value)
+        out.hashes[i] = content_hash(rec, seed)
+        for column, get in zip(out.keys, getters, strict=True):
+            if get is not None:
+                column.append((i, get(rec)))
+        if needs_texts:
+            out.texts.append(scope_text(rec, scope, casefold=True))
+            out.text_owner.append(i)
+    return out
+
+
+def content_hash(rec: Record, seed: int) -> bytes:
+    """The seeded hash that orders a split's placement: of the record's bytes as read."""
+    payload = rec.raw if rec.raw is not None else orjson.dumps(rec.data, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(payload, digest_size=8, key=seed.to_bytes(8, "big", signed=True)).digest()

@@ -10,22 +10,20 @@ bytes on any machine.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ftdata import io
-from ftdata.curation.dedup import why_unreadable
 from ftdata.curation.grouping import (
     DEFAULT_GROUPING,
     Key,
+    SplitColumns,
     bin_numbers,
+    collect_columns,
     describe_grouping,
     grouping_list,
     join_equal,
@@ -40,7 +38,6 @@ from ftdata.formats import normalise
 from ftdata.outputs import Fingerprint
 from ftdata.records import Record
 from ftdata.similarity.clusters import UnionFind
-from ftdata.similarity.text import scope_text
 
 UNGROUPED_WARNING = "no grouping (group by none): eval may share prompts with train"
 DEFAULT_SIZES = {"train": 0.85, "eval": 0.15}
@@ -146,11 +143,6 @@ def _iterate(source: Any, format: str | None, chat: bool) -> tuple[Iterator[Reco
     return from_rows(), None, rows
 
 
-def _content_hash(rec: Record, seed: int) -> bytes:
-    payload = rec.raw if rec.raw is not None else orjson.dumps(rec.data, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(payload, digest_size=8, key=seed.to_bytes(8, "big", signed=True)).digest()
-
-
 def split(
     source: Any,
     *,
@@ -165,6 +157,9 @@ def split(
     model: str = "sentence-transformers/all-MiniLM-L6-v2",
     format: str | None = None,
     min_eval: int = 100,
+    engine: str = "local",
+    address: str | None = None,
+    blocks: int | None = None,
 ) -> SplitResult:
     """Split ``source`` (a path, a list of dicts, a ``datasets.Dataset`` or a DataFrame).
 
@@ -178,47 +173,72 @@ def split(
     ``"none"`` (or None) groups nothing, with a warning. Near and semantic duplicates compare ``scope`` (``prompt`` by default, as
     the leakage audit does; or ``answer``, ``conversation``). A stratum with fewer than ``min_per_stratum`` records (default: one per
     split) goes to the first split, with a warning.
+
+    ``engine="ray"`` reads a file (``source`` must be a path) as Ray tasks over ``blocks``
+    newline-aligned byte ranges on the cluster at ``address`` (see
+    :func:`ftdata.distributed.split.split_columns`); the split is the local one, byte for byte.
     """
     targets = _sizes(sizes)
-    names = list(targets)
     groupings = grouping_list(group_by, None)
-    fingerprint = Fingerprint.of(source) if isinstance(source, str | os.PathLike) else None
-    # Always normalised: a record ftdata does not understand is rejected, never placed blind.
-    records, path, rows = _iterate(source, format, True)
-    limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
     key = stratum_key(stratify_by)
-    keyed = [(g, record_key(g)) for g in groupings]
-    needs_texts = any(g in ("near-duplicates", "semantic") for g in groupings if isinstance(g, str))
+    fingerprint: Fingerprint | None
+    if engine != "local":
+        from ftdata.distributed.split import on_cluster
 
-    # One pass: a few compact columns per record, never the records themselves.
-    lines: list[int | None] = []
-    usable: list[int] = []
-    rejected: dict[int, str] = {}
-    rejected_rules: dict[int, str | None] = {}
-    raw_strata: list[Hashable] = []
-    hashes: dict[int, bytes] = {}
-    group_keys: list[list[tuple[int, Hashable]]] = [[] for _ in keyed]
-    texts: list[str] = []
-    text_owner: list[int] = []
-    interned: dict[Hashable, Hashable] = {}
-    for rec in records:
-        i = rec.index
-        lines.append(rec.line)
-        if not rec.readable:
-            rejected_rules[i], rejected[i] = why_unreadable(rec)
-            raw_strata.append(None)
-            continue
-        usable.append(i)
-        value = key(rec) if key else None
-        raw_strata.append(interned.setdefault(value, value) if isinstance(value, Hashable) else value)
-        hashes[i] = _content_hash(rec, seed)
-        for column, (_, get) in zip(group_keys, keyed, strict=True):
-            if get is not None:
-                column.append((i, get(rec)))
-        if needs_texts and rec.readable:
-            texts.append(scope_text(rec, scope, casefold=True))
-            text_owner.append(i)
+        if not isinstance(source, str | os.PathLike):
+            raise ValueError("a split on a Ray cluster reads a file: give the path of a .jsonl or .json file")
+        columns, fingerprint = on_cluster(
+            source, engine=engine, address=address, blocks=blocks,
+            groupings=groupings, stratum=key, seed=seed, scope=scope, format=format,
+        )  # fmt: skip
+        path: Path | None = Path(source)
+        rows = None
+    else:
+        fingerprint = Fingerprint.of(source) if isinstance(source, str | os.PathLike) else None
+        # Always normalised: a record ftdata does not understand is rejected, never placed blind.
+        records, path, rows = _iterate(source, format, True)
+        columns = collect_columns(records, groupings=groupings, stratum=key, seed=seed, scope=scope)
+    limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
+    result, strata_of = assign(
+        columns, targets, groupings, stratified=key is not None, limit=limit, bins=bins, model=model,
+        min_per_stratum=min_per_stratum,
+    )  # fmt: skip
+    result.options = {
+        "sizes": targets,
+        "seed": seed,
+        "stratify_by": stratify_by if isinstance(stratify_by, str | type(None)) else "<callable>",
+        "group_by": describe_grouping(group_by),
+        "threshold": limit if groupings else None,
+        "scope": scope,
+        "min_per_stratum": result.options["min_per_stratum"],
+        "bins": bins,
+    }
+    result.source, result.records, result.fingerprint = path, rows, fingerprint
+    result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval, strata=strata_of))
+    return result
+
+
+def assign(
+    columns: SplitColumns,
+    targets: dict[str, float],
+    groupings: Sequence[Any],
+    *,
+    stratified: bool,
+    limit: float,
+    bins: int,
+    model: str,
+    min_per_stratum: int | None,
+) -> tuple[SplitResult, list[str]]:
+    """Place the records of ``columns`` (the whole input's): join their groups, vote each
+    group's stratum and give the groups of each stratum to the splits. Whatever read the
+    columns (one process, or cluster tasks over blocks), the same columns give the same
+    assignment."""
+    names = list(targets)
+    lines, usable, raw_strata, hashes = columns.lines, columns.usable, columns.strata, columns.hashes
+    texts, text_owner = columns.texts, columns.text_owner
     n = len(lines)
+    keyed = [(g, record_key(g)) for g in groupings]
+    group_keys = columns.keys
 
     uf = UnionFind(n)
     for (grouping, get), column in zip(keyed, group_keys, strict=True):
@@ -240,9 +260,9 @@ def split(
             for a, b, _ in pairs:
                 uf.union(text_owner[a], text_owner[b])
 
-    if key is not None:
+    if stratified:
         raw_strata = bin_numbers(raw_strata, bins)
-    strata_of = ["(missing)" if s is None else str(s) for s in raw_strata] if key else ["(all)"] * n
+    strata_of = ["(missing)" if s is None else str(s) for s in raw_strata] if stratified else ["(all)"] * n
 
     groups: dict[int, list[int]] = {}
     for i in usable:
@@ -278,28 +298,15 @@ def split(
         names=names,
         assignment=assignment,
         targets=targets,
-        strata=strata_report if key is not None else {},
-        rejected=rejected,
+        strata=strata_report if stratified else {},
+        rejected=columns.rejected,
         warnings=warnings,
-        options={
-            "sizes": targets,
-            "seed": seed,
-            "stratify_by": stratify_by if isinstance(stratify_by, str | type(None)) else "<callable>",
-            "group_by": describe_grouping(group_by),
-            "threshold": limit if groupings else None,
-            "scope": scope,
-            "min_per_stratum": floor,
-            "bins": bins,
-        },
+        options={"min_per_stratum": floor},
         groups=len(groups),
-        source=path,
         lines=lines,
-        records=rows,
-        fingerprint=fingerprint,
-        rejected_rules=rejected_rules,
+        rejected_rules=columns.rejected_rules,
     )
-    result.warnings.extend(guidance(result, stratified=key is not None, min_eval=min_eval, strata=strata_of))
-    return result
+    return result, strata_of
 
 
 def _place(

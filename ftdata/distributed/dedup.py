@@ -5,7 +5,8 @@ Stages, each a pure function over a block or a partition, run by ``executor.map`
 their intermediates under the work directory and a ``_SUCCESS`` marker when finished:
 ``scan`` (read, key, shingle and sign each block), then ``groups`` (exact: group the keys
 of each partition) or ``buckets`` (MinHash: candidate pairs of each partition's band
-buckets) and ``verify`` (exact Jaccard of each block's candidate pairs). The driver then
+buckets) and ``verify`` (exact Jaccard of each block's candidate pairs, and over the whole
+conversation FT404's reply check, before any component is built). The driver then
 joins the verified edges into connected components, orders everything by record index
 and writes the four outputs with the writer of the local command.
 """
@@ -35,7 +36,7 @@ from ftdata.curation.dedup import (
     write_outputs,
 )
 from ftdata.distributed.exact import group_partition, groups_path, read_clusters
-from ftdata.distributed.job import Block, Job
+from ftdata.distributed.job import Block, Job, check_stamp, stamp_of
 from ftdata.distributed.minhash import bucket_partition, verify_block, verify_path
 from ftdata.distributed.scan import scan_block
 from ftdata.distributed.workdir import WorkDir, read_table
@@ -64,6 +65,7 @@ def dedup(
     num_perm: int = 128,
     bands: int | None = None,
     seed: int = 0,
+    answer_threshold: float = 0.5,
     format: str | None = None,
     unreadable: str = "keep",
     blocks: int | None = None,
@@ -86,12 +88,17 @@ def dedup(
     limit = DEFAULT_THRESHOLDS[method] if threshold is None else threshold
     if not 0 < limit <= 1:
         raise ValueError("threshold must be in (0, 1]")
+    if method == "minhash":
+        from ftdata import registry
+
+        registry.get("FT404").check_options({"answer_threshold": answer_threshold})  # the local run's message
     path = Path(source)
     paths = output_paths(output)
     check_outputs([path], paths.values())
     fingerprint = Fingerprint.of(path)
     parts = blocks or getattr(executor, "parts", None) or 4
-    cuts = file_blocks(path, fingerprint.size, parts)
+    stamp = stamp_of(path)
+    cuts = file_blocks(path, fingerprint.size, parts, stamp)
     rows = 0
     asked = bands
     if method == "minhash":
@@ -102,7 +109,7 @@ def dedup(
         else:
             bands, rows = choose_bands(num_perm, limit)
     job = Job(
-        str(path),
+        str(path.absolute()),  # the workers' working folder is not the driver's
         "",
         method,
         scope,
@@ -118,6 +125,8 @@ def dedup(
         format,
         len(cuts),
         len(cuts),
+        # Set only where it decides the result, so that no other run is told apart by it.
+        answer_threshold=float(answer_threshold) if method == "minhash" and scope == "conversation" else 0.0,
     )
     temporary = work_dir is None
     root = Path(tempfile.mkdtemp(prefix="ftdata-dedup-")) if temporary else Path(work_dir)  # type: ignore[arg-type]
@@ -129,6 +138,7 @@ def dedup(
         options = manifest_options(
             method, limit, scope=scope, keep=keep, casefold=casefold, unreadable=unreadable, format=format,
             shingle=shingle, n=n, num_perm=num_perm, bands=asked, seed=seed, model="",
+            answer_threshold=answer_threshold,
         )  # fmt: skip
         result.outputs = write_outputs(path, paths, result, lines, options=options, fingerprint=fingerprint)
     finally:
@@ -158,15 +168,16 @@ def on_cluster(
     return dedup(source, output, executor=executor, blocks=blocks, work_dir=work_dir, **options)
 
 
-def file_blocks(path: Path, size: int, parts: int) -> list[Block]:
-    """Newline-aligned byte ranges of a JSON Lines file (one block for anything else)."""
+def file_blocks(path: Path, size: int, parts: int, stamp: tuple[int, ...] = ()) -> list[Block]:
+    """Newline-aligned byte ranges of a JSON Lines file (one block for anything else),
+    each to be read only while the file still has ``stamp``."""
     from ftdata.engine.scan import cut
 
     if io.container_of(path) != "jsonl" or size == 0 or parts <= 1:
-        return [Block(0)]
+        return [Block(0, stamp=stamp)]
     offsets = cut(path, size, parts)
     ends = [*offsets[1:], None]
-    return [Block(k, a, b) for k, (a, b) in enumerate(zip(offsets, ends, strict=True))]
+    return [Block(k, a, b, stamp=stamp) for k, (a, b) in enumerate(zip(offsets, ends, strict=True))]
 
 
 def job_identity(job: Job) -> dict[str, Any]:
@@ -199,6 +210,8 @@ def _run(
     work.stage("scan")
     run_stage(work, "scan", executor, scan_block, cuts, job)
     after_stage("scan")
+    # Refuse early, before the shuffles: the writer would refuse it too, at the end.
+    check_stamp(Path(job.path), cuts[0].stamp)
     metas = [orjson.loads(meta_path(job, b.number).read_bytes()) for b in cuts]
     counts = np.asarray([m["records"] for m in metas], dtype=np.int64)
     line_counts = np.asarray([m["lines"] for m in metas], dtype=np.int64)

@@ -14,12 +14,34 @@ class Block:
     """Block ``number`` of the input: the byte range ``[start, end)`` of a JSON Lines file
     (``end`` None: to the end); a JSON array is one block, the whole file. ``path`` is the
     file when a run reads several (blocks are numbered across them, file after file);
-    empty: the job's own ``path``."""
+    empty: the job's own ``path``. ``stamp`` is the file's (size, mtime, inode) when the
+    run started: a task that reads the block refuses a file that no longer has it."""
 
     number: int
     start: int = 0
     end: int | None = None
     path: str = ""
+    stamp: tuple[int, ...] = ()
+
+
+def stamp_of(path: Path) -> tuple[int, ...]:
+    """What identifies the version of ``path`` on disk now (see :class:`Block`)."""
+    from ftdata.engine.run import FileStamp
+
+    found = FileStamp.of(path)
+    return (found.size, found.mtime_ns, found.inode)
+
+
+def check_stamp(path: Path, stamp: tuple[int, ...]) -> None:
+    """Raise :class:`~ftdata.outputs.InputChangedError` when ``path`` is no longer the
+    version ``stamp`` names, as the local engine refuses a file changed between reads
+    (no stamp: nothing to check)."""
+    if not stamp:
+        return
+    from ftdata.engine.run import FileStamp
+
+    size, mtime_ns, inode = stamp
+    FileStamp(size, mtime_ns, inode).check(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +70,14 @@ class Job:
     #: (empty: FT401's, with ``casefold`` and ``scope``).
     key_rule: str = "FT401"
     key_options: tuple[tuple[str, object], ...] = ()
+    #: MinHash over the whole conversation: the smallest Jaccard similarity of the replies
+    #: of a verified pair (FT404's ``answer_threshold``); 0: replies are not compared.
+    answer_threshold: float = 0.0
+
+    @property
+    def replies(self) -> bool:
+        """Whether the scan keeps each record's reply shingles and verify compares them."""
+        return self.method == "minhash" and self.scope == "conversation" and self.answer_threshold > 0
 
     @property
     def scan_dir(self) -> Path:

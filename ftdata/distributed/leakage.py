@@ -29,7 +29,7 @@ from ftdata.curation.dedup import Unreadable
 from ftdata.curation.leakage import LeakageReport, prepare, report_of
 from ftdata.distributed.dedup import StageHook, file_blocks, job_identity, row_values, run_stage
 from ftdata.distributed.exact import group_partition, groups_path, read_clusters
-from ftdata.distributed.job import Block, Job
+from ftdata.distributed.job import Block, Job, check_stamp, stamp_of
 from ftdata.distributed.minhash import bucket_partition, verify_block, verify_path
 from ftdata.distributed.scan import meta_path, scan_block
 from ftdata.distributed.workdir import WorkDir, read_table
@@ -91,9 +91,10 @@ def leakage(
     parts = blocks or getattr(executor, "parts", None) or 4
     cuts: list[Block] = []
     owners: list[int] = []
+    stamps = [stamp_of(p) for p in files]
     for f, (path, fp) in enumerate(zip(files, prints, strict=True)):
-        for b in file_blocks(path, fp.size, parts):
-            cuts.append(Block(len(cuts), b.start, b.end, str(path)))
+        for b in file_blocks(path, fp.size, parts, stamps[f]):
+            cuts.append(Block(len(cuts), b.start, b.end, str(path.absolute()), b.stamp))
             owners.append(f)
     bound = {b.code: {**b.rule.options, **b.options} for b in setup.plan.files}
     severity = {b.code: b.severity for b in setup.plan.files}
@@ -114,6 +115,7 @@ def leakage(
             work = WorkDir(root / method, identity)
             job = replace(job, work=str(work.root))
             job, layout = _scan(job, work, cuts, owners, executor, setup.names, hook, method)
+            _check(files, stamps)
             if method == "exact":
                 run_stage(work, "groups", executor, group_partition, range(job.partitions), job)
                 hook("exact/groups")
@@ -129,10 +131,18 @@ def leakage(
         assert layout is not None
         records = {name: int(n) for name, n in zip(layout.names, layout.records.tolist(), strict=True)}
         unreadable = _unreadable(job, cuts, layout)
+        _check(files, stamps)
     finally:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
     return report_of(setup, records, unreadable, found)
+
+
+def _check(files: Sequence[Path], stamps: Sequence[tuple[int, ...]]) -> None:
+    """Refuse (InputChangedError) when a file is no longer the version the run read, as
+    the local audit refuses a file changed between its reads."""
+    for path, stamp in zip(files, stamps, strict=True):
+        check_stamp(path, stamp)
 
 
 def _job(method: str, bound: dict[str, dict[str, Any]], format: str | None, blocks: int) -> Job:

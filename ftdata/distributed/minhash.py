@@ -6,7 +6,9 @@ each bucket of two or more records gives its candidate pairs exactly as
 star around the smallest member of a large one), written by the block of the pair's
 first record. ``verify_block`` then checks the candidate pairs of one block against the
 exact Jaccard similarity of their shingle sets, read where the records live (the block's
-own rows and just the rows it needs of the others), and writes the verified edges.
+own rows and just the rows it needs of the others), keeps, over the whole conversation,
+only the pairs whose replies are near each other too (FT404's reply check, on the reply
+shingle sets of the verified pairs' records alone), and writes the verified edges.
 """
 
 from __future__ import annotations
@@ -64,19 +66,37 @@ def bucket_partition(partition: int, job: Job) -> int:
     return int(pairs.shape[0])
 
 
-def _sets(job: Job, block: int, wanted: np.ndarray) -> dict[int, np.ndarray]:
-    """The shingle sets of the records ``wanted`` (global indices) of ``block``."""
-    rows = read_table([job.scan_dir / f"b{block}.rows.parquet"], ["index", "shingles"])
+def _sets(job: Job, block: int, wanted: np.ndarray, column: str = "shingles") -> dict[int, np.ndarray]:
+    """The sets of ``column`` (``shingles``, or ``replies``: a record without a reply is
+    left out) of the records ``wanted`` (global indices) of ``block``."""
+    rows = read_table([job.scan_dir / f"b{block}.rows.parquet"], ["index", column])
     local = rows.column("index").to_numpy()
     at = np.searchsorted(local, wanted - job.offsets[block])
-    shingles = rows.column("shingles")
-    return {int(w): shingles[int(k)].values.to_numpy() for w, k in zip(wanted, at, strict=True)}
+    sets = rows.column(column)
+    found: dict[int, np.ndarray] = {}
+    for w, k in zip(wanted.tolist(), at.tolist(), strict=True):
+        value = sets[k]
+        if value.is_valid:
+            found[w] = value.values.to_numpy()
+    return found
+
+
+def _read_sets(job: Job, wanted: np.ndarray, column: str = "shingles") -> dict[int, np.ndarray]:
+    """The sets of ``column`` of the records ``wanted`` (global indices, sorted unique),
+    each read from the block that holds it."""
+    found: dict[int, np.ndarray] = {}
+    owners = job.block_of(wanted)
+    for b in np.unique(owners).tolist():
+        found.update(_sets(job, b, wanted[owners == b], column))
+    return found
 
 
 def verify_block(block: int, job: Job) -> int:
     """Write the candidate pairs of ``block`` whose exact Jaccard similarity reaches the
-    threshold (i, j, similarity); returns how many (-1 when an earlier run finished it)."""
-    from ftdata.similarity.minhash import jaccard
+    threshold (i, j, similarity), less those whose replies are not near each other when
+    ``job`` compares them (:func:`~ftdata.similarity.minhash.near_replies`); returns how
+    many (-1 when an earlier run finished it)."""
+    from ftdata.similarity.minhash import jaccard, near_replies
 
     out = verify_path(job, block)
     if out.exists():
@@ -84,13 +104,9 @@ def verify_block(block: int, job: Job) -> int:
     table = read_table(sorted(buckets_dir(job).glob(f"p*.b{block}.parquet")))
     pairs = np.stack((table.column("i").to_numpy(), table.column("j").to_numpy()), axis=1)
     pairs = np.unique(pairs, axis=0) if pairs.size else pairs.reshape(0, 2)
-    involved = np.unique(pairs)
-    sets: dict[int, np.ndarray] = {}
-    owners = job.block_of(involved)
-    for b in np.unique(owners):
-        sets.update(_sets(job, int(b), involved[owners == b]))
+    sets = _read_sets(job, np.unique(pairs))
     threshold = job.threshold
-    kept_i, kept_j, sims = [], [], []
+    verified = []
     for i, j in pairs.tolist():
         a, b = sets[i], sets[j]
         small, large = sorted((a.size, b.size))
@@ -98,15 +114,19 @@ def verify_block(block: int, job: Job) -> int:
             continue
         sim = jaccard(a, b)
         if sim >= threshold:
-            kept_i.append(i)
-            kept_j.append(j)
-            sims.append(sim)
+            verified.append((i, j, sim))
+    del sets
+    if job.replies and verified:
+        # Only the records of pairs that are not identical are compared by their replies.
+        wanted = np.unique(np.asarray([k for i, j, sim in verified if sim < 1.0 for k in (i, j)], dtype=np.int64))
+        replies = _read_sets(job, wanted, "replies")
+        verified = near_replies(verified, replies.get, job.answer_threshold)
     write_table(
         out,
         {
-            "i": np.asarray(kept_i, dtype=np.int64),
-            "j": np.asarray(kept_j, dtype=np.int64),
-            "similarity": np.asarray(sims, dtype=np.float64),
+            "i": np.asarray([i for i, _, _ in verified], dtype=np.int64),
+            "j": np.asarray([j for _, j, _ in verified], dtype=np.int64),
+            "similarity": np.asarray([sim for _, _, sim in verified], dtype=np.float64),
         },
     )
-    return len(sims)
+    return len(verified)

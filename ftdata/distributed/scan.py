@@ -2,7 +2,8 @@
 
 Every record of a block is read and normalised as ``ftdata dedup`` reads it; the block
 writes, under ``scan/``: the rows of the records it compares (index and line inside the
-block, the length ``keep="longest"`` weighs, and for MinHash the shingle set), the records
+block, the length ``keep="longest"`` weighs, and for MinHash the shingle set, and over the
+whole conversation the shingle set of the replies too), the records
 it could not read with the rule that explains why, and its comparison keys split into
 ``partitions`` files by key (exact: the FT401 key; MinHash: one row per band key), which
 the next stage groups. ``b<k>.json`` (the record and line counts) is written last: a block
@@ -20,7 +21,7 @@ import numpy as np
 import orjson
 
 from ftdata import io
-from ftdata.distributed.job import Block, Job
+from ftdata.distributed.job import Block, Job, check_stamp
 from ftdata.distributed.workdir import write_atomic, write_table
 from ftdata.formats import normalise
 from ftdata.records import Record
@@ -54,8 +55,11 @@ def scan_block(block: Block, job: Job) -> dict[str, int]:
     if done.exists():
         return orjson.loads(done.read_bytes())
     from ftdata.curation.dedup import why_unreadable
+    from ftdata.similarity.minhash import reply_bytes
     from ftdata.similarity.text import scope_text
 
+    source = Path(block.path or job.path)
+    check_stamp(source, block.stamp)
     key_of = None
     if job.method == "exact":
         from ftdata import registry
@@ -66,6 +70,7 @@ def scan_block(block: Block, job: Job) -> dict[str, int]:
         key_of = partial(collect, **options)
     rows: dict[str, list[Any]] = {"index": [], "line": [], "length": [], "key": []}
     texts: list[str] = []
+    replies: list[bytes] | None = [] if job.replies else None
     unread: dict[str, list[Any]] = {"index": [], "line": [], "rule": [], "detail": []}
     records = 0
     stats = io.ReadStats()
@@ -87,10 +92,14 @@ def scan_block(block: Block, job: Job) -> dict[str, int]:
             if not text.strip():  # an empty text would match every other
                 continue
             texts.append(text)
+            if replies is not None:
+                replies.append(reply_bytes(rec))
             length = len(text)
         rows["index"].append(rec.index)
         rows["line"].append(rec.line)
         rows["length"].append(length)
+    # A block read while the file changed must not be marked done, nor resumed from.
+    check_stamp(source, block.stamp)
     folder = job.scan_dir
     index = np.asarray(rows["index"], dtype=np.int64)
     table: dict[str, Any] = {
@@ -104,6 +113,8 @@ def scan_block(block: Block, job: Job) -> dict[str, int]:
     else:
         shingles, band_rows = _minhash(job, texts, index)
         table["shingles"] = shingles
+        if replies is not None:
+            table["replies"] = _reply_column(job, replies)
         _partitioned(job, block, "bands", band_rows, band_rows["key"])
     write_table(folder / f"b{block.number}.rows.parquet", table)
     write_table(folder / f"b{block.number}.unreadable.parquet", _unread_columns(unread))
@@ -121,6 +132,22 @@ def _unread_columns(unread: dict[str, list[Any]]) -> dict[str, Any]:
         "rule": pa.array(unread["rule"], type=pa.string()),
         "detail": pa.array(unread["detail"], type=pa.string()),
     }
+
+
+def _reply_column(job: Job, texts: list[bytes]) -> Any:
+    """The reply shingle sets of the rows (a list column, each set sorted; null for a
+    record without a reply), as FT404 shingles them."""
+    import pyarrow as pa
+
+    from ftdata.similarity.minhash import reply_shingles
+
+    sets = reply_shingles(texts, shingle=job.shingle, n=job.n)
+    sizes = np.asarray([0 if s is None else s.size for s in sets], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int32)
+    present = [s for s in sets if s is not None]
+    values = np.concatenate(present) if present else np.zeros(0, dtype=np.uint32)
+    missing = pa.array(np.asarray([s is None for s in sets], dtype=bool))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(np.uint32)), mask=missing)
 
 
 def _partitioned(job: Job, block: Block, kind: str, columns: dict[str, np.ndarray], keys: np.ndarray) -> None:

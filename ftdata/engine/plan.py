@@ -29,6 +29,11 @@ from ftdata.requirements import Loader, RequirementError
 if TYPE_CHECKING:
     from ftdata.records import Record
 
+#: Records a batched collector is handed at a time: a few dozen records' arrays stay in
+#: the CPU cache (measured: 64 texts shingle at half the cost per record of one at a
+#: time, 2,048 at more than one at a time).
+BATCH_RECORDS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class ReaderOptions:
@@ -47,6 +52,9 @@ class BoundRule:
     options: Mapping[str, Any]
     check: Callable[..., Any]
     collect: Callable[..., Any] | None = None
+    #: ``collect`` for many records at once (the same values, in order), when the rule's
+    #: collector offers one (see :attr:`Plan.batch_calls`).
+    collect_batch: Callable[..., Any] | None = None
     #: Why a resource the rule needs could not be loaded (raised by ``Plan.preflight``).
     unmet: tuple[str, ...] = ()
 
@@ -104,10 +112,26 @@ class Plan:
         """Each collector function with the codes that collect with it: rules that share
         one (FT201-FT204, the system prompt) share one call per record."""
         by_function: dict[Callable[..., Any], list[str]] = {}
+        batched = {code for _, codes in self.batch_calls for code in codes}
         for b in self.collectors:
-            if b.collect is not None:
+            if b.collect is not None and b.rule.code not in batched:
                 by_function.setdefault(b.collect, []).append(b.rule.code)
         return tuple((collect, tuple(codes)) for collect, codes in by_function.items())
+
+    @functools.cached_property
+    def batch_calls(self) -> tuple[tuple[Callable[..., Any], tuple[str, ...]], ...]:
+        """Collectors that take records a batch at a time, with their codes. A rule's
+        collector may offer ``batch(records, **options) -> list`` (one value per record,
+        equal to what it gives one record at a time) when array work over a few dozen
+        records costs less than per record; the pass then hands it the parsed records in
+        batches of :data:`BATCH_RECORDS`. A collector wrapped since the plan was compiled
+        (a per-record cache) is called one record at a time."""
+        calls = []
+        for b in self.collectors:
+            own = b.collect is b.rule.collect or (isinstance(b.collect, partial) and b.collect.func is b.rule.collect)
+            if b.collect_batch is not None and own:
+                calls.append((b.collect_batch, (b.rule.code,)))
+        return tuple(calls)
 
     @property
     def selected(self) -> tuple[BoundRule, ...]:
@@ -213,12 +237,16 @@ def _compile(settings: Settings) -> Plan:
                     unmet.append(str(e))
         bound_options = {**opts, **loaded}
         check = partial(rule.func, **bound_options) if bound_options else rule.func
-        collect = None
+        collect = collect_batch = None
         if rule.collect is not None:
             accepted = inspect.signature(rule.collect).parameters
             wanted = {k: v for k, v in opts.items() if k in accepted}
             collect = partial(rule.collect, **wanted) if wanted else rule.collect
-        return BoundRule(rule, severity.get(rule.code, rule.severity), opts, check, collect, tuple(unmet))
+            batch = getattr(rule.collect, "batch", None)
+            if callable(batch):
+                collect_batch = partial(batch, **wanted) if wanted else batch
+        severity_of = severity.get(rule.code, rule.severity)
+        return BoundRule(rule, severity_of, opts, check, collect, collect_batch, tuple(unmet))
 
     reader: dict[str, tuple[str, Severity]] = {}
     records: list[BoundRule] = []

@@ -28,6 +28,7 @@ from ftdata.engine.scan import (
     ShardResult,
     check_record,
     file_finding,
+    flush_batches,
     rule_failed,
     scan_items,
     scan_shard,
@@ -210,7 +211,7 @@ class _Rereader:
     def __init__(self, path: Path, plan: Plan, source: str, version: FileStamp) -> None:
         self.path, self.plan, self.source, self.version = path, plan, source, version
 
-    def _items(self) -> Iterator[Record | io.FileProblem]:
+    def _items(self, wanted: set[int] | None = None) -> Iterator[Record | io.FileProblem]:
         self.version.check(self.path)
         options = self.plan.reader_options
         yield from io.read(
@@ -219,6 +220,7 @@ class _Rereader:
             source=self.source,
             max_line_bytes=options.max_line_bytes,
             max_depth=options.max_depth,
+            wanted=wanted,
         )
         self.version.check(self.path)
 
@@ -230,7 +232,7 @@ class _Rereader:
 
     def raw(self, wanted: set[int]) -> dict[int, Record]:
         """The records at the ``wanted`` indices as read (raw bytes, line and column)."""
-        return io.records_at(self._items(), wanted)
+        return io.records_at(self._items(wanted), wanted) if wanted else {}
 
     def fetch(self, wanted: Iterable[int]) -> dict[int, Record]:
         found = self.raw(set(wanted))
@@ -347,6 +349,7 @@ def lint_records(
         if max_errors is not None and state.errors >= max_errors:
             state.truncated = True
             break
+    flush_batches(plan, state)
     if not state.truncated:
         dataset = DatasetHandle(source, formats=state.formats, records=kept, progress=progress)
         by_index = {r.index: r for r in kept}

@@ -14,7 +14,7 @@ from typing import Any
 from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, Column
 from ftdata.engine.locate import Pending, stamp
-from ftdata.engine.plan import Plan
+from ftdata.engine.plan import BATCH_RECORDS, Plan
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity
 from ftdata.formats import normalise
 from ftdata.problems import Problem
@@ -49,6 +49,8 @@ class ShardResult:
     rule_failures: Counter[str] = field(default_factory=Counter)
     unreadable: int = 0
     folds: list[Any] = field(default_factory=list)  # one per ``Plan.folds``, in order
+    #: Parsed records waiting for the batched collectors (see ``flush_batches``).
+    waiting: list[Record] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -99,6 +101,10 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
                         if column is None:
                             column = collected[code] = Column()
                         column.append(index, value)
+        if plan.batch_calls:
+            result.waiting.append(rec)
+            if len(result.waiting) >= BATCH_RECORDS:
+                flush_batches(plan, result)
     for fold in result.folds:
         fold.add(rec)
     if not rec.readable:
@@ -107,6 +113,41 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
     if pending:
         for finding in stamp(rec, pending):
             result.add(finding)
+
+
+def flush_batches(plan: Plan, result: ShardResult) -> None:
+    """Run the batched collectors on the records waiting, and add their values to the
+    columns in record order. A batch that raises is run again one record at a time with
+    the rule's own collector, so that a failure is reported on its record (FT000)."""
+    records, result.waiting = result.waiting, []
+    if not records:
+        return
+    for batch, codes in plan.batch_calls:
+        try:
+            values = batch(records)
+        except Exception:
+            values = [_collect_one(plan, result, codes, rec) for rec in records]
+        for code in codes:
+            column = result.collected.get(code)
+            for rec, value in zip(records, values, strict=True):
+                if value is not None:
+                    if column is None:
+                        column = result.collected[code] = Column()
+                    column.append(rec.index, value)
+
+
+def _collect_one(plan: Plan, result: ShardResult, codes: tuple[str, ...], rec: Record) -> Any:
+    collect = next(b.collect for b in plan.collectors if b.rule.code == codes[0])
+    assert collect is not None
+    try:
+        return collect(rec)
+    except Exception as e:
+        pending: list[Pending] = []
+        for code in codes:
+            _failure(result, pending, code, e)
+        for finding in stamp(rec, pending):
+            result.add(finding)
+        return None
 
 
 def _failure(result: ShardResult, pending: list[Pending], code: str, e: BaseException) -> None:
@@ -149,6 +190,7 @@ def scan_items(
                 finding = file_finding(plan, item.kind, result.source, item.line, item.column, item.message)
                 if finding is not None:
                     result.add(finding)
+        flush_batches(plan, result)
     finally:
         if enabled:
             gc.enable()
@@ -255,4 +297,6 @@ def cut(path: Path, size: int, parts: int) -> list[int]:
 def shards(path: Path, source: str, size: int, parts: int) -> list[Shard]:
     """The shards of a JSON Lines file for ``parts`` workers' worth of ranges."""
     offsets = cut(path, size, parts)
-    return [Shard(str(path), source, a, b) for a, b in zip(offsets, [*offsets[1:], None], strict=True)]
+    # Absolute: a cluster's workers do not share the driver's working folder.
+    where = str(path.absolute())
+    return [Shard(where, source, a, b) for a, b in zip(offsets, [*offsets[1:], None], strict=True)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -23,10 +23,14 @@ def read_jsonl(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     parse: str = "strict",
+    wanted: Collection[int] | None = None,
 ) -> Iterator[Record | FileProblem]:
     """Records of a JSON Lines file (or of the byte range ``[start, end)``, which must
-    begin at a line start). Line numbers and indices count from the range's start."""
+    begin at a line start). Line numbers and indices count from the range's start. With
+    ``wanted``, only the records at those indices are parsed and yielded (the others are
+    counted, not parsed: a look-up of a few records costs a read, not a parse)."""
     parse_one = PARSERS[parse]
+    last_wanted = max(wanted, default=-1) if wanted is not None else None
     limit = max_line_bytes + 1
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
@@ -42,6 +46,17 @@ def read_jsonl(
                 break
             lineno += 1
             size = len(line)
+            if last_wanted is not None and index not in wanted:  # type: ignore[operator]
+                if index > last_wanted:
+                    break
+                if size == limit and not line.endswith(b"\n"):
+                    size += _skip_line(f)
+                elif not (line[3:] if offset == 0 and line.startswith(BOM) else line).strip():
+                    offset += size  # a blank line is no record
+                    continue
+                index += 1
+                offset += size
+                continue
             if size == limit and not line.endswith(b"\n"):
                 size += _skip_line(f)
                 rec = Record(index, None, source=source, line=lineno, offset=offset)
@@ -88,6 +103,8 @@ def read_jsonl(
             index += 1
             offset += size
             yield rec
+        if last_wanted is not None:
+            return  # a look-up: the counts of a partial read mean nothing
         stats.lines = lineno
         stats.records = index
         at_eof = offset >= file_size

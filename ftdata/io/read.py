@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -53,9 +53,12 @@ def read(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     parse: str = "strict",
+    wanted: Collection[int] | None = None,
 ) -> Iterator[Record | FileProblem]:
     """Records and file problems of a JSONL or JSON-array file. ``parse`` is ``strict``
-    (the linter's), ``fast`` (orjson only) or ``none`` (raw bytes only)."""
+    (the linter's), ``fast`` (orjson only) or ``none`` (raw bytes only). ``wanted`` says
+    which records the caller will look at: a JSON Lines read then parses and yields only
+    those (see :func:`read_jsonl`); other containers are read whole."""
     name = source or str(path)
     container = container_of(path)
     if container != "jsonl":
@@ -68,7 +71,9 @@ def read(
             max_line_bytes=max_line_bytes,
             parse=parse,
         )
-    return read_jsonl(path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth, parse=parse)
+    return read_jsonl(
+        path, stats, source=name, max_line_bytes=max_line_bytes, max_depth=max_depth, parse=parse, wanted=wanted
+    )
 
 
 def records_at(items: Iterable[Record | FileProblem], wanted: Iterable[int]) -> dict[int, Record]:

@@ -146,6 +146,12 @@ def local_references(record: Record) -> Iterator[tuple[tuple[str | int, ...], st
         for i, ref in enumerate(items):
             if type(ref) is str and ref and not _remote(ref):
                 yield ((key, i) if type(value) is list else (key,)), _local(ref)
+            elif type(ref) is list:
+                # A video given as its frames (LLaMA-Factory's processed videos): each
+                # frame is a file of its own.
+                for j, frame in enumerate(ref):
+                    if type(frame) is str and frame and not _remote(frame):
+                        yield (key, i, j), _local(frame)
     for m in (*record.messages, *record.rejected):
         content = m.data.get("content") if type(m.data) is dict else None
         if type(content) is not list:
@@ -181,8 +187,15 @@ def _local(ref: str) -> str:
     return ref[7:] if ref[:7].lower() == "file://" else ref
 
 
-def _local_references(record: Record) -> tuple[tuple[tuple[str | int, ...], str], ...] | None:
-    return tuple(local_references(record)) or None
+def _local_references(record: Record, *, media_dir: str = "") -> tuple[tuple[tuple[str | int, ...], str], ...] | None:
+    """FT123's collector: each local reference as the name to look up in the dataset
+    file's folder. With ``media_dir`` a relative reference is put under that folder (an
+    absolute one stays as it is, as path joining leaves it); pure path arithmetic, the
+    engine does the lookups."""
+    if not media_dir:
+        return tuple(local_references(record)) or None
+    base = PurePath(media_dir)
+    return tuple((path, str(base / ref)) for path, ref in local_references(record)) or None
 
 
 @rule(
@@ -193,15 +206,19 @@ def _local_references(record: Record) -> tuple[tuple[tuple[str | int, ...], str]
     collect=_local_references,
     requires=(LocalFiles(),),
 )
-def media_file_missing(dataset: DatasetView, *, found: Mapping[str, bool] | None = None) -> Iterator[Issue]:
+def media_file_missing(
+    dataset: DatasetView, *, found: Mapping[str, bool] | None = None, media_dir: str = ""
+) -> Iterator[Issue]:
     """## What it does
     Checks that every local file named in a record's `images`, `videos` and `audios`
-    lists, or by a typed content part of its own (`{"type": "image", "image": "a.jpg"}`,
-    `path`, `url`, `image_url`; a `file://` URI too), exists: a relative path is looked
-    up in the dataset file's folder, an absolute one as it is. URLs (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked,
-    and nothing is opened or fetched; each distinct path is looked up once. Records linted
-    in memory have no folder, so the rule does not run on them and the run says so in a
-    note.
+    lists (a video may be a list of frame files), or by a typed content part of its own
+    (`{"type": "image", "image": "a.jpg"}`, `path`, `url`, `image_url`; a `file://` URI
+    too), exists. A relative path is looked up as LLaMA-Factory looks it up: in its
+    `media_dir`, which defaults to the dataset folder; here, the dataset file's folder,
+    or the folder option `media_dir` names. An absolute path is looked up as it is. URLs
+    (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked, and nothing is
+    opened or fetched; each distinct path is looked up once. Records linted in memory
+    have no folder, so the rule does not run on them and the run says so in a note.
 
     ## Why is this bad?
     The trainer opens each file when it builds the batch that holds the record:
@@ -217,19 +234,35 @@ def media_file_missing(dataset: DatasetView, *, found: Mapping[str, bool] | None
     with no `mllm_demo_data/9.jpg` next to the dataset file.
 
     ## Fix
-    Copy the file next to the dataset, or correct the path (relative to the dataset
-    file's folder).
+    Copy the file next to the dataset, correct the path (relative to the dataset file's
+    folder), or, when the trainer is given a `media_dir`, give FT123 the same folder.
 
     ## Options
+    - `media_dir` (str, default `""`: the dataset file's folder): the folder relative
+      paths are looked up in, as LLaMA-Factory's `media_dir` argument; set it to the
+      same folder (`--option FT123.media_dir=/data/media`, or `media-dir` under
+      `[tool.ftdata.rules.FT123]`, where `./x` is relative to the configuration file).
+      Any other relative folder is taken from the dataset file's folder, as relative
+      paths are. Set it too when the data file's `dataset_info.json` lies in a folder
+      above it: LLaMA-Factory's default is that folder, not the file's own.
     - `found` (mapping, filled in by ftdata): whether each path names a file, looked up
       by the engine; not a setting (setting it is an error).
     """
     found = found or {}
+    # The collector put relative references under media_dir; they are shown without it.
+    prefix = str(PurePath(media_dir, "_"))[:-1] if media_dir else ""
+    inside = "" if PurePath(media_dir).is_absolute() else " in the dataset file's folder"
     for index, refs in dataset.collected:
         for path, ref in refs:
             if found.get(ref, True):
                 continue
-            where = "" if PurePath(ref).is_absolute() else " (relative to the dataset file's folder)"
+            if prefix and ref.startswith(prefix):
+                where = f" (relative to media_dir {media_dir!r}{inside})"
+                ref = ref[len(prefix) :]
+            elif PurePath(ref).is_absolute():
+                where = ""
+            else:
+                where = " (relative to the dataset file's folder)"
             yield Issue(f"no file at {_short(ref)!r}{where}", index=index, path=path)
 
 

@@ -109,7 +109,9 @@ FRAME_LABELS = (
     "Chatbot",
 )
 # A label that goes on in the same line: after the end of a sentence, then the next speaker.
-_INLINE_LABEL = re.compile(r"(?<=[.!?)\]])[ \t]+([A-Z][A-Za-z]{1,13}|Q|A)[ \t]*:[ \t]+(?=\S)")
+# The sentence's last character is matched, not looked behind at: the search then skips
+# to the few places a stop occurs instead of testing every character.
+_INLINE_LABEL = re.compile(r"[.!?)\]]([ \t]+)([A-Z][A-Za-z]{1,13}|Q|A)[ \t]*:[ \t]+(?=\S)")
 _LIST_MARK = re.compile(r"[ \t]*(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)]")
 _PROMPT_QA = re.compile(r"(?:^|\n)[ \t]*Q[ \t]*:", re.M)
 
@@ -137,9 +139,10 @@ def _inline_label(record: Record, text: str, path: PathT) -> str | None:
     labels = None
     prose = prose_of(record, text, path)
     for m in _INLINE_LABEL.finditer(prose):
-        if _LIST_MARK.fullmatch(prose, prose.rfind("\n", 0, m.start()) + 1, m.start()):
+        stop = m.start(1)  # just past the sentence's last character
+        if _LIST_MARK.fullmatch(prose, prose.rfind("\n", 0, stop) + 1, stop):
             continue  # "2. Client: GreenTech": a list item's number, not a sentence's end
-        word = m.group(1)
+        word = m.group(2)
         if labels is None:
             labels = _frame_labels(record)
         if word in labels or (word.isupper() and word.capitalize() in labels):
@@ -262,17 +265,43 @@ _BORDER = "+-=|: \t"
 def _without_tables(text: str) -> str:
     """``text`` without its table rows (lines with two or more ``|``): each row repeats
     the borders of the one above, which is layout, not a loop; a row equal to the row
-    above is kept, so a table that loops on one row still does."""
+    above is kept, so a table that loops on one row still does, and so is a line that
+    holds one row many times over, cut into its rows (:func:`_row_loop`)."""
     if "|" not in text and "+-" not in text:
         return text
     out: list[str] = []
     previous = None
     for line in text.split("\n"):
         border = not line.strip(_BORDER) and "-" in line  # +----+----+ of an ASCII table
-        if (line.count("|") < 2 and not border) or line == previous:
+        pipes = line.count("|")
+        if (pipes < 2 and not border) or line == previous:
             out.append(line)
+        elif pipes >= _ROW_LOOP_CELLS:
+            out.extend(_row_loop(line))
         previous = line
     return "\n".join(out)
+
+
+# A line of this many cells or more may be one row written many times on one line: the
+# widest tables of real data have a few dozen columns.
+_ROW_LOOP_CELLS = 50
+
+
+def _row_loop(line: str) -> list[str]:
+    """The rows of the table line ``line`` when it repeats one row many times over (what a
+    generation that lost its line breaks writes), one row a line, so that they count as
+    a loop; an empty list for a wide row, which is left out as any table row is. A row
+    loop has at least :data:`_ROW_LOOP_CELLS` cells of which a fifth or fewer are
+    distinct, and its cells repeat, four times in five, one row of at most a fifth of
+    them further on."""
+    cells = [c.strip() for c in line.split("|")]
+    if 5 * len(set(cells)) > len(cells):
+        return []
+    for q in range(1, len(cells) // 5 + 1):
+        same = sum(1 for a, b in zip(cells, cells[q:], strict=False) if a == b)
+        if 5 * same >= 4 * (len(cells) - q):
+            return [" | ".join(cells[k : k + q]) for k in range(0, len(cells), q)]
+    return []
 
 
 def compression_ratio(text: str) -> float:
@@ -282,7 +311,32 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw, 6)) if raw else 0.0
 
 
+#: Where a sentence or line ends: the spaces after a full stop, a question or an
+#: exclamation mark, and line breaks.
 _UNIT = re.compile(r"(?<=[.!?])[ \t]+|\n+")
+# The same cut as _UNIT.split once empty pieces are dropped, several times faster: the
+# spaces after a stop become a line break, then lines are split.
+_STOP_SPACES = re.compile(r"[.!?][ \t]+")
+
+
+def _stop_line(m: re.Match[str]) -> str:
+    return m.group()[0] + "\n"
+
+
+def units_of(text: str) -> list[str]:
+    """The sentences and lines of ``text``, stripped, empty ones left out: the pieces of
+    ``_UNIT.split(text)`` (the reference) that hold something."""
+    units = [u.strip() for u in _STOP_SPACES.sub(_stop_line, text).split("\n")]
+    return [u for u in units if u]
+
+
+def _looped_units(text: str, period: int = 8) -> tuple[list[str], float]:
+    """The sentences or lines of ``text`` equal to one of the ``period`` before them, and
+    their share of its characters (the unit half of :func:`repeated_share`)."""
+    units = units_of(text)
+    total = sum(map(len, units)) or 1
+    looped = [u for i, u in enumerate(units) if len(u) > 3 and u in units[max(0, i - period) : i]]
+    return looped, sum(map(len, looped)) / total
 
 
 def repeated_share(text: str, *, n: int = 4, period: int = 8) -> tuple[float, str]:
@@ -300,42 +354,44 @@ def repeated_share(text: str, *, n: int = 4, period: int = 8) -> tuple[float, st
         if g == top:
             covered[i : i + n] = b"\x01" * n
     gram_share = sum(covered) / len(words) if count >= 3 else 0.0
-    units = [u.strip() for u in _UNIT.split(text)]
-    units = [u for u in units if u]
-    total = sum(map(len, units)) or 1
-    looped = [u for i, u in enumerate(units) if len(u) > 3 and u in units[max(0, i - period) : i]]
-    loop_share = sum(map(len, looped)) / total
+    looped, loop_share = _looped_units(text, period)
     if loop_share > gram_share:
         return loop_share, Counter(looped).most_common(1)[0][0]
     return gram_share, " ".join(top)
 
 
 def may_repeat(text: str, max_share: float, n: int) -> bool:
-    """False when ``repeated_share(text, n=n)`` is at most ``max_share`` for certain, from
-    the words of ``text`` alone (far cheaper than zlib and the n-gram count).
+    """False when ``repeated_share(text, n=n)`` is at most ``max_share`` for certain,
+    without zlib or the n-gram count (the costly parts).
 
     With W words of which V are distinct, and share s = ``max_share``:
 
-    - n-grams: the words covered by the most repeated n-gram are all one of its at most n
-      words, and each of the other V - n distinct words occurs at least once uncovered,
-      so the covered share is at most (W - V + n) / W; above s only if V < (1 - s) W + n.
+    - n-grams: the words covered by the most repeated n-gram are all occurrences of its at
+      most n distinct words, so they number at most the n largest word counts added up
+      (which is itself at most W - V + n, the cheap bound tried first: each other distinct
+      word occurs at least once). Text whose most common words are function words ("the",
+      "of") passes the cheap bound and fails this one.
     - units: a sentence or line that repeats one before it holds only words that occur
       before it, so the first occurrence of every distinct word lies in a unit that does
       not repeat. Units split ``text`` at whitespace, so no word straddles two, and
       their lengths add up to at most len(text): the repeated units' share of the
       characters is above s only if the distinct words add up to fewer than
-      (1 - s) len(text) characters.
+      (1 - s) len(text) characters. When they do, the units' share is computed exactly
+      (a split and a comparison of a few lines, far cheaper than zlib).
 
-    The comparisons below allow one word and one character more than these bounds, which
+    The word comparisons allow one word and one character more than these bounds, which
     covers any rounding of the floating-point products.
     """
     words = text.split()
     if len(words) < 3 * n:
         return False  # repeated_share is 0.0
     distinct = set(words)
-    if len(words) - len(distinct) + n + 1 > max_share * len(words):
+    limit = max_share * len(words)
+    if len(words) - len(distinct) + n + 1 > limit and sum(sorted(Counter(words).values())[-n:]) + 1 > limit:
         return True
-    return sum(map(len, distinct)) < (1.0 - max_share) * len(text) + 1
+    if sum(map(len, distinct)) < (1.0 - max_share) * len(text) + 1:
+        return _looped_units(text)[1] > max_share
+    return False
 
 
 def _looping(prose: str, max_compression: float, max_share: float, ngram: int) -> str | None:
@@ -368,6 +424,92 @@ def _said(table_free: str, ratio: float, max_share: float, ngram: int) -> str | 
     )
 
 
+# A loop at the end of a reply: its unit is one to _MAX_PERIOD words and it ends at the
+# last word or the one before (a generation cut off mid-unit).
+_MAX_PERIOD = 8
+# A unit of cells, numbers or punctuation alone ("| |", "0 0", "1 2 3") is a table, a
+# matrix or a sequence more often than a loop; runs of one character are caught apart.
+_NOT_A_UNIT = re.compile(r"[|\d]")
+_REPEAT_REQUEST = re.compile(
+    r"\brepeat|\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundred)\s+times\b",
+    re.I,
+)
+
+
+def _may_loop_at_end(text: str) -> bool:
+    """False when the words of ``text`` cannot end in a loop that :func:`_trailing_loop`
+    reports: every such loop repeats the word before the one it ends at, and that word's
+    predecessor, one unit back; this looks at the last dozen words alone."""
+    words = text.rsplit(None, _MAX_PERIOD + 3)[1:]  # [0] is the rest of the text, not one word
+    last = len(words) - 1
+    for end in (last, last - 1):
+        for p in range(1, min(_MAX_PERIOD, end - 1) + 1):
+            if words[end] == words[end - p] and words[end - 1] == words[end - 1 - p]:
+                return True
+    return False
+
+
+def _trailing_loop(words: list[str], min_repeats: int) -> tuple[str, int, int, int] | None:
+    """The loop ``words`` end in, as (unit, repeats, characters, first word), or None:
+    a unit of two to :data:`_MAX_PERIOD` words repeated ``min_repeats`` times or more in
+    a row, a single word twice that, a unit without letters six times that (``min_repeats``
+    is at least 2, so a loop always holds the word before its end one unit back, and that
+    word's predecessor: what :func:`_may_loop_at_end` looks for). The shortest unit that
+    repeats enough wins ("ha", not "ha ha")."""
+    n = len(words)
+    for end in (n - 1, n - 2):
+        for p in range(1, _MAX_PERIOD + 1):
+            if end - p < 0:
+                break
+            i = end
+            while i - p >= 0 and words[i] == words[i - p]:
+                i -= 1
+            start = i - p + 1  # the loop is words[start : end + 1]
+            repeats = (end - start + 1) // p
+            if repeats < min_repeats:
+                continue
+            unit = " ".join(words[end - p + 1 : end + 1])
+            if _NOT_A_UNIT.search(unit):
+                continue
+            # one word repeating ("very very") is common in prose, a unit without letters
+            # ("* * *", "- -") in layout: both need far more repeats to be a loop
+            need = min_repeats if p > 1 else 2 * min_repeats
+            if not any(c.isalpha() for c in unit):
+                need = 6 * min_repeats
+            if repeats >= need:
+                chars = sum(map(len, words[start : end + 1])) + end - start
+                return unit, repeats, chars, start
+    return None
+
+
+def _looping_tail(
+    record: Record, prose: str, min_length: int, max_share: float, min_repeats: int, *, reference: bool = False
+) -> str | None:
+    """What to say of ``prose`` when it ends in one unit repeated ``min_repeats`` times or
+    more that fills more than ``max_share`` of it, or of its last ``min_length``
+    characters; None when it does not. ``reference`` skips the word pre-filter."""
+    if not reference and not _may_loop_at_end(prose):
+        return None
+    words = prose.split()
+    found = _trailing_loop(words, min_repeats)
+    if found is None:
+        return None
+    unit, repeats, chars, start = found
+    if chars <= max_share * min(len(prose.strip()), min_length):
+        return None
+    if not any(c.isalpha() for c in unit):
+        # layout repeats such a unit along a line ("* * * *") or down a figure (a
+        # triangle of stars): a loop repeats the whole line
+        lines = [line for line in map(str.strip, prose.split("\n")) if line]
+        if len(set(lines[-6 * min_repeats :])) != 1 or len(lines) < 6 * min_repeats:
+            return None
+    if _REPEAT_REQUEST.search(prompt_text(record)):
+        return None  # "repeat the word ten times" asks for it
+    shown = unit if len(unit) <= 60 else unit[:57] + "..."
+    verb = "repeats itself" if start == 0 else "ends in a loop"
+    return f"{verb}: {shown!r} {repeats:,} times in a row"
+
+
 @rule(
     "FT309",
     "degenerate-repetition",
@@ -378,6 +520,7 @@ def _said(table_free: str, ratio: float, max_share: float, ngram: int) -> str | 
         "max_repeated_share": (0.0, 1.0),
         "ngram": (1, 32),
         "max_char_run": (1, 10_000_000),
+        "min_repeats": (2, 10_000_000),
     },
 )
 def degenerate_repetition(
@@ -388,6 +531,7 @@ def degenerate_repetition(
     max_repeated_share: float = 0.6,
     ngram: int = 4,
     max_char_run: int = 50,
+    min_repeats: int = 6,
 ) -> list[Issue] | None:
     """## What it does
     Checks assistant turns for degenerate output: one short phrase repeated many times,
@@ -398,7 +542,13 @@ def degenerate_repetition(
     three times; a longer turn whose last `min_length` characters loop that way ends in
     a loop; any turn with a run of one character longer than `max_char_run` (four
     times that for rule and border characters such as `-`, `=` and `|`) is degenerate
-    too. Tables, lists, enumerations and code compress far less and do not repeat whole
+    too. A turn of any length over `max_char_run` characters, short ones included
+    (`Sure! ha ha ha …`), also loops when it ends in one unit of two to eight words
+    repeated at least `min_repeats` times in a row (one word: twice that; a unit
+    without letters, such as `> `: six times that) and that loop fills more than
+    `max_repeated_share` of the turn, or of its last `min_length` characters; units of
+    table cells or numbers, and prompts that ask for a repetition, are left out.
+    Tables, lists, enumerations and code compress far less and do not repeat whole
     phrases; an undesirable KTO completion and a rejected reply are not judged.
 
     ## Why is this bad?
@@ -423,8 +573,10 @@ def degenerate_repetition(
       n-grams above which a compressible turn is looping.
     - `ngram` (int, default 4): the n-gram size, in words.
     - `max_char_run` (int, default 50): the longest run of one character allowed.
+    - `min_repeats` (int, default 6): the fewest repeats of a unit of words, in a row,
+      that a turn may end in before it counts as a loop.
     """
-    return repetition_issues(record, min_length, max_compression, max_repeated_share, ngram, max_char_run)
+    return repetition_issues(record, min_length, max_compression, max_repeated_share, ngram, max_char_run, min_repeats)
 
 
 def repetition_issues(
@@ -434,11 +586,13 @@ def repetition_issues(
     max_repeated_share: float,
     ngram: int,
     max_char_run: int,
+    min_repeats: int = 6,
     *,
     reference: bool = False,
 ) -> list[Issue] | None:
     """What FT309 reports on ``record``; ``reference`` runs it without its pre-filters
-    (every turn scanned for runs, every long one compressed)."""
+    (every turn scanned for runs, every long one compressed, every one split for a loop
+    at its end)."""
     looping = _looping_reference if reference else _looping
     char_run = _char_run_scan if reference else _char_run
     out = None
@@ -458,6 +612,9 @@ def repetition_issues(
                     # that keeps the whole turn's figures low: judge the tail on its own
                     tail = looping(prose[-min_length:], max_compression, max_repeated_share, ngram)
                     message = tail and tail.replace("repeats itself", "ends in a loop", 1)
+        if not message:
+            prose = prose_of(record, text, path)
+            message = _looping_tail(record, prose, min_length, max_repeated_share, min_repeats, reference=reference)
         if message:
             out = out or []
             out.append(Issue(f"{where(role, path)} {message}", path=path))
@@ -503,6 +660,36 @@ def _first_variable(prose: str, brackets: bool) -> str | None:
     return min(found, key=lambda m: m.start()).group()
 
 
+# A brace slot alone on its line under a letter's sign-off: the signature of a letter, not
+# code, whatever the conversation is about.
+_SIGNED_SLOT = re.compile(
+    r"^[ \t]*(?:(?:best|kind|warm|warmest|kindest)(?:[ \t]+(?:regards|wishes))?|regards|sincerely|"
+    r"yours(?:[ \t]+(?:sincerely|truly|faithfully))?|(?:sincerely|faithfully|truly)[ \t]+yours|"
+    r"thanks|thank[ \t]+you|many[ \t]+thanks|cheers|respectfully|warmly|cordially|all[ \t]+the[ \t]+best|"
+    r"with[ \t]+(?:thanks|gratitude|appreciation|love))[ \t]*[,.!]?[ \t]*\n(?:[ \t]*\n)?"
+    r"[ \t]*(\{\{[ \t]*[A-Za-z_][\w. -]{0,40}?[ \t]*\}\}|\{[A-Za-z_][A-Za-z0-9_]{1,30}\})[ \t]*$",
+    re.I | re.M,
+)
+# A prompt that asks for a template's own syntax: its reply rightly signs with a slot.
+_TEMPLATE_PROMPT = re.compile(
+    r"\b(?:templat\w*|jinja2?|handlebars|mustache|liquid|placeholders?|f-?strings?|format[ \t]+strings?|"
+    r"str\.format|mail[ \t-]?merge|variables?|interpolat\w*|angular|vue|svelte|django)\b",
+    re.I,
+)
+
+
+def _signed_slot(record: Record, prose: str) -> str | None:
+    """The brace slot alone on a line under a sign-off in ``prose`` (``Best regards,`` then
+    ``{{author}}``), unless the user turns ask for a template or its syntax."""
+    if "\n" not in prose:
+        return None
+    m = _SIGNED_SLOT.search(prose)
+    if m is None:
+        return None
+    users = "\n".join(t for r, t, _ in record.segments if r == "user")
+    return None if _TEMPLATE_PROMPT.search(users) else m.group(1)
+
+
 def _code_request(record: Record) -> bool:
     """True when the user turns ask about code or templates. The system prompt is left
     out: a tool-calling set's system prompt declares its functions in JSON, which says
@@ -517,10 +704,12 @@ def unfilled_template_variable(record: Record, *, brackets: bool = False) -> lis
     Checks assistant turns for template variables that were never filled in:
     `{{name}}`, `{{author}}`, `{name}` and anonymised slots such as `<NAME>`; with
     `brackets = true`, also bracketed slots such as `[Your Name]`, `[Insert date]` and
-    `[Company Name]`. Code blocks and inline code are left out, and the check is off for
-    replies to user prompts about code or templates (a language, Jinja, Handlebars,
-    Angular, f-strings, format strings, JSON) and for a variable the prompt itself
-    contains (the user asked for a template). An undesirable KTO completion and a
+    `[Company Name]`. Code blocks and inline code are left out, and braces are not
+    judged in replies to user prompts about code or templates (a language, Jinja,
+    Handlebars, Angular, f-strings, format strings, JSON), except a brace slot alone on
+    its line under a sign-off (`Best regards,` then `{{author}}`) when the prompt asks
+    for no template, placeholder or variable; the check is off for a variable the
+    prompt itself contains (the user asked for a template). An undesirable KTO completion and a
     rejected reply are not judged.
 
     Bracketed slots are off by default: a letter, an email or a contract drafted for a
@@ -563,9 +752,14 @@ def unfilled_template_variable(record: Record, *, brackets: bool = False) -> lis
             return None
         if found[0] == "{" and _code_request(record):
             # braces are code's own syntax; an anonymised <NAME> or a bracketed slot in
-            # the prose of an answer about code is still unfilled
-            return None
-        count = len(_TEMPLATE_VARIABLE.findall(prose)) + (len(_BRACKET.findall(prose)) if brackets else 0)
+            # the prose of an answer about code is still unfilled, and so is a slot that
+            # signs a letter
+            found = _signed_slot(record, prose)
+            if found is None or found.lower() in prompt_text(record).lower():
+                return None
+            count = 1  # the other braces are the code the prompt asked about
+        else:
+            count = len(_TEMPLATE_VARIABLE.findall(prose)) + (len(_BRACKET.findall(prose)) if brackets else 0)
         more = f" ({plural(count, 'unfilled variable')} in all)" if count > 1 else ""
         out = out or []
         out.append(Issue(f"{where(role, path)} contains the unfilled template variable {found!r}{more}", path=path))

@@ -147,6 +147,9 @@ _SCRIPTS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("Devanagari", re.compile("[\u0900-\u097f]"), 1),
     ("Thai", re.compile("[\u0e00-\u0e7f]"), 1),
 )
+_ASCII_LETTER = re.compile("[A-Za-z]")
+#: How much of a text py3langid reads: its cost grows with the length, its answer hardly.
+_SAMPLE = 1000
 # Languages written in the Latin script that the identifier is asked to choose between:
 # the widely used ones, so that rare, closely related languages do not win on a few words.
 _LATIN = ("en", "fr", "de", "es", "pt", "it", "nl", "sv", "da", "no", "fi", "pl", "cs", "tr", "id", "vi", "ro", "hu")
@@ -180,20 +183,32 @@ _NAMES = {
     "Thai": "Thai",
 }
 # A prompt that asks for a translation, or names a language, may well be answered in
-# another language than its own.
-_LANGUAGE_TASK = re.compile(
-    r"translat|tradu[cizt]|übersetz|vertaal|перев|翻译|翻譯|译成|譯成|翻訳|번역|dịch|"
-    r"\b(?:english|chinese|mandarin|cantonese|french|german|spanish|portuguese|italian|dutch|swedish|danish|"
+# another language than its own. The question itself is searched for all of these; the
+# earlier turns (a system prompt, a story to read) only for a translation, a language as
+# such, or a language named as the one to use ("answer in French"): a story that mentions
+# Czech, or "an AI language model", does not ask for another language.
+_LANGUAGE_NAMES = (
+    r"english|chinese|mandarin|cantonese|french|german|spanish|portuguese|italian|dutch|swedish|danish|"
     r"norwegian|finnish|polish|czech|turkish|indonesian|malay|vietnamese|romanian|hungarian|japanese|korean|"
     r"russian|ukrainian|greek|arabic|hebrew|hindi|urdu|bengali|persian|farsi|thai|latin|tagalog|filipino|"
-    r"cebuano|swahili|afrikaans|language|bilingual|pinyin|romaji|anglais|français|francais|inglés|ingles|español|"
-    r"espanol|englisch|deutsch|inglese|italiano|inglês|português|engels|nederlands|английск|русск|"
-    r"tiếng)\b|"
+    r"cebuano|swahili|afrikaans|anglais|français|francais|inglés|ingles|español|"
+    r"espanol|englisch|deutsch|inglese|italiano|inglês|português|engels|nederlands|английск|русск|tiếng"
+)
+_TRANSLATION = (
+    r"translat|tradu[cizt]|übersetz|vertaal|перев|翻译|翻譯|译成|譯成|翻訳|번역|dịch|"
+    r"\b(?:bilingual|pinyin|romaji)\b|\blanguages?\b(?!\s+models?\b)|"
     r"英文|英语|英語|中文|汉语|漢語|华语|日语|日語|日文|韩语|韓語|法语|德语|西班牙语|俄语|语言|語言|拼音|"
-    r"영어|한국어|중국어|일본어|언어",
-    re.I,
+    r"영어|한국어|중국어|일본어|언어"
+)
+_LANGUAGE_TASK = re.compile(rf"{_TRANSLATION}|\b(?:{_LANGUAGE_NAMES})\b")
+_LANGUAGE_ASKED = re.compile(
+    rf"{_TRANSLATION}|\b(?:in|into|to|from|speak|speaks|reply|respond|answer|write)\s+(?:the\s+)?(?:{_LANGUAGE_NAMES})\b"
 )
 
+
+#: The most a short question's odds of being in the reply's language may be for the
+#: question to be taken as in another language.
+_RULED_OUT = 0.01
 
 _QUOTED = re.compile(r"[\"“「『'‘]([^\"”」』'’\n]{1,80})[\"”」』'’]")
 
@@ -201,6 +216,10 @@ _QUOTED = re.compile(r"[\"“「『'‘]([^\"”」』'’\n]{1,80})[\"”」』
 def _script(text: str) -> tuple[str | None, int]:
     """The dominant script of ``text`` (None when no script holds 70% of its weighted
     letters) and the weighted letter count."""
+    if text.isascii():
+        # Only the Latin pattern can match ASCII: one count instead of ten.
+        latin = len(_ASCII_LETTER.findall(text))
+        return ("Latin", latin) if latin else (None, 0)
     weights = []
     for name, pattern, weight in _SCRIPTS:
         count = len(pattern.findall(text))
@@ -222,19 +241,29 @@ def _script(text: str) -> tuple[str | None, int]:
     return {"Hangul": "ko"}.get(name, name), total
 
 
+def _latin_odds(text: str) -> dict[str, float]:
+    """How likely ``text`` is in each common Latin-script language, by py3langid's own
+    calibration (log-probabilities scaled by the square root of the length), summing to 1."""
+    import py3langid
+
+    sample = text[:_SAMPLE]
+    ranked = dict(py3langid.rank(sample))
+    scores = [(ranked.get(code, -math.inf), code) for code in _LATIN]
+    best = max(scores)[0]
+    scale = 1.0 / math.sqrt(len(sample.encode()) or 1)
+    odds = {code: math.exp((s - best) * scale) for s, code in scores if s > -math.inf}
+    total = sum(odds.values())
+    return {code: p / total for code, p in odds.items()} if total else {}
+
+
 def _latin_language(text: str, min_confidence: float) -> str | None:
     """The Latin-script language of ``text`` among the common ones, or None when the
     identifier is not confident."""
-    import py3langid
-
-    sample = text[:2000]
-    ranked = dict(py3langid.rank(sample))
-    scores = [(ranked.get(code, -math.inf), code) for code in _LATIN]
-    best, code = max(scores)
-    # py3langid's own calibration: log-probabilities scaled by the square root of the length.
-    scale = 1.0 / math.sqrt(len(sample.encode()) or 1)
-    total = sum(math.exp((s - best) * scale) for s, _ in scores if s > -math.inf)
-    return code if total and 1.0 / total >= min_confidence else None
+    odds = _latin_odds(text)
+    if not odds:
+        return None
+    code = max(odds, key=lambda c: (odds[c], c))
+    return code if odds[code] >= min_confidence else None
 
 
 def language_of(text: str, *, min_chars: int = 40, min_confidence: float = 0.9) -> str | None:
@@ -258,12 +287,21 @@ def _switch(prose: str, lang: Any, least: int) -> tuple[str, str] | None:
     lines = [line for line in prose.splitlines() if line.strip()]
     if len(lines) < 2:
         return None
-    judged = [(i, lang(line)) for i, line in enumerate(lines)]
-    judged = [(i, code) for i, code in judged if code is not None]
-    if len(judged) < 2 or judged[0][1] == judged[-1][1]:
+    # The first and the last line with a language decide whether there can be a switch:
+    # the lines between are identified only when those two differ.
+    first = next(((i, c) for i, c in ((i, lang(line)) for i, line in enumerate(lines)) if c is not None), None)
+    if first is None:
         return None
-    one, two = judged[0][1], judged[-1][1]
-    cut = max(i for i, code in judged if code == one) + 1
+    last = next(
+        ((i, c) for i, c in ((i, lang(lines[i])) for i in range(len(lines) - 1, first[0], -1)) if c is not None),
+        None,
+    )
+    if last is None or first[1] == last[1]:
+        return None
+    one, two = first[1], last[1]
+    cut = last[0]
+    while cut > first[0] + 1 and lang(lines[cut - 1]) != one:
+        cut -= 1
     head, tail = "\n".join(lines[:cut]), "\n".join(lines[cut:])
     if lang(head, least) == one and lang(tail, least) == two:
         return one, two
@@ -284,9 +322,14 @@ def language_mismatch(record: Record, *, min_chars: int = 40, min_confidence: fl
     apart by their letters; Latin-script languages by `py3langid` among the common
     ones. Code, inline code, markup and URLs are not counted, and texts with fewer than
     `min_chars` letters (a Han, kana or Hangul character counts three), a mix of scripts
-    or an uncertain language are not judged. A prompt that asks for a translation or
-    names a language, or that itself holds a passage in the reply's language, is left
-    alone. Opt-in: identifying languages costs more than the default rules together.
+    or an uncertain language are not judged, except a question of a few words or of an
+    uncertain language for which the identifier all but rules out the reply's language
+    (under 1%, its best guess over 50%). A question that asks
+    for a translation or names a language, earlier turns that ask for one or name the
+    language to answer in ("answer in Spanish"), and a prompt that itself holds a
+    passage in the reply's language are left alone. Tool calls and their results belong
+    to the question the next reply answers. Opt-in: identifying languages costs more
+    than the default rules together.
 
     ## Why is this bad?
     A reply in another language than its question, or one that drifts into another
@@ -314,14 +357,22 @@ def language_mismatch(record: Record, *, min_chars: int = 40, min_confidence: fl
         if role != "assistant" or not earlier or not record.judged(path):
             earlier.append((role, text))
             continue
-        # The turns since the last reply are what this reply answers.
+        # The turns since the last reply are what this reply answers; a tool call and its
+        # result are not a reply, but part of what the next one answers.
         last = len(earlier)
-        while last > 0 and earlier[last - 1][0] != "assistant":
+        while last > 0 and (earlier[last - 1][0] != "assistant" or not _prose(earlier[last - 1][1]).strip()):
             last -= 1
         question = "\n".join(t for _, t in earlier[last:])
-        history = "\n".join(t for _, t in earlier)
+        before = "\n".join(t for _, t in earlier[:last])
+        history = f"{before}\n{question}" if last else question
         earlier.append((role, text))
-        if _LANGUAGE_TASK.search(history):
+        # A reply with too few letters is judged neither whole nor as two parts: no need
+        # to look at its prompt.
+        if _script(_prose(text))[1] < min_chars:
+            continue
+        # Lower-cased text against lower-case patterns: much faster than re.I. Every
+        # match in the question is a match of _LANGUAGE_TASK too.
+        if _LANGUAGE_TASK.search(question.lower()) or (last and _LANGUAGE_ASKED.search(before.lower())):
             continue
         issue = _mismatch(question, history, text, min_chars, min_confidence)
         if issue:
@@ -340,25 +391,44 @@ def _mismatch(question: str, history: str, reply: str, min_chars: int, min_confi
     said = lang(prose)
     # Only the turns since the last reply say what language is asked for: a question that
     # is code or a few words is not judged, whatever language the conversation was in.
-    asked = lang(question) if question.strip() else None
-    reply_script, _ = _script(prose)
+    # Only a reply in a known language is compared with its question.
+    asked = lang(question) if said is not None and question.strip() else None
+    reply_script, reply_letters = _script(prose)
     question_script, question_letters = _script(_prose(question))
-    # A short question still has a script: "Describe yellow in 3 words" is not Chinese.
     if asked is None and said is not None and question_letters >= min(10, min_chars) and question_script:
-        asked = question_script if question_script != reply_script else None
+        if question_script != reply_script:
+            # A short question still has a script: "Describe yellow in 3 words" is not Chinese.
+            asked = question_script
+        elif said in _LATIN and question_script == "Latin":
+            # Or a language: py3langid tells English from French on a few words, and it is
+            # believed (on a short or uncertain question) only when it all but rules out
+            # the reply's language.
+            odds = _latin_odds(_prose(question))
+            best = max(odds, key=lambda c: (odds[c], c)) if odds else None
+            if best is not None and best != said and odds[best] >= 0.5 and odds.get(said, 0.0) < _RULED_OUT:
+                asked = best
     if said is not None and asked is not None and said != asked:
         # A prompt that quotes a passage in the reply's language (a system prompt in
         # English before a Chinese question, a French text to correct) may be answered in it.
         parts = [p for p in history.splitlines() if p.strip()]
         if any(lang(p, max(1, min_chars // 2)) == said for p in parts):
             return None
-        # Words quoted in the prompt ("use 'opulent' in a sentence") set the reply's language.
-        if any(_script(q)[0] == reply_script for q in _QUOTED.findall(history)):
+        # Words quoted in the prompt ("use 'opulent' in a sentence") set the reply's
+        # language: by their script when the scripts differ, else by their language (the
+        # quoted names and values of a function call do not make a French reply right).
+        quoted = _QUOTED.findall(history)
+        if reply_script != question_script:
+            if any(_script(q)[0] == reply_script for q in quoted):
+                return None
+        elif any(lang(q, max(1, min_chars // 4)) == said for q in quoted):
             return None
         shown = _NAMES.get(asked, "the Latin script" if asked == "Latin" else asked)
         return f"is in {_NAMES.get(said, said)} but its prompt is in {shown}"
     # Each part must be long enough to stand alone: a translation in brackets or a line
-    # of the original after a poem's translation is not a switch.
+    # of the original after a poem's translation is not a switch. A reply with fewer
+    # letters than two such parts has none to look for.
+    if reply_letters < 2 * 3 * min_chars:
+        return None
     switch = _switch(prose, lang, 3 * min_chars)
     if switch is not None:
         return f"switches from {_NAMES.get(switch[0], switch[0])} to {_NAMES.get(switch[1], switch[1])} partway"

@@ -253,7 +253,12 @@ def turn_keys(
 def _loose_prompt_turns(record: Record) -> list[bytes]:
     """``turn_keys(record, loose=True)`` for the turns up to the first assistant reply,
     which is all a prompt key reads; the replies (the long texts) are left as ``b""``
-    rather than normalised for nothing."""
+    rather than normalised for nothing. Computed once per record: the prompt keys with
+    and without the system prompt (FT402, FT601) both read it."""
+    return record.memo("loose-prompt-turns", lambda: _compute_loose_prompt_turns(record))
+
+
+def _compute_loose_prompt_turns(record: Record) -> list[bytes]:
     messages = record.messages
     end = next((k for k, m in enumerate(messages) if m.role == "assistant"), len(messages))
     if end in (0, len(messages)):  # no prompt turn (a text record): every turn is the prompt
@@ -274,6 +279,10 @@ def _loose_prompt_turns(record: Record) -> list[bytes]:
 
 
 def _fields(record: Record, names: frozenset[str]) -> bytes:
+    return record.memo(("fields", names), lambda: _compute_fields(record, names))
+
+
+def _compute_fields(record: Record, names: frozenset[str]) -> bytes:
     data = record.data
     found = {}
     for name in data:  # records have a few keys: fewer lookups than over ``names``

@@ -4,13 +4,15 @@ Stages, each a pure function: ``Shingler`` (text -> sorted unique uint32 shingle
 from :mod:`ftdata.similarity.shingles`, re-exported here),
 ``signatures`` (shingle sets -> uint32 matrix), ``candidate_pairs`` (signatures -> pairs
 sharing a band), ``verified_pairs`` (pairs -> those whose exact Jaccard reaches the
-threshold). Hashes are content-based (crc32 and fixed multipliers), so results do not
+threshold), and, for pairs compared on the whole conversation, ``near_replies`` (verified
+pairs -> those whose replies are near each other too, from ``reply_shingles``). Hashes are content-based (crc32 and fixed multipliers), so results do not
 depend on the order of the input or on Python's salted ``hash``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +27,12 @@ from ftdata.similarity.shingles import (
     sorted_unique,
 )
 
+if TYPE_CHECKING:
+    from ftdata.records import Record
+
 _SHIFT = np.uint64(32)
+#: Replies shingled at once: a few dozen texts cost least per text (see ``shingle_set_bytes``).
+REPLY_BATCH = 64
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,6 +225,48 @@ def near_duplicates_of_sets(
     )
 
 
+def reply_bytes(record: Record) -> bytes:
+    """The text of the replies of ``record`` that :func:`near_replies` compares: its
+    assistant turns, normalised and case-folded, as UTF-8."""
+    from ftdata.similarity.text import scope_bytes
+
+    return scope_bytes(record, "answer", casefold=True)
+
+
+def reply_shingles(texts: Sequence[bytes], *, shingle: str = "word", n: int = 5) -> list[np.ndarray | None]:
+    """The sorted unique shingle hashes of each reply text of ``texts`` (from
+    :func:`reply_bytes`); None for a blank one (a record without a reply)."""
+    from ftdata.similarity.shingles import shingle_set_bytes
+
+    found: list[np.ndarray | None] = [None] * len(texts)
+    compared = [k for k, text in enumerate(texts) if text.strip()]
+    for start in range(0, len(compared), REPLY_BATCH):
+        chunk = compared[start : start + REPLY_BATCH]
+        for k, values in zip(chunk, shingle_set_bytes([texts[k] for k in chunk], kind=shingle, n=n), strict=True):
+            found[k] = np.frombuffer(values, dtype=np.uint32)
+    return found
+
+
+def near_replies(
+    pairs: Iterable[tuple[int, int, float]], replies_of: Callable[[int], np.ndarray | None], threshold: float
+) -> list[tuple[int, int, float]]:
+    """The verified ``pairs`` (i, j, similarity) whose replies are near each other, in
+    order: a pair of the same shingles (similarity 1.0), a pair one of whose sides has no
+    reply (``replies_of`` gives None), or a pair whose reply shingle sets have a Jaccard
+    similarity of at least ``threshold``. Compared on the whole conversation, different
+    questions over one long shared document share most of their shingles through the
+    document alone; their replies tell them apart."""
+    kept = []
+    for i, j, sim in pairs:
+        if sim >= 1.0:
+            kept.append((i, j, sim))
+            continue
+        a, b = replies_of(i), replies_of(j)
+        if a is None or b is None or jaccard(a, b) >= threshold:
+            kept.append((i, j, sim))
+    return kept
+
+
 def expected_recall(similarity: float, bands: int, rows: int) -> float:
     """Probability that a pair of this Jaccard similarity becomes a candidate."""
     return 1 - (1 - similarity**rows) ** bands
@@ -235,7 +284,10 @@ __all__ = [
     "jaccard",
     "near_duplicate_pairs",
     "near_duplicates_of_sets",
+    "near_replies",
     "record_shingles",
+    "reply_bytes",
+    "reply_shingles",
     "set_signatures",
     "shingle_sets",
     "signatures",

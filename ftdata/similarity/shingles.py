@@ -110,17 +110,43 @@ def shingle_sets(texts: Sequence[str], *, kind: str = "word", n: int = 5) -> Shi
     a word of its own, so such text is compared by character n-grams; a text shorter than
     ``n`` tokens is a single shingle, so short texts can still match. Hashes depend only
     on the text."""
+    _check(kind, n)
+    if kind == "word":
+        return _sets(_word_tokens([t.encode("utf-8", "surrogatepass") for t in texts]), len(texts), n)
+    return _sets(_char_tokens(texts), len(texts), n)
+
+
+def shingle_set_bytes(encoded: Sequence[bytes], *, kind: str = "word", n: int = 5) -> list[bytes]:
+    """The sorted unique shingle hashes of each UTF-8 text of ``encoded``, as the bytes of
+    a uint32 array: ``record_shingles(text).tobytes()`` for each, computed for the batch
+    in a few array passes (and from the bytes, with no decoding, for word shingles). A
+    few dozen texts at a time cost least per text: their arrays stay in the CPU cache."""
+    _check(kind, n)
+    count = len(encoded)
+    if kind == "word":
+        sets = _sets(_word_tokens(list(encoded)), count, n)
+    else:
+        sets = _sets(_char_tokens([e.decode("utf-8", "surrogatepass") for e in encoded]), count, n)
+    owner = np.repeat(np.arange(count, dtype=np.uint64), sets.sizes())
+    keys = (owner << _SHIFT) | sets.values.astype(np.uint64)
+    keys = sorted_unique(keys)  # sorted by text, then by hash: each text's set, in order
+    data = (keys & np.uint64(0xFFFFFFFF)).astype("<u4").tobytes()
+    bounds = np.searchsorted(keys >> _SHIFT, np.arange(count + 1, dtype=np.uint64)) * 4
+    return [data[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+
+
+def _check(kind: str, n: int) -> None:
     if kind not in SHINGLE_KINDS:
         raise ValueError(f"unknown shingle kind {kind!r} (expected one of {', '.join(SHINGLE_KINDS)})")
     if not 1 <= n <= len(_MIX):
         raise ValueError(f"shingle size must be between 1 and {len(_MIX)}")
-    count = len(texts)
+
+
+def _sets(found: tuple[np.ndarray, np.ndarray], count: int, n: int) -> ShingleSets:
+    """The shingles of ``count`` texts from their tokens and the text each belongs to."""
     if count == 0:
         return ShingleSets(_EMPTY, np.zeros(1, dtype=np.int64))
-    if kind == "word":
-        tokens, owner = _word_tokens(texts)
-    else:
-        tokens, owner = _char_tokens(texts)
+    tokens, owner = found
     per_record = np.bincount(owner, minlength=count)
     owners, values = [], []
     if tokens.size >= n:
@@ -150,11 +176,13 @@ def shingle_sets(texts: Sequence[str], *, kind: str = "word", n: int = 5) -> Shi
     return ShingleSets(value_all, offsets)
 
 
-def _word_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Content hashes of the words of all texts, and the text each word belongs to."""
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+def _word_tokens(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Content hashes of the words of all texts (UTF-8), and the text each word belongs to."""
     # spacing needs a character of U+0E00 or above: UTF-8 lead bytes of 0xE0 or more
-    encoded = [spaced(t).encode("utf-8", "surrogatepass") if _HIGH.search(e) else e for t, e in zip(texts, encoded)]
+    encoded = [
+        spaced(e.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass") if _HIGH.search(e) else e
+        for e in encoded
+    ]
     buf = np.frombuffer(b" ".join(encoded), dtype=np.uint8)
     size = buf.size
     lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
@@ -199,16 +227,13 @@ def record_shingles(text: str, *, kind: str = "word", n: int = 5) -> np.ndarray:
     """The sorted unique shingle hashes of one text, equal to
     ``shingle_sets([text], kind=kind, n=n).unique(0)`` at a fraction of its cost per
     call: what a streaming pass computes record by record."""
-    if kind not in SHINGLE_KINDS:
-        raise ValueError(f"unknown shingle kind {kind!r} (expected one of {', '.join(SHINGLE_KINDS)})")
-    if not 1 <= n <= len(_MIX):
-        raise ValueError(f"shingle size must be between 1 and {len(_MIX)}")
+    _check(kind, n)
     if kind == "char":
         tokens = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
         tokens *= _MIX[-1]
         tokens += _ONE
     else:
-        tokens = _word_tokens([text])[0]
+        tokens = _word_tokens([text.encode("utf-8", "surrogatepass")])[0]
     if tokens.size == 0:
         return _EMPTY
     return sorted_unique((_mix(tokens, min(n, tokens.size)) >> _SHIFT).astype(np.uint32))

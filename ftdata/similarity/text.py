@@ -31,22 +31,34 @@ def prompt_turns(record: Record) -> list[int]:
     return [k for k in range(end) if messages[k].role != "system"]
 
 
+def scope_turns(record: Record, scope: str) -> list[int]:
+    """Positions of the turns of ``scope`` (see :func:`scope_text`)."""
+    messages = record.messages
+    if scope == "prompt":
+        return prompt_turns(record)
+    if scope == "answer":
+        return [k for k, m in enumerate(messages) if m.role == "assistant"]
+    if scope == "conversation":
+        return list(range(len(messages)))
+    raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
+
+
+def scope_bytes(record: Record, scope: str = "conversation", *, casefold: bool = False) -> bytes:
+    """The UTF-8 bytes of ``scope_text(record, scope, casefold=casefold)``, made without
+    decoding each turn and encoding the text again (what shingling reads)."""
+    messages = record.messages
+    return b"\n".join(canonical_bytes(messages[k].text or "", casefold=casefold) for k in scope_turns(record, scope))
+
+
 def scope_text(record: Record, scope: str = "conversation", *, casefold: bool = False, roles: bool = False) -> str:
     """The text of ``record`` for ``scope``: ``prompt`` (the turns before the first assistant
     reply, without the system prompt, which is shared by design; for Alpaca the
     instruction and input), ``answer`` (the assistant turns) or ``conversation`` (all
     turns). With ``roles`` each turn is
     prefixed by its role, so that the same words said by another speaker differ."""
+    chosen = scope_turns(record, scope)
     texts = normalised_turns(record, casefold=casefold)
     messages = record.messages
-    if scope == "prompt":
-        chosen = prompt_turns(record)
-    elif scope == "answer":
-        chosen = [k for k, m in enumerate(messages) if m.role == "assistant"]
-    elif scope == "conversation":
-        chosen = list(range(len(messages)))
-    else:
-        raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
     if roles:
         return "\x1e".join(f"{messages[k].role}\x1f{texts[k]}" for k in chosen)
     return "\n".join(texts[k] for k in chosen)

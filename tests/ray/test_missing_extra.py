@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 SAMPLE = ROOT / "ftdata" / "samples" / "support_chat.jsonl"
 
 
-@pytest.mark.parametrize("command", [["lint"], ["dedup", "-o", "{tmp}/out.jsonl"]])
+@pytest.mark.parametrize("command", [["lint"], ["dedup", "-o", "{tmp}/out.jsonl"], ["split", "-o", "{tmp}/out.jsonl"]])
 def test_engine_ray_without_the_extra_says_what_to_install(tmp_path: Path, command: list[str]) -> None:
     hide = tmp_path / "hide"
     hide.mkdir()
