@@ -32,20 +32,30 @@ def _reply(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def plant_ft309(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """The reply goes on looping: a short phrase, one of its sentences, a markup line, or a run of one character."""
+    """The reply goes on looping: a short phrase, one of its sentences, a markup line, a
+    run of one character, a table row written over and over on one line, or (the reply
+    cut short) an opening followed by a short loop."""
     out = copy.deepcopy(record)
     turn, key = _reply(out)
     text = str(turn.get(key, ""))
     sentences = [s for s in text.replace("\n", " ").split(". ") if 20 < len(s) < 200] or ["I hope this helps"]
-    kind = rng.randrange(4)
+    kind = rng.randrange(6)
     if kind == 0:
         loop = rng.choice(["Thank you! ", "I'm sorry. ", "ha ", "Yes yes. ", "OK. "]) * rng.randint(80, 300)
     elif kind == 1:
         loop = (rng.choice(sentences).strip() + ". ") * rng.randint(25, 60)
     elif kind == 2:
         loop = rng.choice(["<br>\n", "</div>\n", "| |\n", "> \n"]) * rng.randint(60, 200)
-    else:
+    elif kind == 3:
         loop = rng.choice("0x.!a") * rng.randint(60, 3000)
+    elif kind == 4:
+        row = "| " + " | ".join(rng.choice(sentences).split()[:4]) + " | "
+        loop = "| Item | Detail |\n| --- | --- |\n" + row * rng.randint(25, 60)
+    else:
+        opening = rng.choice(["Sure!", "Of course.", "Here you go:", "Haha, good one."])
+        unit, low, high = rng.choice([("ha ", 25, 60), ("lol ", 25, 60), ("Thank you! ", 12, 20), ("> \n", 40, 70)])
+        turn[key] = f"{opening} {unit * rng.randint(low, high)}"
+        return out
     turn[key] = text + "\n" + loop
     return out
 

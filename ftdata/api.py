@@ -49,6 +49,7 @@ def lint(
     executor: Executor | None = None,
     engine: str | None = None,
     address: str | None = None,
+    work_dir: PathLike | None = None,
     folds: Sequence[Callable[[], Fold]] = (),
     progress: Progress | None = None,
     cache: bool | PathLike = False,
@@ -73,7 +74,9 @@ def lint(
     over the file. ``progress(stage, done, total)`` hears how far reading and the long
     dataset rules (near duplicates, embeddings) are; ``executor`` runs the shards of large
     files (default: ``jobs`` processes, or a Ray cluster when ``engine="ray"``, at
-    ``address`` or the local one; both also come from ``[tool.ftdata]``). Each of
+    ``address`` or the local one; both also come from ``[tool.ftdata]``; ``work_dir``:
+    where the cluster's dataset stages keep their intermediates, on storage every node
+    sees, default a temporary folder). Each of
     ``folds`` makes a :class:`~ftdata.engine.plan.Fold` that sees every record of the
     pass (how the audit gathers its figures in the same read); the filled folds of a
     file are its ``report.sources[i].folds``.
@@ -135,7 +138,7 @@ def lint(
         views: dict[Path, dict[str, DatasetView]] = {}
         if executor is None and files:
             first = plans[files[0]].settings
-            executor = for_engine(first.engine, address=first.address, jobs=jobs)
+            executor = for_engine(first.engine, address=first.address, jobs=jobs, work_dir=work_dir)
         caches: dict[Path | None, LintCache | None] = {}
         for path in files:
             plan = plans[path]

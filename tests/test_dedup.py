@@ -269,3 +269,64 @@ def test_weaker_group_names_the_stronger_rule(tmp_path: Path) -> None:
     assert sorted((f.code, f.index) for f in once) == [("FT401", 1), ("FT404", 2)]
     near = next(f for f in once if f.code == "FT404")
     assert near.message.endswith("(1 of them reported by FT401)")
+
+
+def _expected_copy(source: Path, result: dd.DedupResult) -> tuple[bytes, list[bytes]]:
+    """What the kept file and the rejects' raw bytes hold, from the full reader: each kept
+    record's ``Record.raw`` (nothing for a line too long) and a newline."""
+    from ftdata import io
+    from ftdata.records import Record
+
+    raws = {r.index: r.raw or b"" for r in io.read(source, io.ReadStats(), parse="none") if type(r) is Record}
+    kept = b"".join(raws[i] + b"\n" for i in result.kept)
+    return kept, [raws[r.index] for r in result.rejected]
+
+
+LAYOUT_PIECES = [
+    b'{"prompt": "How do I reset my password?", "completion": "Open Settings."}',
+    b'{"prompt": "How do I reset my password?",  "completion": "Open Settings."}',
+    b'{"prompt": "Is there a dark mode?", "completion": "Yes."}',
+    b'{"prompt": "Is there a dark mode?", "completion": "Yes."}\r',
+    b"",
+    b"   ",
+    b"\r",
+    b'{"prompt": broken',
+    b"[1, 2]",
+]
+
+
+@pytest.mark.parametrize("method", ["exact", "minhash"])
+@SETTINGS
+@given(
+    pieces=st.lists(st.sampled_from(LAYOUT_PIECES), min_size=1, max_size=20),
+    bom=st.booleans(),
+    ending=st.sampled_from([b"", b"\n", b"\r\n"]),
+)
+def test_jsonl_outputs_copy_what_the_reader_reads(
+    tmp_path_factory: pytest.TempPathFactory, method: str, pieces: list[bytes], bom: bool, ending: bytes
+) -> None:
+    folder = tmp_path_factory.mktemp("layout")
+    source = folder / "in.jsonl"
+    source.write_bytes((b"\xef\xbb\xbf" if bom else b"") + b"\n".join(pieces) + ending)
+    result = dd.dedup(source, folder / "out.jsonl", method=method, threshold=0.9 if method == "minhash" else None)
+    kept, rejected = _expected_copy(source, result)
+    assert result.outputs["kept"].read_bytes() == kept
+    rejects = [json.loads(x) for x in result.outputs["rejected"].read_bytes().splitlines()]
+    assert [r["raw"].encode() for r in rejects] == rejected
+
+
+def test_jsonl_outputs_keep_a_line_too_long_as_the_reader_reads_it(tmp_path: Path) -> None:
+    from ftdata.io.parse import DEFAULT_MAX_LINE_BYTES
+
+    record = b'{"prompt": "Is there a dark mode?", "completion": "Yes."}'
+    long = b'{"prompt": "' + b"x" * DEFAULT_MAX_LINE_BYTES + b'"}'
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join([record, long, record, b"", long, record]) + b"\n")
+    for unreadable in ("keep", "reject"):
+        result = dd.dedup(source, tmp_path / f"out-{unreadable}.jsonl", unreadable=unreadable)
+        assert [u.index for u in result.unreadable] == [1, 3]
+        kept, rejected = _expected_copy(source, result)
+        assert result.outputs["kept"].read_bytes() == kept
+        rejects = [json.loads(x) for x in result.outputs["rejected"].read_bytes().splitlines()]
+        assert [r["raw"].encode() for r in rejects] == rejected
+        assert len(rejects) == (4 if unreadable == "reject" else 2)

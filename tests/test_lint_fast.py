@@ -185,3 +185,38 @@ def test_lint_reports_loops_and_labels_in_function_word_prose(tmp_path: Path) ->
     assert out.returncode != 2, out.stderr
     found = {(f["code"], f["index"]) for f in json.loads(out.stdout)}
     assert found == {("FT309", 1), ("FT305", 2)}
+
+
+def test_lint_reports_short_loops_and_signed_slots_in_real_records(tmp_path: Path) -> None:
+    """Real Alpaca records with short looping replies, a signature slot in a reply about
+    code, and their legitimate look-alikes: only the planted problems are reported."""
+    rows = json.loads((TESTS / "data" / "real" / "llamafactory-0.9.5" / "alpaca_en_demo.json").read_text("utf-8"))
+    rows = rows[:40]
+    replies = {
+        3: "Sure! " + "ha " * 40,
+        7: "> \n" * 60,
+        11: rows[11]["output"][:200] + " " + "I hope this helps. " * 14,
+        13: "| Name | Age |\n| --- | --- |\n" + "| Alice | 34 | " * 60,
+        17: "Buffalo buffalo Buffalo buffalo buffalo buffalo Buffalo buffalo.",
+        19: "".join("* " * i + "\n" for i in range(1, 12)),
+        23: "| Day | Hours |\n| --- | --- |\n" + "|  |  |\n" * 14,
+    }
+    for i, reply in replies.items():
+        rows[i]["output"] = reply
+    rows[29] = {
+        "instruction": "Write a Python function that adds two numbers, then an email announcing it.",
+        "input": "",
+        "output": "```python\ndef add(a, b):\n    return a + b\n```\n\nHi all,\nit is merged.\n\nBest regards,\n{{author}}",
+    }
+    rows[31] = {
+        "instruction": "Write a Jinja2 template for a welcome email.",
+        "input": "",
+        "output": "```jinja\nDear {{ name }},\nwelcome!\n\nBest regards,\n{{ sender }}\n```",
+    }
+    path = tmp_path / "alpaca.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    cmd = [sys.executable, "-m", "ftdata", "lint", str(path), "--select", "FT309,FT310", "--output-format", "json"]
+    out = subprocess.run([*cmd, "--no-cache"], capture_output=True, text=True)
+    assert out.returncode != 2, out.stderr
+    found = {(f["code"], f["index"]) for f in json.loads(out.stdout)}
+    assert found == {("FT309", 3), ("FT309", 7), ("FT309", 11), ("FT309", 13), ("FT310", 29)}

@@ -1,13 +1,15 @@
 """The fast MinHash paths agree with the reference ones: FT404's batched collector with its
-one-record-at-a-time form on real files, the byte shingler with ``record_shingles``, and a
-JSON Lines read of a few wanted records with a full read. FT404 leaves out pairs that only
-share a long context."""
+one-record-at-a-time form on real files, the byte shingler with ``record_shingles``, the
+signatures the pass computes with those FT404 computes itself, a JSON Lines read of a few
+wanted records and the unparsed blocks of records with a full read. FT404 leaves out pairs
+that only share a long context."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +202,140 @@ def test_near_replies_on_real_records_sharing_a_document() -> None:
         assert got == _kept_by_reference(pairs + planted, replies, threshold, "word", 5)
     assert _near_replies_of(pairs + planted, replies, 0.5, "word", 5) == planted
     assert _near_replies_of(pairs, replies, 0.0, "word", 5) == pairs
+
+
+SDG = (
+    Path(__file__).parents[1]
+    / "benchmarks/data/real/instructlab_training-0.16.2/sample-data/train_all_pruned_SDG.jsonl"
+)
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, 0), (37, 5)])
+def test_finished_values_carry_the_signatures_ft404_computes(num_perm: int, seed: int) -> None:
+    from ftdata.rules.duplicates import _Sets
+    from ftdata.similarity.minhash import set_signatures
+
+    records = _records(REAL / "llamafactory-0.9.5" / "alpaca_en_demo.json")
+    values = [v for k in range(0, len(records), 64) for v in _near_shingles.batch(records[k : k + 64]) if v]
+    reference = _Sets(values)
+    finished = _near_shingles.finish(values, num_perm=num_perm, seed=seed)
+    assert len(finished) == len(values) > 500
+    signed = _Sets(finished)
+    expected = set_signatures([reference[k] for k in range(len(values))], num_perm=num_perm, seed=seed)
+    assert np.array_equal(signed.signatures(num_perm, seed), expected)
+    assert np.array_equal(reference.signatures(num_perm, seed), expected)
+    assert all(np.array_equal(signed[k], reference[k]) for k in range(len(values)))
+    # Some signed and some not, as a finish stage that failed on one shard leaves them.
+    mixed = _Sets(finished[::2] + values[1::2])
+    order = [*range(0, len(values), 2), *range(1, len(values), 2)]
+    assert np.array_equal(mixed.signatures(num_perm, seed), expected[order])
+    assert all(np.array_equal(mixed[k], reference[i]) for k, i in enumerate(order))
+    assert _near_shingles.finish(finished, num_perm=num_perm, seed=seed) == finished
+
+
+def test_the_pass_signs_ft404_values_where_the_shard_is_read() -> None:
+    from ftdata.config import Settings
+    from ftdata.engine.plan import compile_plan
+    from ftdata.engine.scan import Shard, cut, scan_shard
+
+    plan = compile_plan(Settings(select=["FT404"], options={"FT404": {"num_perm": 64, "seed": 3}}))
+    offsets = cut(SDG, SDG.stat().st_size, 2)
+    shards = [Shard(str(SDG), "sdg", a, b) for a, b in zip(offsets, [*offsets[1:], None], strict=True)]
+    values = [v for shard in shards for v in scan_shard(shard, plan).collected["FT404"].values]
+    records = _records(SDG)
+    unsigned = [v for k in range(0, len(records), 64) for v in _near_shingles.batch(records[k : k + 64]) if v]
+    assert len(values) == len(unsigned) > 20_000
+    assert values == _near_shingles.finish(unsigned, num_perm=64, seed=3)
+    assert all(v != u for v, u in zip(values, unsigned, strict=True))
+
+
+def _ft404_jobs(path: Path, jobs: int) -> list[dict]:
+    cmd = [sys.executable, "-m", "ftdata", "lint", str(path), "--isolated", "--select", "FT404", "--jobs", str(jobs)]
+    cmd += ["--option", "FT404.num_perm=96", "--option", "FT404.keep=longest", "--output-format", "json"]
+    done = subprocess.run([*cmd, "--no-cache"], capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)
+
+
+def test_ft404_findings_do_not_depend_on_where_signatures_are_computed(tmp_path: Path) -> None:
+    # Large enough to be read in shards by worker processes with two jobs.
+    big = tmp_path / "big.jsonl"
+    data = SDG.read_bytes()
+    big.write_bytes(data + data[: data.index(b"\n", len(data) // 2) + 1])
+    found = _ft404_jobs(big, 1)
+    assert len(found) > 12_000  # the copied half, and the file's own near duplicates
+    assert _ft404_jobs(big, 2) == found
+
+
+LINE_PIECES = [b'{"a": 1}', b"", b"   ", b"\r", b'{"b": "x"}\r', b"\xef\xbb\xbf", b"x" * 40, b" [1]", b"\t", b"z\r\r"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from(LINE_PIECES), max_size=12),
+    bom=st.booleans(),
+    ending=st.sampled_from([b"", b"\n", b"\r\n"]),
+    max_line_bytes=st.sampled_from([4, 8, 39, 40, 41, 1000]),
+    block_bytes=st.sampled_from([1, 2, 5, 64, 1 << 20]),
+)
+def test_record_blocks_hold_the_records_the_reader_reads(
+    lines: list[bytes], bom: bool, ending: bytes, max_line_bytes: int, block_bytes: int
+) -> None:
+    from ftdata.io.jsonl import record_blocks
+
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines) + ending
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lines.jsonl"
+        path.write_bytes(data)
+        read = io.read_jsonl(path, io.ReadStats(), source="x", max_line_bytes=max_line_bytes, parse="none")
+        expected = [r.raw or b"" for r in read if type(r) is Record]
+        found = []
+        for block, starts, ends in record_blocks(path, max_line_bytes=max_line_bytes, block_bytes=block_bytes):
+            found += [block[a:b] for a, b in zip(starts, ends, strict=True)]
+    assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from([*LINE_PIECES, b'{"text": "crlf"}\r', b'{"text": broken', b"[1, 2]"]), max_size=12),
+    bom=st.booleans(),
+    ending=st.sampled_from([b"", b"\n", b"\r\n"]),
+    max_line_bytes=st.sampled_from([4, 8, 39, 40, 41, 1000]),
+    wanted=st.sets(st.integers(0, 14), max_size=5),
+)
+def test_wanted_reads_give_what_a_full_read_gives(
+    lines: list[bytes], bom: bool, ending: bytes, max_line_bytes: int, wanted: set[int]
+) -> None:
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines) + ending
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lines.jsonl"
+        path.write_bytes(data)
+        full = [r for r in io.read(path, io.ReadStats(), max_line_bytes=max_line_bytes) if type(r) is Record]
+        some = io.records_at(io.read(path, io.ReadStats(), max_line_bytes=max_line_bytes, wanted=wanted), wanted)
+    expected = {r.index: r for r in full if r.index in wanted}
+    assert sorted(some) == sorted(expected)
+    for index, rec in some.items():
+        other = expected[index]
+        assert (rec.data, rec.raw, rec.line, rec.offset, rec.problems) == (
+            other.data, other.raw, other.line, other.offset, other.problems,
+        )  # fmt: skip
+
+
+def test_wanted_reads_across_blocks_give_what_a_full_read_gives(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    pieces = [*LINE_PIECES, b'{"text": "crlf"}\r', b'{"text": broken', b'{"t": "' + b"y" * 5000 + b'"}']
+    lines = [b'{"n": %d}' % k if k % 3 else rng.choice(pieces) for k in range(120_000)]
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines))  # a few MB: records cross the blocks read
+    full = [r for r in io.read(path, io.ReadStats(), max_line_bytes=1000) if type(r) is Record]
+    wanted = set(rng.sample(range(len(full)), 300)) | {0, len(full) - 1}
+    some = io.records_at(io.read(path, io.ReadStats(), max_line_bytes=1000, wanted=wanted), wanted)
+    assert sorted(some) == sorted(wanted)
+    for index, rec in some.items():
+        other = full[index]
+        assert (rec.data, rec.raw, rec.line, rec.offset, rec.problems) == (
+            other.data, other.raw, other.line, other.offset, other.problems,
+        )  # fmt: skip
+    assert any(r.problems for r in some.values())

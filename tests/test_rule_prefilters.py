@@ -16,6 +16,9 @@ from ftdata.formats import normalise
 from ftdata.records import Record
 from ftdata.rules.media import may_use_media, media_count_issues, media_count_mismatch
 from ftdata.rules.replies import (
+    _may_loop_at_end,
+    _row_loop,
+    _trailing_loop,
     _without_tables,
     degenerate_repetition,
     may_repeat,
@@ -193,6 +196,68 @@ def test_ft309_on_fuzzed_replies(start: str, loop: str, times: int) -> None:
     rec = _record({"messages": [{"role": "user", "content": "Go on."}, {"role": "assistant", "content": reply}]})
     for options in (FT309, (40, 1.5, 0.3, 2, 30), (100, 2.0, 0.6, 4, 50)):
         _ft309_agrees(rec, options)
+
+
+# ------------------------------------------------------ FT309 loops at the end of a reply
+
+
+# What a reply cut off mid-unit ends with after its loop: nothing, a word, a part of one.
+_CUT = st.one_of(st.just(""), _WORDS, _WORDS.map(lambda w: w[: len(w) // 2]))
+# One unit a loop repeats: a few words (more than the longest unit looked for, at times)
+# and a separator.
+_LOOP_UNIT = st.builds(lambda w, s: " ".join(w) + s, st.lists(_WORDS, min_size=1, max_size=10), _SEP)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_looping_text(), _LOOP_UNIT, st.integers(0, 40), _CUT, st.integers(2, 12))
+def test_end_loop_filter_on_fuzzed_texts(start: str, unit: str, times: int, cut: str, min_repeats: int) -> None:
+    text = start + unit * times + cut
+    if not _may_loop_at_end(text):
+        assert _trailing_loop(text.split(), min_repeats) is None
+
+
+def test_a_loop_cut_off_mid_unit_is_found() -> None:
+    for reply in ("Sure! " + "ha " * 30 + "h", "Sure! " + "Thank you! " * 10 + "Than"):
+        assert _may_loop_at_end(reply)
+        assert _trailing_loop(reply.split(), 6) is not None
+
+
+def test_end_loop_filter_on_real_texts() -> None:
+    """The word filter holds on every reply of the real files and passes few of them."""
+    texts = [text for rec in REAL_RECORDS for role, text, _ in rec.segments if role == "assistant"]
+    passed = 0
+    for text in texts:
+        if _may_loop_at_end(text):
+            passed += 1
+        else:
+            for min_repeats in (2, 3, 6):
+                assert _trailing_loop(text.split(), min_repeats) is None
+    assert passed < len(texts) / 20
+
+
+@settings(max_examples=300, deadline=None)
+@given(_looping_text(), _LOOP_UNIT, st.integers(4, 40), _CUT)
+def test_ft309_on_fuzzed_short_loops(start: str, loop: str, times: int, cut: str) -> None:
+    # short replies that end in many repeats of one unit: the loop-at-end check decides
+    reply = start + loop * times + cut
+    rec = _record({"messages": [{"role": "user", "content": "Go on."}, {"role": "assistant", "content": reply}]})
+    for options, min_repeats in ((FT309, 6), ((40, 1.5, 0.3, 2, 30), 2), ((100, 2.0, 0.6, 4, 50), 12)):
+        fast = repetition_issues(rec, *options, min_repeats)
+        assert fast == repetition_issues(rec, *options, min_repeats, reference=True)
+
+
+def test_real_table_rows_are_not_row_loops() -> None:
+    rows = [
+        line for rec in REAL_RECORDS for _, text, _ in rec.segments for line in text.split("\n") if line.count("|") >= 2
+    ]
+    assert rows
+    assert not any(_row_loop(row) for row in rows)
+    wide = "| " + " | ".join(f"col{i}" for i in range(60)) + " |"
+    assert _row_loop(wide) == []  # many cells, all distinct: a wide row
+    looped = "| Alice | 34 | Paris | " * 30
+    cut = _row_loop(looped)
+    assert cut.count(" | Alice | 34 | Paris") == 30  # one row a line: the loop of units sees them
+    assert "Alice" in _without_tables("| Name | Age | City |\n| --- | --- | --- |\n" + looped)
 
 
 # --------------------------------------------------------------------------- FT122

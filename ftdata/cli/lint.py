@@ -77,6 +77,11 @@ from ftdata.cli import OUTPUT_FORMAT_NAMES, UsageFailure, main, progress_bar, ru
     "--address", help="The Ray cluster to join with --engine ray: auto or ray://HOST:PORT (default: a local one)."
 )
 @click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="--engine ray: intermediates of the dataset stages, on storage all nodes see (default: a temp folder).",
+)
+@click.option(
     "--no-cache",
     is_flag=True,
     help="Check every file afresh, neither reading nor writing the cache (also: FTDATA_NO_CACHE=1).",
@@ -111,6 +116,7 @@ def lint(
     jobs: int | None,
     engine: str | None,
     address: str | None,
+    work_dir: Path | None,
     no_cache: bool,
     cache_dir: Path | None,
     quiet: bool,
@@ -151,6 +157,7 @@ def lint(
         "jobs": jobs,
         "engine": engine,
         "address": address,
+        "work_dir": work_dir,
     }
     cache: Any = False if no_cache else (cache_dir or True)
     from ftdata.outputs import OutputError, check_outputs

@@ -5,18 +5,19 @@ the rejections, the clusters and the manifest, committed as one set (see
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ftdata import io
+from ftdata.io.jsonl import record_blocks
 from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, manifest, reject_line
 from ftdata.records import Record
 
 if TYPE_CHECKING:
-    from ftdata.curation.dedup import DedupResult
+    from ftdata.curation.dedup import DedupResult, Rejection
 
 
 def output_paths(output: str | os.PathLike[str]) -> dict[str, Path]:
@@ -47,44 +48,29 @@ def write_outputs(
     reasons = {r.index: r for r in result.rejected}
     files = {key: p for key, p in paths.items() if key != "manifest"}
     with OutputSet(files, paths["manifest"]) as out:
-        first = True
-        if container != "jsonl":
+
+        def reject(why: Rejection, raw: bytes) -> None:
+            out.write("rejected", _reject_line(result, why, raw, lines))
+
+        if container == "jsonl":
+            seen = _copy_lines(source, out, reasons, reject)
+        else:
+            first = True
             out.write("kept", b"[\n")
-        seen = 0
-        for item in io.read(source, io.ReadStats(), parse="none"):
-            if not isinstance(item, Record):
-                continue
-            if item.index != seen:
-                break
-            seen += 1
-            raw = item.raw if item.raw is not None else b""
-            why = reasons.get(item.index)
-            if why is None:
-                if container == "jsonl":
-                    out.write("kept", raw + b"\n")
-                else:
+            seen = 0
+            for item in io.read(source, io.ReadStats(), parse="none"):
+                if not isinstance(item, Record):
+                    continue
+                if item.index != seen:
+                    break
+                seen += 1
+                raw = item.raw if item.raw is not None else b""
+                why = reasons.get(item.index)
+                if why is None:
                     out.write("kept", (b"" if first else b",\n") + raw)
-                first = False
-                continue
-            extra: dict[str, Any] = {}
-            if why.reason == "duplicate":
-                extra = {
-                    "method": result.method,
-                    "cluster": why.cluster,
-                    "representative": why.representative,
-                    "representative_line": lines.get(why.representative) if why.representative is not None else None,
-                    "similarity": why.similarity,
-                }
-                detail = f"a duplicate of record {why.representative} (similarity {why.similarity:.2f})"
-            else:
-                detail = why.detail
-            out.write(
-                "rejected",
-                reject_line(
-                    index=why.index, line=why.line, reason=why.reason, rule=why.rule, detail=detail, raw=raw, **extra
-                ),
-            )
-        if container != "jsonl":
+                    first = False
+                else:
+                    reject(why, raw)
             out.write("kept", b"\n]\n")
         if seen != result.records:
             raise InputChangedError(
@@ -132,3 +118,57 @@ def write_outputs(
             records={"kept": len(result.kept), "rejected": len(result.rejected), "clusters": len(result.clusters)},
         )
     return dict(paths)
+
+
+def _copy_lines(
+    source: Path, out: OutputSet, reasons: Mapping[int, Rejection], reject: Callable[[Rejection, bytes], None]
+) -> int:
+    """Copy the kept records of the JSON Lines file ``source`` to ``kept``, one a line
+    (the bytes ``Record.raw`` holds), and hand the others to ``reject``; returns the
+    number of records. Runs of kept records that are consecutive lines are copied as one
+    slice of the block read, unparsed."""
+    seen = 0
+    for data, starts, ends in record_blocks(source):
+        run = end = -1  # the kept records not yet written: data[run:end]
+        for start, stop in zip(starts, ends, strict=True):
+            why = reasons.get(seen)
+            seen += 1
+            if why is None and run >= 0 and start == end + 1:
+                end = stop
+                continue
+            if run >= 0:
+                out.write("kept", _line(data, run, end))
+                run = -1
+            if why is None:
+                run, end = start, stop
+            else:
+                reject(why, data[start:stop])
+        if run >= 0:
+            out.write("kept", _line(data, run, end))
+    return seen
+
+
+def _line(data: bytes, start: int, end: int) -> bytes:
+    """``data[start:end]`` and a newline: a slice of ``data`` when a newline follows it."""
+    if end < len(data) and data[end] == 10:
+        return data[start : end + 1]
+    return data[start:end] + b"\n"
+
+
+def _reject_line(result: DedupResult, why: Rejection, raw: bytes, lines: Mapping[int, int | None]) -> bytes:
+    """The rejects' line of the record ``why`` names, whose bytes are ``raw``."""
+    extra: dict[str, Any] = {}
+    if why.reason == "duplicate":
+        extra = {
+            "method": result.method,
+            "cluster": why.cluster,
+            "representative": why.representative,
+            "representative_line": lines.get(why.representative) if why.representative is not None else None,
+            "similarity": why.similarity,
+        }
+        detail = f"a duplicate of record {why.representative} (similarity {why.similarity:.2f})"
+    else:
+        detail = why.detail
+    return reject_line(
+        index=why.index, line=why.line, reason=why.reason, rule=why.rule, detail=detail, raw=raw, **extra
+    )

@@ -1,8 +1,9 @@
 """Dataset stages that need every record, distributed over an executor (a Ray cluster):
 pure functions over blocks and partitions with their intermediates in a work directory,
 giving the same bytes as the local commands: ``dedup`` (exact and MinHash),
-``leakage`` (FT601 and FT602 between files) and ``split_columns`` (the reading of a
-split, placed by the local split)."""
+``leakage`` (FT601 and FT602 between files), ``split_columns`` (the reading of a
+split, placed by the local split) and, for ``ftdata lint`` on a cluster, FT402 and
+FT403's conflict groups (:mod:`ftdata.distributed.conflicts`)."""
 
 from __future__ import annotations
 

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 #: the CPU cache (measured: 64 texts shingle at half the cost per record of one at a
 #: time, 2,048 at more than one at a time).
 BATCH_RECORDS = 64
+#: Collected values a collector's ``finish`` stage is handed at a time: MinHash
+#: signatures cost least per record with about a million shingles per call (measured:
+#: 64 records' worth costs some 1.7 times as much per record), while the values waiting
+#: stay a few megabytes.
+FINISH_RECORDS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,9 @@ class BoundRule:
     #: ``collect`` for many records at once (the same values, in order), when the rule's
     #: collector offers one (see :attr:`Plan.batch_calls`).
     collect_batch: Callable[..., Any] | None = None
+    #: A second stage over many collected values at once, when the rule's collector offers
+    #: one (see :attr:`Plan.finish_calls`).
+    collect_finish: Callable[..., Any] | None = None
     #: Why a resource the rule needs could not be loaded (raised by ``Plan.preflight``).
     unmet: tuple[str, ...] = ()
 
@@ -132,6 +140,17 @@ class Plan:
             if b.collect_batch is not None and own:
                 calls.append((b.collect_batch, (b.rule.code,)))
         return tuple(calls)
+
+    @functools.cached_property
+    def finish_calls(self) -> Mapping[str, Callable[..., Any]]:
+        """The ``finish`` stage of each collector that offers one, by code. A collector may
+        offer ``finish(values, **options) -> list``: given the values it collected (never
+        None), up to :data:`FINISH_RECORDS` at a time in record order, it returns the
+        values the rule reads (one each, in order). It is for array work that pays only
+        over thousands of records (MinHash signatures), done where the shard is read. The
+        rule must accept its collector's values unfinished too: a stage that raises
+        leaves them as they were."""
+        return {b.rule.code: b.collect_finish for b in self.collectors if b.collect_finish is not None}
 
     @property
     def selected(self) -> tuple[BoundRule, ...]:
@@ -237,7 +256,7 @@ def _compile(settings: Settings) -> Plan:
                     unmet.append(str(e))
         bound_options = {**opts, **loaded}
         check = partial(rule.func, **bound_options) if bound_options else rule.func
-        collect = collect_batch = None
+        collect = collect_batch = collect_finish = None
         if rule.collect is not None:
             accepted = inspect.signature(rule.collect).parameters
             wanted = {k: v for k, v in opts.items() if k in accepted}
@@ -245,8 +264,13 @@ def _compile(settings: Settings) -> Plan:
             batch = getattr(rule.collect, "batch", None)
             if callable(batch):
                 collect_batch = partial(batch, **wanted) if wanted else batch
+            finish = getattr(rule.collect, "finish", None)
+            if callable(finish):
+                taken = inspect.signature(finish).parameters
+                given_finish = {k: v for k, v in opts.items() if k in taken}
+                collect_finish = partial(finish, **given_finish) if given_finish else finish
         severity_of = severity.get(rule.code, rule.severity)
-        return BoundRule(rule, severity_of, opts, check, collect, collect_batch, tuple(unmet))
+        return BoundRule(rule, severity_of, opts, check, collect, collect_batch, collect_finish, tuple(unmet))
 
     reader: dict[str, tuple[str, Severity]] = {}
     records: list[BoundRule] = []

@@ -11,10 +11,11 @@ import os
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ftdata import io
 from ftdata.engine.cache import LintCache, open_entry
@@ -25,6 +26,7 @@ from ftdata.engine.notes import NotApplied, not_applied
 from ftdata.engine.plan import BoundRule, Plan
 from ftdata.engine.scan import (
     RULE_ERRORS_SHOWN,
+    Shard,
     ShardResult,
     check_record,
     file_finding,
@@ -46,6 +48,20 @@ from ftdata.requirements import PerSource
 
 #: Files at least this large are checked by several processes when more than one CPU is free.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+
+
+class DatasetStages(Protocol):
+    """Dataset rules run as distributed stages for one sharded file, as a cluster
+    executor's ``dataset_stages(plan, shards)`` offers them: ``scanner`` wraps the shard
+    function (a staged rule's column goes to the stage, not back to the driver),
+    ``issues`` gives a rule's issues in the order of the local rule (None: the rule runs
+    on the driver) and ``close`` removes the stage's intermediates."""
+
+    def scanner(self, scan: Callable[[Shard], Any]) -> Callable[[Shard], Any]: ...
+
+    def issues(self, bound: BoundRule) -> list[Issue] | None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +115,27 @@ def lint_file(
 ) -> tuple[list[Finding], SourceStats]:
     """Lint one JSONL or JSON file. JSONL files of at least ``parallel_min_bytes`` are cut
     into shards run by ``executor`` (default: a process pool of ``jobs`` workers, the CPUs
-    available). ``views`` receives the file's view for each cross-file (FILES) rule;
-    ``progress`` hears of the bytes read and of the long dataset rules. With ``cache``, an
-    unchanged file's findings come from it (see ftdata.engine.cache); a run with folds
-    does not use it."""
+    available); an executor that offers ``dataset_stages`` (a cluster) runs some dataset
+    rules as distributed stages (see :class:`DatasetStages`). ``views`` receives the
+    file's view for each cross-file (FILES) rule; ``progress`` hears of the bytes read and
+    of the long dataset rules. With ``cache``, an unchanged file's findings come from it
+    (see ftdata.engine.cache); a run with folds does not use it."""
+    with ExitStack() as cleanup:
+        return _lint_file(path, plan, source, jobs, executor, parallel_min_bytes, views, progress, cache, cleanup)
+
+
+def _lint_file(
+    path: Path,
+    plan: Plan,
+    source: str | None,
+    jobs: int | None,
+    executor: Executor | None,
+    parallel_min_bytes: int,
+    views: dict[str, DatasetView] | None,
+    progress: Progress | None,
+    cache: LintCache | None,
+    cleanup: ExitStack,
+) -> tuple[list[Finding], SourceStats]:
     name = source or str(path)
     version = FileStamp.of(path)
     ticket = open_entry(cache, plan, path, name, version.check) if cache is not None and not plan.folds else None
@@ -121,12 +154,18 @@ def lint_file(
     stage = f"reading {path.name}"
     # an executor may say how many shards it wants and from what size (a cluster: any)
     min_bytes = getattr(executor, "min_bytes", parallel_min_bytes)
+    stages: DatasetStages | None = None
     if container == "jsonl" and (executor is not None or jobs > 1) and size >= min_bytes:
         parts = shards(path, name, size, getattr(executor, "parts", None) or jobs * 4)
         runner = executor or for_jobs(jobs)
         results: list[ShardResult] = []
         done = 0
         scan = ticket.scanner() if ticket is not None else partial(scan_shard, plan=plan)
+        offer = getattr(executor, "dataset_stages", None)
+        stages = offer(plan, parts) if offer is not None else None
+        if stages is not None:
+            cleanup.callback(stages.close)
+            scan = stages.scanner(scan)
         for part, result in zip(parts, runner.map(scan, parts), strict=True):
             results.append(ticket.take(result) if ticket is not None else result)
             done += (size if part.end is None else part.end) - part.start
@@ -155,7 +194,7 @@ def lint_file(
             lines=reread.lines,
             progress=progress,
         )
-        state.findings.extend(dataset_findings(plan, dataset, state, reread.raw, folder=path.parent))
+        state.findings.extend(dataset_findings(plan, dataset, state, reread.raw, folder=path.parent, stages=stages))
         if views is not None:
             for bound in plan.files:
                 views[bound.code] = DatasetView(dataset, state.collected.get(bound.code))
@@ -264,11 +303,14 @@ def dataset_findings(
     fetch: Callable[[set[int]], dict[int, Record]] | None,
     *,
     folder: Path | None = None,
+    stages: DatasetStages | None = None,
 ) -> Iterator[Finding]:
     """Run the dataset rules; records named by their issues are located in one more read.
     ``folder`` is the source file's folder, where :class:`PerSource` requirements are
     answered; without one (records in memory) the rules that have them do not run (see
-    :func:`unanswered`). A rule that raises yields an FT000 finding and the others still run."""
+    :func:`unanswered`). ``stages`` is asked first for each rule's issues (a cluster's
+    distributed stage); the rules it does not run run here. A rule that raises yields an
+    FT000 finding and the others still run."""
     located: list[tuple[BoundRule, Issue]] = []
     line = 1 if fetch is not None else None
     for bound in plan.dataset:
@@ -277,6 +319,10 @@ def dataset_findings(
         if needs and folder is None:
             continue
         try:
+            staged = stages.issues(bound) if stages is not None else None
+            if staged is not None:
+                located.extend((bound, issue) for issue in staged)
+                continue
             answers = {k: v for n in needs for k, v in n.answer(folder, (got for _, got in view.collected)).items()}  # type: ignore[arg-type]
             check = partial(bound.check, **answers) if answers else bound.check
             located.extend((bound, issue) for issue in check(view) or ())

@@ -14,7 +14,7 @@ from typing import Any
 from ftdata import io
 from ftdata.engine.dataset import FORMAT_CODES, Column
 from ftdata.engine.locate import Pending, stamp
-from ftdata.engine.plan import BATCH_RECORDS, Plan
+from ftdata.engine.plan import BATCH_RECORDS, FINISH_RECORDS, Plan
 from ftdata.findings import RULE_ERROR, Finding, Issue, Severity
 from ftdata.formats import normalise
 from ftdata.problems import Problem
@@ -51,6 +51,8 @@ class ShardResult:
     folds: list[Any] = field(default_factory=list)  # one per ``Plan.folds``, in order
     #: Parsed records waiting for the batched collectors (see ``flush_batches``).
     waiting: list[Record] = field(default_factory=list)
+    #: Collected values waiting for their collector's ``finish`` stage, by code.
+    unfinished: dict[str, Column] = field(default_factory=dict)
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -86,7 +88,7 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
             except Exception as e:  # a broken rule must not stop the run; it makes it incomplete
                 _failure(result, pending, code, e)
         if collects:
-            collected = result.collected
+            collected, finishes = result.collected, plan.finish_calls
             index = rec.index
             for collect, codes in collects:
                 try:
@@ -97,14 +99,17 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
                     continue
                 if value is not None:
                     for code in codes:
-                        column = collected.get(code)
+                        into = result.unfinished if code in finishes else collected
+                        column = into.get(code)
                         if column is None:
-                            column = collected[code] = Column()
+                            column = into[code] = Column()
                         column.append(index, value)
+                        if into is result.unfinished and len(column) >= FINISH_RECORDS:
+                            finish_values(plan, result, final=False)
         if plan.batch_calls:
             result.waiting.append(rec)
             if len(result.waiting) >= BATCH_RECORDS:
-                flush_batches(plan, result)
+                flush_batches(plan, result, final=False)
     for fold in result.folds:
         fold.add(rec)
     if not rec.readable:
@@ -115,25 +120,53 @@ def check_record(rec: Record, plan: Plan, result: ShardResult) -> None:
             result.add(finding)
 
 
-def flush_batches(plan: Plan, result: ShardResult) -> None:
+def flush_batches(plan: Plan, result: ShardResult, *, final: bool = True) -> None:
     """Run the batched collectors on the records waiting, and add their values to the
     columns in record order. A batch that raises is run again one record at a time with
-    the rule's own collector, so that a failure is reported on its record (FT000)."""
+    the rule's own collector, so that a failure is reported on its record (FT000). With
+    ``final`` (the end of the pass), every value still waiting for a ``finish`` stage
+    goes through it too (see :func:`finish_values`)."""
     records, result.waiting = result.waiting, []
-    if not records:
-        return
-    for batch, codes in plan.batch_calls:
+    finishes = plan.finish_calls
+    for batch, codes in plan.batch_calls if records else ():
         try:
             values = batch(records)
         except Exception:
             values = [_collect_one(plan, result, codes, rec) for rec in records]
         for code in codes:
-            column = result.collected.get(code)
+            into = result.unfinished if code in finishes else result.collected
+            column = into.get(code)
             for rec, value in zip(records, values, strict=True):
                 if value is not None:
                     if column is None:
-                        column = result.collected[code] = Column()
+                        column = into[code] = Column()
                     column.append(rec.index, value)
+    if result.unfinished:
+        finish_values(plan, result, final=final)
+
+
+def finish_values(plan: Plan, result: ShardResult, *, final: bool) -> None:
+    """Move the values waiting for a collector's ``finish`` stage (see
+    :attr:`Plan.finish_calls`) to their columns through it: those of a code with
+    :data:`FINISH_RECORDS` waiting, or all with ``final``. A stage that raises leaves its
+    values as they were collected, which the rule accepts (it then does the work itself)."""
+    for code, waiting in list(result.unfinished.items()):
+        if not final and len(waiting) < FINISH_RECORDS:
+            continue
+        del result.unfinished[code]
+        values = waiting.values
+        try:
+            finished = plan.finish_calls[code](values)
+            if len(finished) != len(values):
+                raise ValueError(f"finish gave {len(finished)} values for {len(values)}")
+        except Exception:
+            finished = values
+        waiting.values = list(finished)
+        column = result.collected.get(code)
+        if column is None:
+            result.collected[code] = waiting
+        else:
+            column.extend(waiting)
 
 
 def _collect_one(plan: Plan, result: ShardResult, codes: tuple[str, ...], rec: Record) -> Any:

@@ -4,6 +4,7 @@ cluster executor needs only a module of its own beside them."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
@@ -28,10 +29,14 @@ def for_jobs(jobs: int) -> Executor:
     return ProcessExecutor(jobs)
 
 
-def for_engine(engine: str, *, address: str | None = None, jobs: int | None = None) -> Executor | None:
+def for_engine(
+    engine: str, *, address: str | None = None, jobs: int | None = None, work_dir: str | os.PathLike[str] | None = None
+) -> Executor | None:
     """The executor for ``--engine``: None for ``local`` (the engine picks serial or a
     process pool by file size and ``jobs``), a Ray executor for ``ray`` (the ``ray``
-    extra; ``address`` None joins or starts a local cluster). Without the extra, raises
+    extra; ``address`` None joins or starts a local cluster; ``work_dir`` holds the
+    intermediates of its dataset stages and must be seen by every node, default a
+    temporary folder on this machine). Without the extra, raises
     :class:`~ftdata.config.ConfigError` saying what to install."""
     if engine == "local":
         return None
@@ -40,7 +45,7 @@ def for_engine(engine: str, *, address: str | None = None, jobs: int | None = No
     from ftdata.executors.ray import RayExecutor
 
     try:
-        return RayExecutor(address=address)
+        return RayExecutor(address=address, work_dir=work_dir)
     except ImportError as e:
         from ftdata.config import ConfigError
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ftdata.distributed.conflicts import ConflictStage
+    from ftdata.engine.plan import Plan
+    from ftdata.engine.scan import Shard
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,15 +71,36 @@ def _unwrap(ray: Any, error: BaseException) -> BaseException:
 class RayExecutor:
     """``map`` as Ray tasks. ``parts`` is how many shards a file is cut into (default:
     two per CPU of the cluster); ``min_bytes`` 0 shards files of any size, as a cluster
-    gains nothing from a local shortcut and tests on small files exercise it."""
+    gains nothing from a local shortcut and tests on small files exercise it.
+    ``work_dir`` is where the lint's distributed stages keep their intermediates: a
+    folder every node of the cluster sees (default: a temporary folder of the driver,
+    enough for a cluster on one machine)."""
 
     min_bytes = 0
 
-    def __init__(self, address: str | None = None, *, parts: int | None = None, max_retries: int = MAX_RETRIES) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        parts: int | None = None,
+        max_retries: int = MAX_RETRIES,
+        work_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         _ray()  # fail before any data is read when the extra is missing
         self.address = address
         self._parts = parts
         self.max_retries = max_retries
+        self.work_dir = work_dir
+
+    def dataset_stages(self, plan: Plan, parts: Sequence[Shard]) -> ConflictStage | None:
+        """The distributed stages of the dataset rules of ``plan`` for a file cut into
+        ``parts`` (FT402 and FT403's conflict groups), or None when the plan has none:
+        the engine then runs every dataset rule on the driver."""
+        from ftdata.distributed.conflicts import ConflictStage, staged_codes
+
+        if not any(True for _ in staged_codes(plan)):
+            return None
+        return ConflictStage(self, plan, parts, work_dir=self.work_dir)
 
     @property
     def parts(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -435,28 +435,43 @@ def _group_verdict(answers: dict[int, _Answer], paraphrase: float) -> tuple[str,
     return kind, how
 
 
-def _prompt_groups(
-    dataset: DatasetView, near: float = 0.0
-) -> Iterator[tuple[list[int], dict[int, list[int]], dict[int, _Answer]]]:
-    """Groups of records sharing a prompt but not the same answer: (members, answer key ->
-    members, answer key -> answer words). With ``near``, prompts whose MinHash-verified
-    Jaccard similarity reaches it count as the same prompt."""
-    by_prompt: dict[int, list[tuple[int, int]]] = {}
-    for index, (prompt, answer) in dataset.collected:
-        by_prompt.setdefault(prompt, []).append((index, answer))
-    if near > 0:
-        by_prompt = _merge_near_prompts(dataset, by_prompt, near)
-    groups = [g for g in by_prompt.values() if len({a for _, a in g}) > 1]
-    if not groups:
-        return
-    wanted = {g[0][0] for g in groups}
+#: A group of records sharing a prompt: (record index, answer key) in index order.
+PromptGroup = list[tuple[int, int]]
+#: A judged group: its members, answer key -> its records, answer key -> its words.
+JudgedGroup = tuple[list[int], dict[int, list[int]], dict[int, "_Answer"]]
+
+
+def group_by_prompt(collected: Iterable[tuple[int, tuple[int, int]]]) -> dict[int, PromptGroup]:
+    """FT402 and FT403's collected (index, (prompt key, answer key)) pairs, in index
+    order, grouped by prompt key in order of first appearance."""
+    groups: dict[int, PromptGroup] = {}
+    for index, (prompt, answer) in collected:
+        groups.setdefault(prompt, []).append((index, answer))
+    return groups
+
+
+def answered_differently(groups: Iterable[PromptGroup]) -> list[PromptGroup]:
+    """The groups whose records do not all give one answer: the ones FT402 and FT403 judge."""
+    return [g for g in groups if len({a for _, a in g}) > 1]
+
+
+def replies_needed(groups: Iterable[PromptGroup]) -> set[int]:
+    """The records whose first reply :func:`judge_groups` reads: the first of each group
+    and the first record of each distinct answer."""
+    wanted: set[int] = set()
     for g in groups:
+        wanted.add(g[0][0])
         seen = set()
         for index, answer in g:
             if answer not in seen:
                 seen.add(answer)
                 wanted.add(index)
-    records = dataset.fetch(wanted)
+    return wanted
+
+
+def judge_groups(groups: Iterable[PromptGroup], records: Mapping[int, Record]) -> Iterator[JudgedGroup]:
+    """Each group with its answers, the words of each read from the first reply of its
+    first record in ``records`` (see :func:`replies_needed`)."""
     for g in groups:
         answers: dict[int, list[int]] = {}
         for index, answer in g:
@@ -466,6 +481,19 @@ def _prompt_groups(
             rec = records.get(members[0])
             words[answer] = _Answer((_first_reply(rec) or "") if rec is not None else "")
         yield [i for i, _ in g], answers, words
+
+
+def _prompt_groups(dataset: DatasetView, near: float = 0.0) -> Iterator[JudgedGroup]:
+    """Groups of records sharing a prompt but not the same answer: (members, answer key ->
+    members, answer key -> answer words). With ``near``, prompts whose MinHash-verified
+    Jaccard similarity reaches it count as the same prompt."""
+    grouped = group_by_prompt(dataset.collected)
+    if near > 0:
+        grouped = _merge_near_prompts(dataset, grouped, near)
+    groups = answered_differently(grouped.values())
+    if not groups:
+        return
+    yield from judge_groups(groups, dataset.fetch(replies_needed(groups)))
 
 
 def _merge_near_prompts(
@@ -530,16 +558,21 @@ def duplicate_prompt(
       whitespace collapsing only), so case and punctuation variants are distinct prompts.
     """
     for members, _, words in _prompt_groups(dataset):
-        kind, how = _group_verdict(words, paraphrase)
-        if kind not in (PARAPHRASE, ELABORATION):
-            continue
-        first = members[0]
-        said = f"with similar answers (lowest {how})" if kind == PARAPHRASE else f"without a contradiction ({how})"
-        yield Issue(
-            f"the same prompt is answered {len(members)} times {said}",
-            index=first,
-            related=tuple(members[1:]),
-        )
+        issue = repeated_prompt_issue(members, words, paraphrase=paraphrase)
+        if issue is not None:
+            yield issue
+
+
+def repeated_prompt_issue(members: list[int], words: dict[int, _Answer], *, paraphrase: float) -> Issue | None:
+    """FT402's issue for one judged group (see :func:`judge_groups`), or None when its
+    answers conflict (FT403's question)."""
+    kind, how = _group_verdict(words, paraphrase)
+    if kind not in (PARAPHRASE, ELABORATION):
+        return None
+    said = f"with similar answers (lowest {how})" if kind == PARAPHRASE else f"without a contradiction ({how})"
+    return Issue(
+        f"the same prompt is answered {len(members)} times {said}", index=members[0], related=tuple(members[1:])
+    )
 
 
 @rule(
@@ -614,23 +647,48 @@ def conflicting_answers(
       `different` (also short answers that share few words) or `all` (also elaboration,
       which FT402 reports as a repeated prompt).
     """
+    wanted = reported_kinds(report)
+    for members, answers, words in _prompt_groups(dataset, near):
+        issue = conflict_issue(
+            members, answers, words, paraphrase=paraphrase, wanted=wanted, near=near, where=dataset.where
+        )
+        if issue is not None:
+            yield issue
+
+
+def reported_kinds(report: str) -> frozenset[str]:
+    """The verdicts FT403's ``report`` option reports; ValueError for an unknown one."""
     if report not in REPORTS:
         raise ValueError(f"unknown report {report!r} (expected one of {', '.join(REPORTS)})")
-    wanted = REPORTS[report]
-    for members, answers, words in _prompt_groups(dataset, near):
-        kind, how = _group_verdict(words, paraphrase)
-        if kind not in wanted:
-            continue
-        variants = "; ".join(
-            f"answer {k + 1} in {plural(len(ix), 'record')} (first: {dataset.where(ix[0])})"
-            for k, ix in enumerate(sorted(answers.values(), key=lambda ix: ix[0]))
-        )
-        yield Issue(
-            f"{'the same prompt' if near <= 0 else 'the same or a near-identical prompt'} has "
-            f"{len(answers)} conflicting answers ({how}): {variants}",
-            index=members[0],
-            related=tuple(members[1:]),
-        )
+    return REPORTS[report]
+
+
+def conflict_issue(
+    members: list[int],
+    answers: dict[int, list[int]],
+    words: dict[int, _Answer],
+    *,
+    paraphrase: float,
+    wanted: frozenset[str],
+    near: float,
+    where: Callable[[int], str],
+) -> Issue | None:
+    """FT403's issue for one judged group (see :func:`judge_groups`), or None when its
+    verdict is not among ``wanted``; ``where`` names a record in the message (see
+    :meth:`DatasetView.where`)."""
+    kind, how = _group_verdict(words, paraphrase)
+    if kind not in wanted:
+        return None
+    variants = "; ".join(
+        f"answer {k + 1} in {plural(len(ix), 'record')} (first: {where(ix[0])})"
+        for k, ix in enumerate(sorted(answers.values(), key=lambda ix: ix[0]))
+    )
+    return Issue(
+        f"{'the same prompt' if near <= 0 else 'the same or a near-identical prompt'} has "
+        f"{len(answers)} conflicting answers ({how}): {variants}",
+        index=members[0],
+        related=tuple(members[1:]),
+    )
 
 
 def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]]:
@@ -646,12 +704,21 @@ def _scope_texts(dataset: DatasetView, scope: str) -> tuple[list[int], list[str]
     return indices, texts
 
 
+#: The header of FT404's value: the text's length in its low bits, the number of
+#: signature words that follow the header above them.
+_LENGTH_BITS = 48
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+
+
 class _NearShingles:
     """FT404's value of one record, taken in the streaming pass: the length of its text of
-    ``scope`` (8 bytes) and its sorted unique shingle hashes (4 bytes each); None for a
-    record not compared (unreadable, no text) and for options the rule itself refuses.
-    ``batch`` gives the same values for many records at once, at about half the cost per
-    record (the pass uses it; calling the object is the reference)."""
+    ``scope`` (an 8-byte header) and its sorted unique shingle hashes (4 bytes each); None
+    for a record not compared (unreadable, no text) and for options the rule itself
+    refuses. ``batch`` gives the same values for many records at once, at about half the
+    cost per record (the pass uses it; calling the object is the reference). ``finish``
+    adds each value's MinHash signature (``num_perm`` uint32 between the header and the
+    shingles, their count in the header's top 16 bits), thousands of records at a time
+    where the shard is read, so that the rule does not compute them on one core."""
 
     def __call__(
         self, record: Record, *, scope: str = "conversation", shingle: str = "word", n: int = 5
@@ -683,8 +750,38 @@ class _NearShingles:
             values[k] = length.to_bytes(8, "little") + found
         return values
 
+    def finish(self, values: Sequence[bytes], *, num_perm: int = 128, seed: int = 0) -> list[bytes]:
+        """``values`` with their signatures (of ``permutations(num_perm, seed)``, as
+        ``near_duplicate`` would compute them); values already signed stay as they are."""
+        from ftdata.similarity.minhash import set_signatures
+
+        if not 1 <= num_perm < 1 << 16:
+            return list(values)
+        unsigned = [k for k, v in enumerate(values) if not _signature_words(v)]
+        if not unsigned:
+            return list(values)
+        sig = set_signatures([_shingles_of(values[k]) for k in unsigned], num_perm=num_perm, seed=seed)
+        found = list(values)
+        flag = num_perm << _LENGTH_BITS
+        for k, row in zip(unsigned, sig, strict=True):
+            value = values[k]
+            header = (int.from_bytes(value[:8], "little") | flag).to_bytes(8, "little")
+            found[k] = b"".join((header, row.tobytes(), value[8:]))
+        return found
+
 
 _near_shingles = _NearShingles()
+
+
+def _signature_words(value: bytes) -> int:
+    """The number of signature words a value of FT404's column carries (0: none)."""
+    return int.from_bytes(value[6:8], "little")
+
+
+def _shingles_of(value: bytes) -> np.ndarray:
+    import numpy
+
+    return numpy.frombuffer(value, dtype=numpy.uint32, offset=8 + 4 * _signature_words(value))
 
 
 class _Sets(Sequence[Any]):
@@ -694,13 +791,36 @@ class _Sets(Sequence[Any]):
         import numpy
 
         self.values = values
-        self._view = partial(numpy.frombuffer, dtype=numpy.uint32, offset=8)
+        words = {_signature_words(v) for v in values}
+        offset = 8 + 4 * words.pop() if len(words) == 1 else None
+        self._view = partial(numpy.frombuffer, dtype=numpy.uint32, offset=offset) if offset is not None else None
 
     def __len__(self) -> int:
         return len(self.values)
 
     def __getitem__(self, k: int) -> np.ndarray:  # type: ignore[override]
-        return self._view(self.values[k])
+        return self._view(self.values[k]) if self._view is not None else _shingles_of(self.values[k])
+
+    def signatures(self, num_perm: int, seed: int) -> np.ndarray:
+        """The MinHash signature of every set: those the pass computed (``finish``), and
+        the others computed here, equal to what ``finish`` gives."""
+        import numpy
+
+        from ftdata.similarity.minhash import set_signatures
+
+        values = self.values
+        end = 8 + 4 * num_perm
+        signed = [k for k, v in enumerate(values) if _signature_words(v) == num_perm]
+        if len(signed) == len(values):
+            rows = b"".join([v[8:end] for v in values])
+            return numpy.frombuffer(rows, dtype=numpy.uint32).reshape(len(values), num_perm)
+        sig = numpy.empty((len(values), num_perm), dtype=numpy.uint32)
+        if signed:
+            rows = b"".join([values[k][8:end] for k in signed])
+            sig[signed] = numpy.frombuffer(rows, dtype=numpy.uint32).reshape(len(signed), num_perm)
+        others = sorted(set(range(len(values))) - set(signed))
+        sig[others] = set_signatures([self[k] for k in others], num_perm=num_perm, seed=seed)
+        return sig
 
 
 @rule(
@@ -779,11 +899,17 @@ def near_duplicate(
     column = dataset.collected
     sets = _Sets(column.values)
     pairs = near_duplicates_of_sets(
-        sets, threshold=threshold, num_perm=num_perm, bands=bands or None, seed=seed, progress=dataset.progress
+        sets,
+        threshold=threshold,
+        num_perm=num_perm,
+        bands=bands or None,
+        seed=seed,
+        progress=dataset.progress,
+        sig=sets.signatures(num_perm, seed),
     )
     if scope == "conversation" and answer_threshold > 0 and pairs:
         pairs = _near_replies(dataset, column.indices, pairs, answer_threshold, shingle=shingle, n=n)
-    lengths = [int.from_bytes(v[:8], "little") for v in column.values] if keep == "longest" else None
+    lengths = [int.from_bytes(v[:8], "little") & _LENGTH_MASK for v in column.values] if keep == "longest" else None
     clusters = build_clusters(len(sets), pairs, keep=keep, lengths=lengths)
     yield from _cluster_issues(dataset, _reindex(clusters, column.indices), "near duplicate")
 

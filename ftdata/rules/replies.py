@@ -282,9 +282,9 @@ def _without_tables(text: str) -> str:
     return "\n".join(out)
 
 
-# A line of this many cells or more may be one row written many times on one line: the
-# widest tables of real data have a few dozen columns.
-_ROW_LOOP_CELLS = 50
+# A line of this many cells or more may be one row written many times on one line (the
+# last few hundred characters of one, judged as a reply's tail, hold a few dozen cells).
+_ROW_LOOP_CELLS = 30
 
 
 def _row_loop(line: str) -> list[str]:
@@ -292,14 +292,18 @@ def _row_loop(line: str) -> list[str]:
     generation that lost its line breaks writes), one row a line, so that they count as
     a loop; an empty list for a wide row, which is left out as any table row is. A row
     loop has at least :data:`_ROW_LOOP_CELLS` cells of which a fifth or fewer are
-    distinct, and its cells repeat, four times in five, one row of at most a fifth of
-    them further on."""
+    distinct, its cells repeat, four times in five, one row of at most a fifth of them
+    further on, and that row has a cell of three characters or more with a letter (a
+    grid of marks, ``| X | | X |``, repeats cells too)."""
     cells = [c.strip() for c in line.split("|")]
     if 5 * len(set(cells)) > len(cells):
         return []
     for q in range(1, len(cells) // 5 + 1):
         same = sum(1 for a, b in zip(cells, cells[q:], strict=False) if a == b)
         if 5 * same >= 4 * (len(cells) - q):
+            row = cells[len(cells) // 2 : len(cells) // 2 + q]
+            if not any(len(c) > 2 and any(ch.isalpha() for ch in c) for c in row):
+                return []
             return [" | ".join(cells[k : k + q]) for k in range(0, len(cells), q)]
     return []
 
@@ -440,7 +444,14 @@ def _may_loop_at_end(text: str) -> bool:
     """False when the words of ``text`` cannot end in a loop that :func:`_trailing_loop`
     reports: every such loop repeats the word before the one it ends at, and that word's
     predecessor, one unit back; this looks at the last dozen words alone."""
-    words = text.rsplit(None, _MAX_PERIOD + 3)[1:]  # [0] is the rest of the text, not one word
+    count = _MAX_PERIOD + 3
+    words = text[-_TAIL:].rsplit(None, count)
+    if len(words) <= count and len(text) > _TAIL:
+        words = text.rsplit(None, count)  # long words: the tail holds too few of them
+    words = words[1:]  # [0] is the rest of the text, or part of a word
+    # the word before the last is one unit after its match in either place a loop ends
+    if len(words) < 3 or words[-2] not in words[-2 - _MAX_PERIOD : -2]:
+        return False
     last = len(words) - 1
     for end in (last, last - 1):
         for p in range(1, min(_MAX_PERIOD, end - 1) + 1):
@@ -449,8 +460,12 @@ def _may_loop_at_end(text: str) -> bool:
     return False
 
 
-def _trailing_loop(words: list[str], min_repeats: int) -> tuple[str, int, int, int] | None:
-    """The loop ``words`` end in, as (unit, repeats, characters, first word), or None:
+# Characters of a reply's end that hold its last dozen words, as a rule.
+_TAIL = 240
+
+
+def _trailing_loop(words: list[str], min_repeats: int) -> tuple[str, int, int] | None:
+    """The loop ``words`` end in, as (unit, repeats, index of its first word), or None:
     a unit of two to :data:`_MAX_PERIOD` words repeated ``min_repeats`` times or more in
     a row, a single word twice that, a unit without letters six times that (``min_repeats``
     is at least 2, so a loop always holds the word before its end one unit back, and that
@@ -477,25 +492,35 @@ def _trailing_loop(words: list[str], min_repeats: int) -> tuple[str, int, int, i
             if not any(c.isalpha() for c in unit):
                 need = 6 * min_repeats
             if repeats >= need:
-                chars = sum(map(len, words[start : end + 1])) + end - start
-                return unit, repeats, chars, start
+                return unit, repeats, start
     return None
 
 
 def _looping_tail(
-    record: Record, prose: str, min_length: int, max_share: float, min_repeats: int, *, reference: bool = False
+    record: Record, text: str, path: PathT, min_length: int, max_share: float, min_repeats: int, *, reference: bool
 ) -> str | None:
-    """What to say of ``prose`` when it ends in one unit repeated ``min_repeats`` times or
-    more that fills more than ``max_share`` of it, or of its last ``min_length``
-    characters; None when it does not. ``reference`` skips the word pre-filter."""
-    if not reference and not _may_loop_at_end(prose):
+    """What to say of the turn ``text`` at ``path`` when it ends in one unit repeated
+    ``min_repeats`` times or more, outside code, that fills more than ``max_share`` of
+    its prose or of the prose's last ``min_length`` characters; None when it does not.
+    ``reference`` skips the word pre-filter."""
+    if not reference and not _may_loop_at_end(text):
         return None
-    words = prose.split()
-    found = _trailing_loop(words, min_repeats)
+    # the turn itself must end in the loop (cheap, and rare), and so must its prose: a
+    # loop in a code block at the end is code's, not the reply's
+    found = _trailing_loop(text.split(), min_repeats)
     if found is None:
         return None
-    unit, repeats, chars, start = found
-    if chars <= max_share * min(len(prose.strip()), min_length):
+    prose = prose_of(record, text, path)
+    if prose is not text:
+        found = _trailing_loop(prose.split(), min_repeats)
+        if found is None:
+            return None
+    unit, repeats, start = found
+    # the loop's characters, the spaces and line breaks between its words included: the
+    # text after the words before it
+    kept = prose.strip()
+    before = kept.rsplit(None, len(kept.split()) - start)[0] if start else ""
+    if len(kept) - len(before) <= max_share * min(len(kept), min_length):
         return None
     if not any(c.isalpha() for c in unit):
         # layout repeats such a unit along a line ("* * * *") or down a figure (a
@@ -613,8 +638,9 @@ def repetition_issues(
                     tail = looping(prose[-min_length:], max_compression, max_repeated_share, ngram)
                     message = tail and tail.replace("repeats itself", "ends in a loop", 1)
         if not message:
-            prose = prose_of(record, text, path)
-            message = _looping_tail(record, prose, min_length, max_repeated_share, min_repeats, reference=reference)
+            message = _looping_tail(
+                record, text, path, min_length, max_repeated_share, min_repeats, reference=reference
+            )
         if message:
             out = out or []
             out.append(Issue(f"{where(role, path)} {message}", path=path))

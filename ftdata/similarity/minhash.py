@@ -214,15 +214,21 @@ def near_duplicates_of_sets(
     bands: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    sig: np.ndarray | None = None,
 ) -> list[tuple[int, int, float]]:
     """:func:`near_duplicate_pairs` from sets already computed (one sorted unique uint32
-    array per text, as :func:`record_shingles` gives): the same pairs. Memory: the sets,
-    4 bytes per permutation per set, and the candidates."""
+    array per text, as :func:`record_shingles` gives): the same pairs. ``sig``: their
+    signatures, when computed already (equal to :func:`set_signatures` of the sets).
+    Memory: the sets, 4 bytes per permutation per set, and the candidates."""
     if not 0 < threshold <= 1:
         raise ValueError("threshold must be in (0, 1]")
-    return _pairs(
-        sets.__getitem__, set_signatures(sets, num_perm=num_perm, seed=seed, progress=progress), threshold, bands
-    )
+    if sig is None:
+        sig = set_signatures(sets, num_perm=num_perm, seed=seed, progress=progress)
+    elif sig.shape != (len(sets), num_perm):
+        raise ValueError(f"signatures of shape {sig.shape} for {len(sets)} sets of {num_perm} permutations")
+    elif progress is not None:
+        progress("sign", len(sets), len(sets))
+    return _pairs(sets.__getitem__, sig, threshold, bands)
 
 
 def reply_bytes(record: Record) -> bytes:

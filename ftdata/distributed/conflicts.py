@@ -1,0 +1,257 @@
+"""FT402 and FT403 on an executor (a Ray cluster): the issues of the local rules, issue for
+issue, without the prompt and answer keys of every record on the driver.
+
+Stages, each a pure function over a block or a partition, with their intermediates under
+the work directory: the lint's own shard scan, which then writes each rule's collected
+(prompt key, answer key) rows split into ``partitions`` files by prompt key (so that
+equal prompts of every block meet in one partition) and leaves them out of the result
+it sends back, with ``b<k>.json`` (the block's record and line counts) written last as
+the mark of a finished block; then one task per partition, which groups its rows by
+prompt, reads the first reply of the records it needs from the blocks that hold them,
+and judges each group with the functions of the local rules. The driver gathers the
+issues of the groups (a few) in the order of the local rule: by the first record of each
+group. ``near`` above 0 (FT403's near-identical prompts, a MinHash over every prompt)
+runs as the local rule does, on the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ftdata import io
+from ftdata.distributed.job import check_stamp, stamp_of
+from ftdata.distributed.workdir import WorkDir, read_table, write_atomic, write_table
+from ftdata.engine.plan import BoundRule, Plan
+from ftdata.engine.scan import Shard, ShardResult
+from ftdata.executors import Executor
+from ftdata.findings import Issue
+from ftdata.formats import normalise
+from ftdata.records import Record
+
+#: The rules this stage runs.
+CODES = ("FT402", "FT403")
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictJob:
+    """What every task of the stage is told (small and picklable): the file, the work
+    directory, the rules whose rows are written, the byte range of each block, and once
+    the scan has counted them, where each block's records and lines start."""
+
+    path: str
+    work: str
+    codes: tuple[str, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int | None, ...]
+    partitions: int
+    stamp: tuple[int, ...]
+    format: str | None
+    max_line_bytes: int
+    max_depth: int
+    #: The global index of each block's first record, and the lines before it.
+    offsets: tuple[int, ...] = ()
+    line_offsets: tuple[int, ...] = ()
+
+    def meta_path(self, block: int) -> Path:
+        return Path(self.work) / "scan" / f"b{block}.json"
+
+    def rows_path(self, code: str, block: int, partition: int) -> Path:
+        return Path(self.work) / code / f"b{block}.p{partition}.parquet"
+
+
+def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJob) -> Any:
+    """Run ``scan`` (the lint's shard function) on ``shard``, write the rows of
+    ``job.codes`` by partition and return its result without them. A task run again
+    (its worker died) writes the same files again, each atomically."""
+    found = scan(shard)
+    result: ShardResult = found[0] if isinstance(found, tuple) else found
+    block = job.starts.index(shard.start)
+    for code in job.codes:
+        column = result.collected.pop(code, None)
+        values = column.values if column is not None else []
+        prompt = np.fromiter((v[0] for v in values), dtype=np.int64, count=len(values))
+        answer = np.fromiter((v[1] for v in values), dtype=np.int64, count=len(values))
+        index = np.frombuffer(column.indices, dtype=np.int64) if column is not None else np.zeros(0, np.int64)
+        part = prompt % job.partitions
+        job.rows_path(code, block, 0).parent.mkdir(exist_ok=True)
+        for p in range(job.partitions):
+            mine = part == p
+            rows = {"prompt": prompt[mine], "answer": answer[mine], "index": index[mine]}
+            rows["block"] = np.full(int(mine.sum()), block, dtype=np.int32)
+            write_table(job.rows_path(code, block, p), rows)
+    meta = {"records": result.stats.records, "lines": result.stats.lines}
+    write_atomic(job.meta_path(block), orjson.dumps(meta))
+    return found
+
+
+def judge_partition(partition: int, *, job: ConflictJob, code: str, options: Mapping[str, Any]) -> list[Issue]:
+    """The issues of rule ``code`` (FT402 or FT403, its options bound) for the prompts of
+    ``partition``, in the order of their groups' first records."""
+    from ftdata.rules.duplicates import (
+        answered_differently,
+        conflict_issue,
+        group_by_prompt,
+        judge_groups,
+        repeated_prompt_issue,
+        replies_needed,
+        reported_kinds,
+    )
+
+    paths = [job.rows_path(code, b, partition) for b in range(len(job.starts))]
+    table = read_table(paths)
+    if table is None or table.num_rows == 0:
+        return []
+    prompt = table.column("prompt").to_numpy()
+    answer = table.column("answer").to_numpy()
+    block = table.column("block").to_numpy()
+    index = np.asarray(job.offsets, dtype=np.int64)[block] + table.column("index").to_numpy()
+    order = np.argsort(index, kind="stable")
+    pairs = zip(prompt[order].tolist(), answer[order].tolist(), strict=True)
+    groups = answered_differently(group_by_prompt(zip(index[order].tolist(), pairs, strict=True)).values())
+    if not groups:
+        return []
+    records, lines = _fetch(job, replies_needed(groups))
+
+    def where(i: int) -> str:
+        return f"the record on line {lines[i]}" if i in lines else f"record {i}"
+
+    issues = []
+    paraphrase = float(options["paraphrase"])
+    wanted = reported_kinds(str(options["report"])) if code == "FT403" else frozenset()
+    for members, answers, words in judge_groups(groups, records):
+        if code == "FT402":
+            issue = repeated_prompt_issue(members, words, paraphrase=paraphrase)
+        else:
+            issue = conflict_issue(members, answers, words, paraphrase=paraphrase, wanted=wanted, near=0.0, where=where)
+        if issue is not None:
+            issues.append(issue)
+    return issues
+
+
+def _fetch(job: ConflictJob, wanted: set[int]) -> tuple[dict[int, Record], dict[int, int]]:
+    """The records at the global indices ``wanted``, normalised as the lint reads them
+    again, and the line of each; only the blocks that hold them are read, and only up to
+    the last one wanted (the others are counted, not parsed)."""
+    path = Path(job.path)
+    check_stamp(path, job.stamp)
+    offsets = np.asarray(job.offsets, dtype=np.int64)
+    indices = np.asarray(sorted(wanted), dtype=np.int64)
+    blocks = np.searchsorted(offsets, indices, side="right") - 1
+    records: dict[int, Record] = {}
+    lines: dict[int, int] = {}
+    for b in np.unique(blocks).tolist():
+        local = set((indices[blocks == b] - offsets[b]).tolist())
+        items = io.read_jsonl(
+            path,
+            io.ReadStats(),
+            source=job.path,
+            start=job.starts[b],
+            end=job.ends[b],
+            max_line_bytes=job.max_line_bytes,
+            max_depth=job.max_depth,
+            wanted=local,
+        )
+        for item in items:
+            if type(item) is Record and item.index in local:
+                if type(item.data) is dict:
+                    normalise(item, job.format)
+                at = int(offsets[b]) + item.index
+                records[at] = item
+                if item.line is not None:
+                    lines[at] = item.line + job.line_offsets[b]
+    check_stamp(path, job.stamp)
+    return records, lines
+
+
+def _options(bound: BoundRule) -> dict[str, Any]:
+    return {**bound.rule.options, **bound.options}
+
+
+class ConflictStage:
+    """FT402 and FT403 of one sharded file as distributed stages: :meth:`scanner` wraps
+    the lint's shard function, :meth:`issues` answers for a rule once the scan is merged,
+    :meth:`close` removes the intermediates. ``work_dir`` is where they go (on storage
+    every worker sees; default: a temporary folder)."""
+
+    def __init__(
+        self, executor: Executor, plan: Plan, parts: Sequence[Shard], *, work_dir: str | os.PathLike[str] | None
+    ) -> None:
+        self.executor = executor
+        self.codes = tuple(staged_codes(plan))
+        self.root: Path | None = None
+        self.job: ConflictJob | None = None
+        if not self.codes or not parts:
+            return
+        if work_dir is not None:
+            Path(work_dir).mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="ftdata-lint-", dir=work_dir))
+        path = Path(parts[0].path)
+        options = plan.reader_options
+        self.job = ConflictJob(
+            str(path),
+            str(self.root),
+            self.codes,
+            tuple(s.start for s in parts),
+            tuple(s.end for s in parts),
+            len(parts),
+            stamp_of(path),
+            plan.format,
+            options.max_line_bytes,
+            options.max_depth,
+        )
+        self.work = WorkDir(self.root, {"path": str(path), "job": repr(self.job)})
+        self.work.stage("scan")
+
+    def scanner(self, scan: Callable[[Shard], Any]) -> Callable[[Shard], Any]:
+        """``scan`` as it runs under this stage: the rows of the stage's rules go to the
+        work directory instead of back to the driver."""
+        if self.job is None:
+            return scan
+        return partial(scan_and_write, scan=scan, job=self.job)
+
+    def issues(self, bound: BoundRule) -> list[Issue] | None:
+        """The issues of ``bound`` in the order of the local rule, or None when the stage
+        does not run it (the local rule then runs on the driver)."""
+        job = self.job
+        if job is None or bound.code not in self.codes:
+            return None
+        options = _options(bound)
+        if bound.code == "FT403":
+            from ftdata.rules.duplicates import reported_kinds
+
+            reported_kinds(str(options["report"]))  # refused before any task runs, as locally
+        if not job.offsets:
+            metas = [orjson.loads(job.meta_path(b).read_bytes()) for b in range(len(job.starts))]
+            self.work.finish("scan")
+            records = np.cumsum([0] + [m["records"] for m in metas])[:-1]
+            lines = np.cumsum([0] + [m["lines"] for m in metas])[:-1]
+            job = self.job = replace(job, offsets=tuple(records.tolist()), line_offsets=tuple(lines.tolist()))
+        judge = partial(judge_partition, job=job, code=bound.code, options=options)
+        found = [issue for part in self.executor.map(judge, range(job.partitions)) for issue in part]
+        self.work.finish(bound.code)
+        found.sort(key=lambda issue: issue.index if issue.index is not None else -1)
+        return found
+
+    def close(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+
+def staged_codes(plan: Plan) -> Iterator[str]:
+    """The rules of ``plan`` the stage runs: FT402, and FT403 without ``near`` (prompts
+    that are near duplicates of each other are found over every prompt at once, as the
+    local rule finds them, on the driver)."""
+    for bound in plan.dataset:
+        if bound.code in CODES and float(_options(bound).get("near", 0.0)) <= 0:
+            yield bound.code
