@@ -62,10 +62,7 @@ def read_jsonl(
                 continue
             if size == limit and not line.endswith(b"\n"):
                 size += _skip_line(f)
-                rec = Record(index, None, source=source, line=lineno, offset=offset)
-                rec.problems.append(
-                    (Kind.LINE_TOO_LONG, (), f"line of {size:,} bytes exceeds the limit of {max_line_bytes:,} bytes", 0)
-                )
+                rec = _too_long(index, source, lineno, offset, size, max_line_bytes)
                 index += 1
                 offset += size
                 last = b"\n"
@@ -92,17 +89,7 @@ def read_jsonl(
             data, problems = parse_one(body, max_depth=max_depth)
             rec = Record(index, data, source=source, line=lineno, raw=body, offset=body_offset)
             if problems:
-                if lineno == 1 and body.lstrip().startswith(b"[") and data is None:
-                    problems = [
-                        (
-                            k,
-                            p,
-                            m + " (the file looks like a JSON array: name it .json)" if k is Kind.INVALID_JSON else m,
-                            o,
-                        )
-                        for k, p, m, o in problems
-                    ]
-                rec.problems.extend(problems)
+                rec.problems.extend(_array_hint(problems, body) if lineno == 1 and data is None else problems)
             index += 1
             offset += size
             yield rec
@@ -181,6 +168,14 @@ def _is_record(data: bytes, line: int, nl: int, offset: int, limit: int) -> int:
     return 0 if start == nl or data[start:nl].isspace() else 1
 
 
+def _array_hint(problems: list[Any], body: bytes) -> list[Any]:
+    """The first line's parse problems, with a hint when the file is a JSON array."""
+    if not body.lstrip().startswith(b"["):
+        return problems
+    hint = " (the file looks like a JSON array: name it .json)"
+    return [(k, p, m + hint if k is Kind.INVALID_JSON else m, o) for k, p, m, o in problems]
+
+
 def _too_long(index: int, source: str, lineno: int, offset: int, size: int, max_line_bytes: int) -> Record:
     rec = Record(index, None, source=source, line=lineno, offset=offset)
     rec.problems.append(
@@ -226,12 +221,7 @@ def _wanted_line(
     value, problems = parse_one(body, max_depth=max_depth)
     rec = Record(index, value, source=source, line=lineno, raw=body, offset=body_offset)
     if problems:
-        if lineno == 1 and body.lstrip().startswith(b"[") and value is None:
-            problems = [
-                (k, p, m + " (the file looks like a JSON array: name it .json)" if k is Kind.INVALID_JSON else m, o)
-                for k, p, m, o in problems
-            ]
-        rec.problems.extend(problems)
+        rec.problems.extend(_array_hint(problems, body) if lineno == 1 and value is None else problems)
     yield rec
 
 

@@ -20,7 +20,9 @@ from ftdata.executors.ray import RayExecutor
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-SDG = ROOT / "benchmarks/data/real/instructlab_training-0.16.2/sample-data/train_all_pruned_SDG.jsonl"
+#: 299 lines of the SDG mix: the ``SHARED`` records, every 97th and the first eight with a
+#: long document (tests/data/real/instructlab_training-0.16.2/SOURCES.md).
+SDG = ROOT / "tests/data/real/instructlab_training-0.16.2/train_all_pruned_SDG_sample.jsonl"
 #: Records of the SDG file that share a long document with another and answer another
 #: question about it: near duplicates of the conversation, not of the reply.
 SHARED = (
@@ -50,14 +52,15 @@ def _long_document(row: dict[str, Any]) -> bool:
 
 
 def shared_document_file(path: Path) -> Path:
-    """Real SDG records (the ``SHARED`` ones, every 97th and the first eight with a long
-    document) and near copies of those eight: one reply word changed, a reply grown by a
-    third of another record's reply, and the question without its reply."""
-    lines = SDG.read_bytes().splitlines()
-    every = [json.loads(line) for line in lines]
+    """Real SDG records (the sample: the ``SHARED`` ones, every 97th and the first eight
+    with a long document) and near copies of those eight: one reply word changed, a reply
+    grown by a third of another record's reply, and the question without its reply."""
+    every = [json.loads(line) for line in SDG.read_bytes().splitlines()]
+    indices = json.loads(SDG.with_name("train_all_pruned_SDG_sample.indices.txt").read_text())
+    assert set(SHARED) <= set(indices)
     long = [k for k, row in enumerate(every) if _long_document(row)][:8]
     assert len(long) == 8  # the file still has what the copies are made from
-    rows = [every[k] for k in sorted(set(SHARED) | set(range(0, len(lines), 97)) | set(long))]
+    rows = list(every)
     sources = [every[k] for k in long]
     planted = []
     for k, row in enumerate(sources):
