@@ -15,8 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftdata import io
-from ftdata.formats import normalise
+from ftdata.curation.dedup import read_records
 from ftdata.records import Record
 from ftdata.rules.duplicates import _prompt_answer
 from ftdata.rules.leakage import _prompt_key
@@ -57,12 +56,7 @@ _ZIPF += [f"word{i}" for i in range(200)]
 
 
 def _records(path: Path) -> list[Record]:
-    out = []
-    for item in io.read(path, io.ReadStats(), source=str(path)):
-        if type(item) is Record and type(item.data) is dict:
-            normalise(item, None)
-            out.append(item)
-    return out
+    return [rec for rec in read_records(path, None, None) if type(rec.data) is dict]
 
 
 def _zipf_text(rng: random.Random, words: int) -> str:

@@ -213,8 +213,14 @@ def test_records_in_memory_are_not_checked_and_the_run_says_so_once() -> None:
     assert ftdata.lint(remote, config=False, select=["FT123"]).sources[0].not_applied == ()  # type: ignore[attr-defined]
 
 
-def test_sharded_runs_look_files_up_like_a_serial_run(tmp_path: Path) -> None:
-    (tmp_path / "here.png").write_bytes(b"x")
+@pytest.mark.parametrize("media_dir", [None, "media"])
+def test_sharded_runs_look_files_up_like_a_serial_run(tmp_path: Path, media_dir: str | None) -> None:
+    """With or without a media_dir, shards look each file up where a serial run does."""
+    folder = tmp_path / media_dir if media_dir else tmp_path
+    folder.mkdir(exist_ok=True)
+    (folder / "here.png").write_bytes(b"x")
+    if media_dir:
+        (tmp_path / "gone0.png").write_bytes(b"x")  # beside the file, not in media_dir: still missing
     reply = {"role": "assistant", "content": "A cat."}
     rows = [
         {"messages": [_user("<image>?"), reply], "images": ["here.png" if i % 3 else f"gone{i % 7}.png"]}
@@ -222,7 +228,8 @@ def test_sharded_runs_look_files_up_like_a_serial_run(tmp_path: Path) -> None:
     ]
     path = tmp_path / "mm.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    plan = compile_plan(Settings(select=("FT123",)))
+    options = {"FT123": {"media_dir": str(folder)}} if media_dir else {}
+    plan = compile_plan(Settings(select=("FT123",), options=options))
     serial, _ = lint_file(path, plan, jobs=1)
     sharded, _ = lint_file(path, plan, jobs=3, parallel_min_bytes=1)
     assert sorted(sharded, key=lambda f: f.sort_key()) == sorted(serial, key=lambda f: f.sort_key())
@@ -359,24 +366,6 @@ def test_absolute_paths_and_urls_ignore_media_dir(tmp_path: Path) -> None:
         (("images", 3), f"no file at 'abs.png' (relative to media_dir {str(tmp_path / 'media')!r})"),
         (("images", 4), f"no file at {str(tmp_path / 'gone.png')!r}"),
     ]
-
-
-def test_sharded_runs_join_media_dir_like_a_serial_run(tmp_path: Path) -> None:
-    (tmp_path / "media").mkdir()
-    (tmp_path / "media" / "here.png").write_bytes(b"x")
-    (tmp_path / "gone0.png").write_bytes(b"x")  # beside the file, not in media_dir: still missing
-    reply = {"role": "assistant", "content": "A cat."}
-    rows = [
-        {"messages": [_user("<image>?"), reply], "images": ["here.png" if i % 3 else f"gone{i % 7}.png"]}
-        for i in range(60)
-    ]
-    path = tmp_path / "mm.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    plan = compile_plan(Settings(select=("FT123",), options={"FT123": {"media_dir": str(tmp_path / "media")}}))
-    serial, _ = lint_file(path, plan, jobs=1)
-    sharded, _ = lint_file(path, plan, jobs=3, parallel_min_bytes=1)
-    assert sorted(sharded, key=lambda f: f.sort_key()) == sorted(serial, key=lambda f: f.sort_key())
-    assert [f.index for f in sorted(serial, key=lambda f: f.sort_key())] == list(range(0, 60, 3))
 
 
 def test_llamafactory_layout_with_dataset_info_is_clean(tmp_path: Path) -> None:

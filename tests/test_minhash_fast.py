@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftdata import io
-from ftdata.formats import normalise
+from ftdata.curation.dedup import read_records
 from ftdata.records import Record
 from ftdata.rules.duplicates import _near_shingles
 from ftdata.similarity.shingles import record_shingles, shingle_set_bytes
@@ -29,13 +29,7 @@ TEXT = st.text(alphabet=st.sampled_from([*"ab cd\n\tx", "数", "据", "é", "�
 
 
 def _records(path: Path) -> list[Record]:
-    found = []
-    for item in io.read(path, io.ReadStats()):
-        if type(item) is Record:
-            if type(item.data) is dict:
-                normalise(item)
-            found.append(item)
-    return found
+    return list(read_records(path, None, None))
 
 
 @pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.name)
@@ -295,6 +289,15 @@ def test_record_blocks_hold_the_records_the_reader_reads(
     assert found == expected
 
 
+def _assert_same_records(got: dict[int, Record], expected: dict[int, Record]) -> None:
+    """Each record read as the full read gave it: value, bytes, place and problems."""
+    for index, rec in got.items():
+        other = expected[index]
+        assert (rec.data, rec.raw, rec.line, rec.offset, rec.problems) == (
+            other.data, other.raw, other.line, other.offset, other.problems,
+        )  # fmt: skip
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     lines=st.lists(st.sampled_from([*LINE_PIECES, b'{"text": "crlf"}\r', b'{"text": broken', b"[1, 2]"]), max_size=12),
@@ -314,11 +317,7 @@ def test_wanted_reads_give_what_a_full_read_gives(
         some = io.records_at(io.read(path, io.ReadStats(), max_line_bytes=max_line_bytes, wanted=wanted), wanted)
     expected = {r.index: r for r in full if r.index in wanted}
     assert sorted(some) == sorted(expected)
-    for index, rec in some.items():
-        other = expected[index]
-        assert (rec.data, rec.raw, rec.line, rec.offset, rec.problems) == (
-            other.data, other.raw, other.line, other.offset, other.problems,
-        )  # fmt: skip
+    _assert_same_records(some, expected)
 
 
 def test_wanted_reads_across_blocks_give_what_a_full_read_gives(tmp_path: Path) -> None:
@@ -333,9 +332,5 @@ def test_wanted_reads_across_blocks_give_what_a_full_read_gives(tmp_path: Path) 
     wanted = set(rng.sample(range(len(full)), 300)) | {0, len(full) - 1}
     some = io.records_at(io.read(path, io.ReadStats(), max_line_bytes=1000, wanted=wanted), wanted)
     assert sorted(some) == sorted(wanted)
-    for index, rec in some.items():
-        other = full[index]
-        assert (rec.data, rec.raw, rec.line, rec.offset, rec.problems) == (
-            other.data, other.raw, other.line, other.offset, other.problems,
-        )  # fmt: skip
+    _assert_same_records(some, {index: full[index] for index in some})
     assert any(r.problems for r in some.values())

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ftdata
-from ftdata import io
+from ftdata.curation.dedup import read_records
 from ftdata.formats import normalise
 from ftdata.records import Record
 from ftdata.rules.media import may_use_media, media_count_issues, media_count_mismatch
@@ -36,12 +36,7 @@ FT309 = (300, 4.0, 0.6, 4, 50)
 
 
 def _records(path: Path) -> list[Record]:
-    out = []
-    for item in io.read(path, io.ReadStats(), source=str(path)):
-        if type(item) is Record and type(item.data) is dict:
-            normalise(item, None)
-            out.append(item)
-    return out
+    return [rec for rec in read_records(path, None, None) if type(rec.data) is dict]
 
 
 def _fixtures(code: str) -> list[Record]:
