@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import ftdata
@@ -205,6 +205,7 @@ _LOOP_UNIT = st.builds(lambda w, s: " ".join(w) + s, st.lists(_WORDS, min_size=1
 
 @settings(max_examples=800, deadline=None)
 @given(_looping_text(), _LOOP_UNIT, st.integers(0, 40), _CUT, st.integers(2, 12))
+@example("a the a the ", "a ", 0, "", 2)  # a text of fewer words than the filter reads
 def test_end_loop_filter_on_fuzzed_texts(start: str, unit: str, times: int, cut: str, min_repeats: int) -> None:
     text = start + unit * times + cut
     if not _may_loop_at_end(text):

@@ -448,7 +448,8 @@ def _may_loop_at_end(text: str) -> bool:
     words = text[-_TAIL:].rsplit(None, count)
     if len(words) <= count and len(text) > _TAIL:
         words = text.rsplit(None, count)  # long words: the tail holds too few of them
-    words = words[1:]  # [0] is the rest of the text, or part of a word
+    if len(words) > count:
+        words = words[1:]  # [0] is the rest of the text, or part of a word
     # the word before the last is one unit after its match in either place a loop ends
     if len(words) < 3 or words[-2] not in words[-2 - _MAX_PERIOD : -2]:
         return False
