@@ -10,6 +10,11 @@ A rule slower than ``--budget`` seconds on a record set is timed on its first re
     python benchmarks/rule_costs.py                      # sorted table
     python benchmarks/rule_costs.py --markdown docs/benchmarks.md
     python benchmarks/rule_costs.py --against /tmp/old   # an earlier tree, same run
+    python benchmarks/rule_costs.py --lint --against /tmp/old --against /tmp/before
+
+With ``--lint``, whole runs instead: ``ftdata lint`` of the corpus with the default
+selection (1 and 2 jobs, cache off), this tree and each ``--against`` tree timed row by
+row in the same run (best of ``--repeat``).
 
 With ``--against``, the earlier tree and this one are measured alternately (one full pass
 each, ``--repeat`` times), each in its own process, and the best pass of each is kept.
@@ -27,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import DATA, machine, publish, table
+from _harness import DATA, machine, measure, publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "tests" / "data" / "real"
@@ -147,6 +152,51 @@ def _cell(row: dict[str, object], label: str, counts: dict[str, int]) -> str:
     return f"{row[label]:.2f}" + ("" if seen == counts[label] else f" (first {seen:,})")
 
 
+def lint_runs(records: int, trees: list[Path], repeat: int, markdown: Path | None) -> None:
+    """Seconds of ``ftdata lint`` on the corpus, default selection, for this tree and each
+    of ``trees``, row by row so that they share the machine's load."""
+    corpus = DATA / f"chat-{records // 1000}k.jsonl"
+    cmd = [sys.executable, "-m", "ftdata", "lint", str(corpus), "--isolated", "--output-format", "json-lines"]
+    folders = [*trees, ROOT]
+    env = dict(os.environ)
+    os.environ["FTDATA_NO_CACHE"] = "1"  # a cache hit would time the hash, not the lint
+    load_before = os.getloadavg()
+    seconds: dict[tuple[int, Path], float] = {}
+    here = os.getcwd()
+    try:
+        for jobs in (1, 2):
+            for folder in folders:  # ``python -m`` imports ftdata from the folder it runs in
+                os.environ["PYTHONPATH"] = str(folder.resolve())
+                os.chdir(folder)
+                seconds[jobs, folder] = measure([*cmd, "--jobs", str(jobs)], repeat)["seconds"]
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(env)
+    load_after = os.getloadavg()
+    headers = ["jobs", *(f"`{f}`" if f != ROOT else "this tree" for f in folders)]
+    if trees:
+        headers.append(f"this tree / `{trees[0]}`")
+    body = []
+    for jobs in (1, 2):
+        row: list[object] = [jobs, *(f"{seconds[jobs, f]:.2f}" for f in folders)]
+        if trees:
+            row.append(f"{seconds[jobs, ROOT] / seconds[jobs, trees[0]]:.2f}")
+        body.append(row)
+    load = lambda v: ", ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    text = "\n".join(
+        [
+            f"`ftdata lint {corpus.name} --isolated --output-format json-lines --jobs N`, default selection, "
+            f"cache off; seconds, best of {repeat}, the trees timed row by row. Machine: {machine()}.",
+            f"Load average (1, 5, 15 min) before {load(load_before)}, after {load(load_after)}.",
+            "",
+            table(headers, body),
+        ]
+    )
+    command = "python benchmarks/rule_costs.py --lint" + "".join(f" --against {t}" for t in trees)
+    publish(text, markdown, "lint-runs", command)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000, help="records of the synthetic corpus")
@@ -158,11 +208,18 @@ def main() -> None:
         "--budget", type=float, default=3.0, help="seconds per rule and record set; a slower rule is timed on a prefix"
     )
     parser.add_argument("--markdown", type=Path, help="write the table into this markdown file")
-    parser.add_argument("--against", type=Path, help="a folder holding an earlier copy of the ftdata package")
+    parser.add_argument(
+        "--against", type=Path, action="append", help="a folder holding an earlier copy of the ftdata package"
+    )
+    parser.add_argument("--lint", action="store_true", help="time whole `ftdata lint` runs instead of each rule")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.corpus, args.limit, args.budget)))
         return
+    if args.lint:
+        lint_runs(args.records, args.against or [], args.repeat, args.markdown)
+        return
+    args.against = args.against[0] if args.against else None
 
     corpus = DATA / f"chat-{args.records // 1000}k.jsonl"
     if not corpus.exists():

@@ -237,6 +237,9 @@ def _for_file(settings: Settings, path: Path, dataset_info: PathLike | bool | No
     explicit = Path(dataset_info) if dataset_info not in (None, True) else None  # type: ignore[arg-type]
     if explicit is None and settings.dataset_info:
         explicit = Path(settings.dataset_info)
+    elif explicit is not None:
+        # the rules that look up the files records name (FT123) read it from the settings
+        settings = settings.override(dataset_info=str(explicit.resolve()))
     try:
         spec = spec_for(path, settings.format_spec, dataset_info=explicit)
     except DatasetInfoError as e:

@@ -8,16 +8,20 @@ silently skipped check.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 from ftdata.config import ConfigError
+
+if TYPE_CHECKING:
+    from ftdata.engine.plan import BoundRule
 
 
 class RequirementError(ConfigError):
@@ -138,44 +142,115 @@ class SchemaFile:
         return f"a valid JSON Schema in option `{self.option}`, when set"
 
 
+@dataclass(frozen=True)
+class Source:
+    """A data file as the requirements that look up the files its records name see it.
+    ``dataset_info`` is the LLaMA-Factory dataset_info.json the run was given
+    (``--dataset-info``, ``[tool.ftdata] dataset-info``); None: the one beside the file
+    or in its parent folder, looked up as the file's format is."""
+
+    file: Path
+    dataset_info: str | None = None
+
+    @functools.cached_property
+    def named_in(self) -> Path | None:
+        """The dataset_info.json whose entry names the file; None when none does."""
+        from ftdata.formats.dataset_info import naming
+
+        found = naming(self.file, Path(self.dataset_info) if self.dataset_info else None)
+        return found[0] if found is not None else None
+
+    @property
+    def root(self) -> Path:
+        """The folder relative paths in the records are relative to: LLaMA-Factory's
+        ``dataset_dir`` (the folder of the dataset_info.json naming the file), else the
+        file's own folder."""
+        return self.named_in.parent if self.named_in is not None else self.file.parent
+
+
+class SourceOptionError(ValueError):
+    """An option whose value names nothing usable for one source (a folder that is not there)."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(problem)
+        self.option = option
+
+
 @runtime_checkable
 class PerSource(Protocol):
     """A requirement the engine answers for each source, after the pass and before the
-    dataset rule's check: ``answer`` gets the source's folder and the values the rule's
-    ``collect`` gathered, and returns option values the check receives on top of its
-    bound ones. Records in memory have no folder: the rule does not run on them and the
-    run says so in a note, with ``unanswered`` as the reason. Checks then do no I/O."""
+    dataset rule's check: ``answer`` gets the :class:`Source`, the values the rule's
+    ``collect`` gathered and the rule's options, and returns option values the check
+    receives on top of its bound ones (SourceOptionError when an option names nothing
+    usable for this source). Records in memory have no file: the rule does not run on
+    them and the run says so in a note, with ``unanswered`` as the reason. Checks then
+    do no I/O."""
 
     @property
     def unanswered(self) -> str: ...
 
-    def answer(self, folder: Path, collected: Iterable[Any]) -> Mapping[str, Any]: ...
+    def answer(self, source: Source, collected: Iterable[Any], options: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
 class LocalFiles:
     """The local files a dataset rule's records name, each looked up once per source,
-    relative to the source's folder (an absolute path as it is). ``collect`` returns, per
-    record, ``(path, reference)`` pairs; the check receives ``{reference: is a file}`` in
-    option ``option``, which the user does not set."""
+    relative to the source's :attr:`~Source.root` (an absolute path as it is), or to the
+    folder that option ``folder`` names when it is set (itself relative to the root when
+    relative). ``collect`` returns, per record, ``(path, reference)`` pairs; the check
+    receives ``{reference: is a file}`` in option ``option`` and the root, when it is not
+    the file's own folder, in option ``root`` (else ``""``): the user sets neither."""
 
     option: str = "found"
+    folder: str = ""
+    root: str = "dataset_dir"
 
     @property
     def unanswered(self) -> str:
         return "records in memory have no folder to look their files up in"
 
-    def answer(self, folder: Path, collected: Iterable[Any]) -> Mapping[str, Any]:
+    def answer(self, source: Source, collected: Iterable[Any], options: Mapping[str, Any]) -> Mapping[str, Any]:
+        root = source.root
+        base = root
+        given = options.get(self.folder) if self.folder else None
+        if given:
+            base = Path(os.path.join(root, given))
+            if not os.path.isdir(base):
+                problem = "is a file" if os.path.exists(base) else "does not exist"
+                raise SourceOptionError(self.folder, f"must name a folder: {str(base)!r} {problem}")
         wanted = {ref for pairs in collected for _, ref in pairs}
-        return {self.option: {ref: _is_file(folder, ref) for ref in sorted(wanted)}}
+        own = os.path.abspath(root) == os.path.abspath(source.file.parent)
+        return {self.option: {ref: _is_file(base, ref) for ref in sorted(wanted)}, self.root: "" if own else str(root)}
 
     def check(self, options: Mapping[str, Any]) -> str | None:
-        if options.get(self.option) is not None:
-            return f"option {self.option!r} is filled in from the file system; leave it out of the configuration"
+        for name in (self.option, self.root):
+            if options.get(name) not in (None, ""):
+                return f"option {name!r} is filled in from the file system; leave it out of the configuration"
         return None
 
     def describe(self) -> str:
-        return "the files its records name, looked up next to the dataset file (not for records in memory)"
+        return (
+            "the files its records name, looked up next to the dataset file or its dataset_info.json "
+            "(not for records in memory)"
+        )
+
+
+def answered(bound: BoundRule, source: Source, collected: Iterable[tuple[int, Any]]) -> dict[str, Any]:
+    """What the per-source requirements of ``bound`` give its check for ``source``
+    (``collected``: its collector's (index, value) pairs); RequirementError, naming the
+    rule and the option, when an option names nothing usable for this source."""
+    needs = [need for need in bound.rule.requires if isinstance(need, PerSource)]
+    if not needs:
+        return {}
+    options = {**bound.rule.options, **bound.options}
+    values = [got for _, got in collected]
+    out: dict[str, Any] = {}
+    for need in needs:
+        try:
+            out.update(need.answer(source, values, options))
+        except SourceOptionError as e:
+            raise RequirementError(f"option {e.option!r} of rule {bound.code} ({bound.rule.name}) {e}") from None
+    return out
 
 
 def _is_file(folder: Path, ref: str) -> bool:

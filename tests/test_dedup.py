@@ -330,3 +330,26 @@ def test_jsonl_outputs_keep_a_line_too_long_as_the_reader_reads_it(tmp_path: Pat
         rejects = [json.loads(x) for x in result.outputs["rejected"].read_bytes().splitlines()]
         assert [r["raw"].encode() for r in rejects] == rejected
         assert len(rejects) == (4 if unreadable == "reject" else 2)
+
+
+def test_an_input_written_to_after_its_fingerprint_is_refused(tmp_path: Path) -> None:
+    """The fingerprint taken beside the copy must match the first one, and the file must
+    not change after it was taken."""
+    from ftdata.curation.dedup_write import check_fingerprint, fingerprint_later
+    from ftdata.outputs import Fingerprint, InputChangedError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "a b c", "completion": "d e f"}\n')
+    first = Fingerprint.of(src)
+    check_fingerprint(first, fingerprint_later(src), src)
+    later = fingerprint_later(src)
+    later.result()
+    with open(src, "a") as f:
+        f.write('{"prompt": "g", "completion": "h"}\n')
+    with pytest.raises(InputChangedError, match="changed between two reads"):
+        check_fingerprint(first, later, src)
+    with pytest.raises(InputChangedError, match="changed between two reads"):
+        check_fingerprint(first, fingerprint_later(src), src)
+    src.unlink()
+    with pytest.raises(InputChangedError, match="was removed"):
+        check_fingerprint(first, fingerprint_later(src), src)

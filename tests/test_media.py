@@ -16,7 +16,7 @@ from ftdata.engine.plan import compile_plan
 from ftdata.engine.run import lint_file
 from ftdata.formats import normalise
 from ftdata.records import Record
-from ftdata.requirements import LocalFiles, RequirementError
+from ftdata.requirements import LocalFiles, RequirementError, Source
 from ftdata.rules.media import local_references, media_list
 from tests.conftest import REAL, run_cli
 
@@ -241,9 +241,10 @@ def test_local_files_answers_each_distinct_name_and_survives_odd_names(tmp_path:
     (tmp_path / "folder.png").mkdir()
     collected = [(((("images", 0), "a.png"), (("images", 1), "a.png"))), ((("images", 0), "folder.png"),)]
     collected.append(((("images", 0), "bad\x00name.png"), (("images", 1), "n" * 5000 + ".png")))
-    answer = LocalFiles().answer(tmp_path, collected)
+    answer = LocalFiles().answer(Source(tmp_path / "mm.jsonl"), collected, {})
     assert answer == {
-        "found": {"a.png": True, "bad\x00name.png": False, "folder.png": False, "n" * 5000 + ".png": False}
+        "found": {"a.png": True, "bad\x00name.png": False, "folder.png": False, "n" * 5000 + ".png": False},
+        "dataset_dir": "",
     }
 
 
@@ -311,7 +312,7 @@ def test_media_dir_is_where_relative_paths_are_looked_up(tmp_path: Path) -> None
     # A relative media_dir is taken from the dataset file's folder, as relative paths are.
     given = run_cli(*lint, "--option", "FT123.media_dir=../media", cwd=tmp_path)
     assert given.returncode == 0, given.stdout + given.stderr
-    assert run_cli(*lint, "--option", "FT123.media_dir=media", cwd=tmp_path).returncode == 1
+    assert run_cli(*lint, "--option", "FT123.media_dir=media", cwd=tmp_path).returncode == 2  # no data/media
     (tmp_path / "media" / "mllm_demo_data" / "3.jpg").unlink()
     gone = run_cli(*lint, "--option", "FT123.media_dir=../media", cwd=tmp_path)
     assert gone.returncode == 1
@@ -337,19 +338,6 @@ def test_media_dir_in_the_configuration_is_relative_to_it(tmp_path: Path) -> Non
     (tmp_path / "elsewhere").mkdir()
     result = run_cli("lint", tmp_path / "project" / "data" / "mllm_demo.json", cwd=tmp_path / "elsewhere")
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_a_media_dir_that_does_not_exist_reports_each_reference_in_it(tmp_path: Path) -> None:
-    (tmp_path / "mllm_demo_data").mkdir()
-    demo = Path(shutil.copy(MLLM_DEMO, tmp_path / "mllm_demo.json"))
-    for name in ("1.jpg", "2.jpg", "3.jpg"):
-        (tmp_path / "mllm_demo_data" / name).write_bytes(b"")
-    assert ftdata.lint(demo, config=False, select=["FT123"]).findings == []
-    options = {"FT123": {"media_dir": str(tmp_path / "missing")}}
-    found = {f.message for f in ftdata.lint(demo, config=False, select=["FT123"], options=options)}
-    assert found == {
-        f"no file at 'mllm_demo_data/{n}.jpg' (relative to media_dir {str(tmp_path / 'missing')!r})" for n in (1, 2, 3)
-    }
 
 
 def test_absolute_paths_and_urls_ignore_media_dir(tmp_path: Path) -> None:
@@ -396,9 +384,9 @@ def test_llamafactory_layout_with_dataset_info_is_clean(tmp_path: Path) -> None:
     assert after.findings == []
 
 
-def test_a_dataset_info_above_the_file_needs_its_folder_as_media_dir(tmp_path: Path) -> None:
+def test_a_dataset_info_above_the_file_gives_its_folder_as_media_dir(tmp_path: Path) -> None:
     """LLaMA-Factory looks media up in its dataset_dir (the folder of dataset_info.json),
-    also for a file_name in a subfolder; ftdata does so when given that folder."""
+    also for a file_name in a subfolder; so does ftdata, from the library too."""
     data = tmp_path / "data"
     shutil.copytree(MLLM_DEMO.parent / "mllm_demo_data", data / "mllm_demo_data")
     (data / "sub").mkdir()
@@ -406,9 +394,9 @@ def test_a_dataset_info_above_the_file_needs_its_folder_as_media_dir(tmp_path: P
     (data / "dataset_info.json").write_text(
         json.dumps({"mllm_demo": {**DEMO_INFO["mllm_demo"], "file_name": "sub/mllm_demo.json"}}), encoding="utf-8"
     )
-    assert len(ftdata.lint(demo, config=False, select=["FT123"]).findings) == 8
-    report = ftdata.lint(demo, config=False, select=["FT123"], options={"FT123": {"media_dir": str(data)}})
-    assert report.findings == []
+    assert ftdata.lint(demo, config=False, select=["FT123"]).findings == []
+    report = ftdata.lint(demo, config=False, select=["FT123"], options={"FT123": {"media_dir": str(data / "sub")}})
+    assert len(report.findings) == 8
 
 
 def test_a_video_given_as_frames_counts_once_and_each_frame_is_looked_up(tmp_path: Path) -> None:

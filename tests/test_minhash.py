@@ -76,3 +76,38 @@ def test_pairs_from_collected_sets_equal_the_text_path() -> None:
         reference = near_duplicate_pairs(texts, threshold=threshold, shingle=kind, n=n)
         assert reference
         assert near_duplicates_of_sets(sets, threshold=threshold) == reference
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 300),
+    st.integers(1, 4),
+    st.sampled_from([(4, 4), (16, 1), (8, 2)]),
+    st.integers(2, 70),
+    st.integers(0, 2**32 - 1),
+)
+def test_candidate_array_gives_the_pairs_of_each_bucket(
+    n: int, spread: int, shape: tuple[int, int], max_all_pairs: int, seed: int
+) -> None:
+    """Buckets taken together by size give what each bucket gives on its own: every pair
+    of a small bucket, a star around the smallest member of a large one."""
+    from ftdata.similarity.minhash import band_keys, candidate_array
+
+    bands, rows = shape
+    rng = np.random.default_rng(seed)
+    sig = rng.integers(0, spread, size=(n, bands * rows), dtype=np.uint32)  # few values: large buckets
+    sig[rng.random(n) < 0.1] = 0xFFFFFFFF
+    valid = np.flatnonzero(sig[:, 0] != 0xFFFFFFFF)
+    expected: set[tuple[int, int]] = set()
+    for band in range(bands):
+        buckets: dict[int, list[int]] = {}
+        for k, key in zip(valid.tolist(), band_keys(sig, band, rows, valid).tolist(), strict=True):
+            buckets.setdefault(key, []).append(k)
+        for members in buckets.values():
+            if len(members) <= max_all_pairs:
+                expected.update(combinations(sorted(members), 2))
+            else:
+                expected.update((members[0], m) for m in members[1:])
+    found = candidate_array(sig, bands, rows, max_all_pairs=max_all_pairs)
+    assert {tuple(p) for p in found.tolist()} == expected
+    assert found.tolist() == [list(p) for p in sorted(expected)]

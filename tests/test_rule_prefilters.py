@@ -4,6 +4,8 @@ fixtures and on generated input aimed at the filter's boundary."""
 
 from __future__ import annotations
 
+import unicodedata
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from ftdata.formats import normalise
 from ftdata.records import Record
 from ftdata.rules.media import may_use_media, media_count_issues, media_count_mismatch
 from ftdata.rules.replies import (
+    _looping_prose,
+    _looping_reference,
     _may_loop_at_end,
     _row_loop,
     _trailing_loop,
@@ -27,6 +31,7 @@ from ftdata.rules.replies import (
     speaker_label,
     unfilled_template_variable,
 )
+from ftdata.similarity.text import _punctuation_table, loose_bytes
 from tests.conftest import TESTS
 
 SAMPLE = Path(ftdata.__file__).parent / "samples" / "support_chat.jsonl"
@@ -193,6 +198,38 @@ def test_ft309_on_fuzzed_replies(start: str, loop: str, times: int) -> None:
         _ft309_agrees(rec, options)
 
 
+def _looping_prose_reference(prose: str, min_length: int, options: tuple[float, float, int]) -> str | None:
+    message = _looping_reference(prose, *options)
+    if message is None and len(prose) > min_length:
+        tail = _looping_reference(prose[-min_length:], *options)
+        message = tail and tail.replace("repeats itself", "ends in a loop", 1)
+    return message
+
+
+# Words and separators that put the tail's first character inside a word, on a space of
+# any kind (str.split's, beyond ASCII too) or on a table border.
+_CUT_SEP = st.sampled_from([" ", "\n", "\u00a0", "\u3000", "\u2028", "\x1c", " | ", "+-", "\t"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(_looping_text(), st.lists(st.tuples(_WORDS, _CUT_SEP), max_size=40), st.integers(1, 120))
+def test_ft309_tail_words_from_the_whole_split(start: str, more: list[tuple[str, str]], min_length: int) -> None:
+    """The tail judged on the words of the whole prose split once (the tail's first word
+    cut where the tail starts) says what the tail split on its own says."""
+    prose = start + "".join(w + s for w, s in more)
+    if len(prose) < min_length:
+        return
+    for options in ((4.0, 0.6, 4), (1.5, 0.3, 2), (1.0, 0.1, 1)):
+        assert _looping_prose(prose, min_length, *options) == _looping_prose_reference(prose, min_length, options)
+
+
+def test_ft309_tail_cut_inside_a_word() -> None:
+    prose = "word " * 20 + "tailword " + "ha " * 60
+    for min_length in range(150, 200):
+        for options in ((4.0, 0.6, 4), (1.5, 0.3, 2)):
+            assert _looping_prose(prose, min_length, *options) == _looping_prose_reference(prose, min_length, options)
+
+
 # ------------------------------------------------------ FT309 loops at the end of a reply
 
 
@@ -349,3 +386,29 @@ def test_shared_prose_changes_no_finding() -> None:
         assert together == alone
         shared += sum(1 for rec in records if rec._memo and any(k[0] == "without-code" for k in rec._memo))
     assert shared > 100
+
+
+# ----------------------------------------------------------- prompt keys (FT402, FT403, FT601)
+
+
+@cache
+def _full_punctuation() -> dict[int, str | None]:
+    """The reference table: all Basic Multilingual Plane punctuation, built up front."""
+    full: dict[int, str | None] = {c: " " for c in range(0x10000) if unicodedata.category(chr(c)).startswith("P")}
+    for c in "'\u2019\u02bc\u2018`":
+        full[ord(c)] = None
+    return full
+
+
+def test_punctuation_table_filled_on_demand_is_the_full_table() -> None:
+    """The translate table of loose prompt keys, filled as characters come, maps every
+    character as the table of all Basic Multilingual Plane punctuation built up front."""
+    text = "".join(chr(c) for c in range(0x20000) if not 0xD800 <= c < 0xE000)
+    assert text.translate(_punctuation_table()) == text.translate(_full_punctuation())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_loose_bytes_of_any_text(text: str) -> None:
+    expected = " ".join(unicodedata.normalize("NFKC", text).casefold().translate(_full_punctuation()).split())
+    assert loose_bytes(text) == expected.encode("utf-8", "surrogatepass")

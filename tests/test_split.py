@@ -241,3 +241,16 @@ def test_datasets_and_pandas_interop() -> None:
     assert sorted(dd) == ["eval", "train"]
     assert dd["train"].num_rows + dd["eval"].num_rows == 60
     assert dd["eval"][0]["messages"][0]["role"] == "user"
+
+
+def test_cli_split_of_a_file_with_no_readable_record_rejects_them_all(tmp_path: Path) -> None:
+    """GSM8K's question/answer layout is no supported format without --map: every record
+    goes to the rejects with its reason, the splits are empty, and the run exits 1."""
+    source = ROOT / "tests" / "data" / "layouts" / "gsm8k_train.jsonl"
+    made = run_cli("split", str(source), "-o", "out", cwd=tmp_path)
+    assert made.returncode == 1, made.stderr
+    assert "Split 0 records in 0 groups: train 0 (0.0%, target 85%)" in made.stderr
+    lines = source.read_text(encoding="utf-8").splitlines()
+    rejected = [json.loads(line) for line in (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejected] == list(range(1, len(lines) + 1))
+    assert (tmp_path / "out" / "train.jsonl").read_bytes() == b""

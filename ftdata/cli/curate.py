@@ -100,7 +100,10 @@ def dedup(
             if engine == "ray":
                 from ftdata.distributed import on_cluster
 
-                result = on_cluster(source, output, address=address, work_dir=work_dir, blocks=blocks, **options)
+                extra = {"model": model} if method == "semantic" else {}
+                result = on_cluster(
+                    source, output, address=address, work_dir=work_dir, blocks=blocks, **options, **extra
+                )
             else:
                 result = run(source, output, model=model, progress=progress, **options)
         except (OSError, ValueError, ImportError, ConfigError) as e:
@@ -243,7 +246,7 @@ def split_command(
         counts = result.counts
         total = sum(counts.values())
         parts = ", ".join(
-            f"{name} {n:,} ({n / total:.1%}, target {result.targets[name]:.0%})" for name, n in counts.items()
+            f"{name} {n:,} ({n / (total or 1):.1%}, target {result.targets[name]:.0%})" for name, n in counts.items()
         )
         click.echo(
             f"Split {total:,} records in {result.groups:,} groups: {parts}; {len(result.rejected):,} unreadable. Manifest: {paths['manifest']}",

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ftdata import io
-from ftdata.curation.dedup_write import output_paths, write_outputs
+from ftdata.curation.dedup_write import fingerprint_later, output_paths, write_outputs
+from ftdata.executors import Executor
 from ftdata.findings import Finding
 from ftdata.formats import normalise
-from ftdata.outputs import Fingerprint, check_outputs
+from ftdata.outputs import Fingerprint, InputChangedError, check_outputs
 from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster
@@ -133,6 +135,7 @@ def dedup(
     format: str | None = None,
     unreadable: str = "keep",
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> DedupResult:
     """Find clusters of duplicates in ``source`` and keep one record of each.
 
@@ -157,12 +160,16 @@ def dedup(
     path = Path(source) if isinstance(source, str | os.PathLike) else None
     paths: dict[str, Path] = {}
     fingerprint = None
+    hashing: Future[Fingerprint] | None = None
     if output is not None:
         if path is None:
             raise ValueError("writing an output needs a file as the source")
         paths = output_paths(output)
         check_outputs([path], paths.values())
-        fingerprint = Fingerprint.of(path)
+        # Hashed while the pass reads (the driver waits for its workers), and held to the
+        # identity the file had before the pass began.
+        before = os.stat(path)
+        hashing = fingerprint_later(path)
     rows = None if path is not None else list(source)  # type: ignore[arg-type]
     rule = RULE_OF_METHOD[method]
     options: dict[str, Any] = {"scope": scope, "keep": keep}
@@ -173,7 +180,16 @@ def dedup(
         options["answer_threshold"] = answer_threshold
     else:
         options.update(threshold=limit, model=model)
-    found, outline = _findings(path if path is not None else rows, rule, options, format, progress)  # type: ignore[arg-type]
+    found, outline = _findings(path if path is not None else rows, rule, options, format, progress, executor)  # type: ignore[arg-type]
+    if hashing is not None:
+        fingerprint = hashing.result()
+        if (fingerprint.size, fingerprint.mtime_ns, fingerprint.inode, fingerprint.device) != (
+            before.st_size,
+            before.st_mtime_ns,
+            before.st_ino,
+            before.st_dev,
+        ):
+            raise InputChangedError(f"the input {path} changed while it was read; nothing was written")
     clusters = clusters_of(found, rule)
     wanted = {m for c in clusters for m in c.members} | {i for i, _, _ in outline.unread}
     lines = line_numbers(path, wanted) if path is not None else {}
@@ -276,7 +292,12 @@ class Outline:
 
 
 def _findings(
-    source: Path | list[Any], rule: str, options: Mapping[str, Any], format: str | None, progress: Progress | None
+    source: Path | list[Any],
+    rule: str,
+    options: Mapping[str, Any],
+    format: str | None,
+    progress: Progress | None,
+    executor: Executor | None = None,
 ) -> tuple[list[Finding], Outline]:
     """The findings of ``rule`` alone on ``source``, with ``options``, and the source's
     :class:`Outline`, from one pass; a rule that could not finish is an error of the run,
@@ -290,6 +311,7 @@ def _findings(
         format=format,
         config=False,
         progress=progress,
+        executor=executor,
         folds=[Outline] if isinstance(source, Path) else (),
     )
     if report.rule_errors:

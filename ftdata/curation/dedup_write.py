@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,10 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write the kept records, the rejections, the clusters and the manifest as one set;
     a second, streaming read of ``source`` copies every record's bytes, and the input's
-    fingerprint is checked before the set is committed."""
+    fingerprint is checked (taken again while the copy runs, and its identity once the
+    copy is done) before the set is committed."""
     container = io.container_of(source)
+    again = fingerprint_later(source)  # hashed beside the copy, which has the core hashing needs
     reasons = {r.index: r for r in result.rejected}
     files = {key: p for key, p in paths.items() if key != "manifest"}
     with OutputSet(files, paths["manifest"]) as out:
@@ -77,7 +80,7 @@ def write_outputs(
                 f"the input {source} changed between two reads ({result.records:,} records, then {seen:,}); "
                 "nothing was written"
             )
-        fingerprint.check(source)
+        check_fingerprint(fingerprint, again, source)
         report = {
             "source": str(source),
             "method": result.method,
@@ -118,6 +121,39 @@ def write_outputs(
             records={"kept": len(result.kept), "rejected": len(result.rejected), "clusters": len(result.clusters)},
         )
     return dict(paths)
+
+
+def fingerprint_later(path: Path) -> Future[Fingerprint]:
+    """:meth:`Fingerprint.of` ``path``, computed in a thread while this one goes on (the
+    hash and the read release the interpreter's lock)."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="ftdata-fingerprint")
+    try:
+        return pool.submit(Fingerprint.of, path)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def check_fingerprint(fingerprint: Fingerprint, later: Future[Fingerprint], path: Path) -> None:
+    """Raise :class:`InputChangedError` unless ``path`` still holds the bytes
+    ``fingerprint`` describes: ``later`` (a fingerprint taken since, see
+    :func:`fingerprint_later`) has the same identity and hash, and ``path`` has not
+    changed since ``later`` was taken (what :meth:`Fingerprint.check` says, without a
+    read of its own)."""
+    try:
+        now = later.result()
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputChangedError(f"the input {path} was removed while it was read; nothing was written") from None
+    want = (fingerprint.size, fingerprint.mtime_ns, fingerprint.inode, fingerprint.device)
+    if (now.size, now.mtime_ns, now.inode, now.device, now.sha256) != (*want, fingerprint.sha256) or (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ino,
+        st.st_dev,
+    ) != want:
+        raise InputChangedError(
+            f"the input {path} changed between two reads (it was replaced or written to); nothing was written"
+        )
 
 
 def _copy_lines(

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftdata import io
 from ftdata.curation.grouping import (
@@ -38,6 +38,9 @@ from ftdata.formats import normalise
 from ftdata.outputs import Fingerprint
 from ftdata.records import Record
 from ftdata.similarity.clusters import UnionFind
+
+if TYPE_CHECKING:
+    from ftdata.similarity.embeddings import Embedder
 
 UNGROUPED_WARNING = "no grouping (group by none): eval may share prompts with train"
 DEFAULT_SIZES = {"train": 0.85, "eval": 0.15}
@@ -182,8 +185,10 @@ def split(
     groupings = grouping_list(group_by, None)
     key = stratum_key(stratify_by)
     fingerprint: Fingerprint | None
+    embedder: Embedder | None = None
     if engine != "local":
         from ftdata.distributed.split import on_cluster
+        from ftdata.executors.ray import RayExecutor
 
         if not isinstance(source, str | os.PathLike):
             raise ValueError("a split on a Ray cluster reads a file: give the path of a .jsonl or .json file")
@@ -193,6 +198,8 @@ def split(
         )  # fmt: skip
         path: Path | None = Path(source)
         rows = None
+        if "semantic" in groupings:  # the vectors of its records, from model-holding workers
+            embedder = RayExecutor(address).embedder()
     else:
         fingerprint = Fingerprint.of(source) if isinstance(source, str | os.PathLike) else None
         # Always normalised: a record ftdata does not understand is rejected, never placed blind.
@@ -201,7 +208,7 @@ def split(
     limit = threshold if threshold is not None else (0.9 if "semantic" in groupings else 0.8)
     result, strata_of = assign(
         columns, targets, groupings, stratified=key is not None, limit=limit, bins=bins, model=model,
-        min_per_stratum=min_per_stratum,
+        min_per_stratum=min_per_stratum, embedder=embedder,
     )  # fmt: skip
     result.options = {
         "sizes": targets,
@@ -228,11 +235,12 @@ def assign(
     bins: int,
     model: str,
     min_per_stratum: int | None,
+    embedder: Embedder | None = None,
 ) -> tuple[SplitResult, list[str]]:
     """Place the records of ``columns`` (the whole input's): join their groups, vote each
     group's stratum and give the groups of each stratum to the splits. Whatever read the
     columns (one process, or cluster tasks over blocks), the same columns give the same
-    assignment."""
+    assignment; ``embedder`` (a cluster's) computes the vectors of a semantic grouping."""
     names = list(targets)
     lines, usable, raw_strata, hashes = columns.lines, columns.usable, columns.strata, columns.hashes
     texts, text_owner = columns.texts, columns.text_owner
@@ -256,7 +264,7 @@ def assign(
             else:
                 from ftdata.similarity.embeddings import encode, neighbour_pairs
 
-                pairs = list(neighbour_pairs(encode(texts, model=model), limit))
+                pairs = list(neighbour_pairs(encode(texts, model=model, embedder=embedder), limit))
             for a, b, _ in pairs:
                 uf.union(text_owner[a], text_owner[b])
 

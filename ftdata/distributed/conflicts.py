@@ -12,12 +12,20 @@ and judges each group with the functions of the local rules. The driver gathers 
 issues of the groups (a few) in the order of the local rule: by the first record of each
 group. ``near`` above 0 (FT403's near-identical prompts, a MinHash over every prompt)
 runs as the local rule does, on the driver.
+
+With a work directory given, the lint resumes: each finished shard's result and each
+judged partition's issues are kept there (see :func:`~ftdata.distributed.workdir.write_result`)
+under a stamp of the input (size, mtime, inode, sha256), ftdata, the plan and the cut, so
+that a run started again on the same input with the same settings reads them instead of
+running those tasks again; anything else has another stamp and is computed afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +38,16 @@ import orjson
 
 from ftdata import io
 from ftdata.distributed.job import check_stamp, stamp_of
-from ftdata.distributed.workdir import WorkDir, read_table, write_atomic, write_table
+from ftdata.distributed.workdir import (
+    WorkDir,
+    read_result,
+    read_table,
+    remove_temporaries,
+    result_ready,
+    write_atomic,
+    write_result,
+    write_table,
+)
 from ftdata.engine.plan import BoundRule, Plan
 from ftdata.engine.scan import Shard, ShardResult
 from ftdata.executors import Executor
@@ -61,18 +78,32 @@ class ConflictJob:
     #: The global index of each block's first record, and the lines before it.
     offsets: tuple[int, ...] = ()
     line_offsets: tuple[int, ...] = ()
+    #: The stamp of the run when it resumes (a work directory was given): every task then
+    #: keeps its result under it. Empty: results go back to the driver only.
+    key: bytes = b""
 
     def meta_path(self, block: int) -> Path:
         return Path(self.work) / "scan" / f"b{block}.json"
+
+    def result_path(self, block: int) -> Path:
+        return Path(self.work) / "scan" / f"b{block}.result"
+
+    def judged_path(self, code: str, partition: int) -> Path:
+        return Path(self.work) / code / f"p{partition}.result"
+
+    def task_key(self, *parts: object) -> bytes:
+        """The stamp of one task's result: the run's, and what tells the task apart."""
+        return hashlib.blake2b(self.key + repr(parts).encode(), digest_size=32).digest()
 
     def rows_path(self, code: str, block: int, partition: int) -> Path:
         return Path(self.work) / code / f"b{block}.p{partition}.parquet"
 
 
-def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJob) -> Any:
-    """Run ``scan`` (the lint's shard function) on ``shard``, write the rows of
-    ``job.codes`` by partition and return its result without them. A task run again
-    (its worker died) writes the same files again, each atomically."""
+def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJob, tag: str = "") -> Any:
+    """Run ``scan`` (the lint's shard function, ``tag`` its name) on ``shard``, write the
+    rows of ``job.codes`` by partition and return its result without them (kept in the
+    work directory too, last, when the run resumes). A task run again (its worker died)
+    writes the same files again, each atomically."""
     found = scan(shard)
     result: ShardResult = found[0] if isinstance(found, tuple) else found
     block = job.starts.index(shard.start)
@@ -91,12 +122,21 @@ def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJ
             write_table(job.rows_path(code, block, p), rows)
     meta = {"records": result.stats.records, "lines": result.stats.lines}
     write_atomic(job.meta_path(block), orjson.dumps(meta))
+    if job.key:
+        write_result(job.result_path(block), found, job.task_key(tag, shard.start, shard.end))
     return found
 
 
 def judge_partition(partition: int, *, job: ConflictJob, code: str, options: Mapping[str, Any]) -> list[Issue]:
     """The issues of rule ``code`` (FT402 or FT403, its options bound) for the prompts of
     ``partition``, in the order of their groups' first records."""
+    issues = _judge(partition, job, code, options)
+    if job.key:
+        write_result(job.judged_path(code, partition), issues, job.task_key(code, partition, sorted(options.items())))
+    return issues
+
+
+def _judge(partition: int, job: ConflictJob, code: str, options: Mapping[str, Any]) -> list[Issue]:
     from ftdata.rules.duplicates import (
         answered_differently,
         conflict_issue,
@@ -181,7 +221,9 @@ class ConflictStage:
     """FT402 and FT403 of one sharded file as distributed stages: :meth:`scanner` wraps
     the lint's shard function, :meth:`issues` answers for a rule once the scan is merged,
     :meth:`close` removes the intermediates. ``work_dir`` is where they go (on storage
-    every worker sees; default: a temporary folder)."""
+    every worker sees; default: a temporary folder). With ``work_dir`` the run resumes
+    (see the module's doc), also with no staged rule; ``counts`` says how many shards
+    (and partitions) it read back from there and how many it ran."""
 
     def __init__(
         self, executor: Executor, plan: Plan, parts: Sequence[Shard], *, work_dir: str | os.PathLike[str] | None
@@ -190,16 +232,14 @@ class ConflictStage:
         self.codes = tuple(staged_codes(plan))
         self.root: Path | None = None
         self.job: ConflictJob | None = None
-        if not self.codes or not parts:
+        self.counts = {"shards resumed": 0, "shards scanned": 0, "partitions resumed": 0, "partitions judged": 0}
+        if not parts or (not self.codes and work_dir is None):
             return
-        if work_dir is not None:
-            Path(work_dir).mkdir(parents=True, exist_ok=True)
-        self.root = Path(tempfile.mkdtemp(prefix="ftdata-lint-", dir=work_dir))
         path = Path(parts[0].path)
         options = plan.reader_options
-        self.job = ConflictJob(
+        job = ConflictJob(
             str(path),
-            str(self.root),
+            "",
             self.codes,
             tuple(s.start for s in parts),
             tuple(s.end for s in parts),
@@ -209,15 +249,46 @@ class ConflictStage:
             options.max_line_bytes,
             options.max_depth,
         )
-        self.work = WorkDir(self.root, {"path": str(path), "job": repr(self.job)})
+        identity: dict[str, Any] = {"path": str(path), "job": repr(job)}
+        if work_dir is None:
+            self.root = Path(tempfile.mkdtemp(prefix="ftdata-lint-"))
+        else:
+            self.root, identity = _resumable(Path(work_dir), plan, parts[0], job)
+            job = replace(job, key=bytes.fromhex(identity["key"]))
+        self.job = job = replace(job, work=str(self.root))
+        self.work = WorkDir(self.root, identity)
         self.work.stage("scan")
+        remove_temporaries(self.root)
 
     def scanner(self, scan: Callable[[Shard], Any]) -> Callable[[Shard], Any]:
         """``scan`` as it runs under this stage: the rows of the stage's rules go to the
-        work directory instead of back to the driver."""
+        work directory instead of back to the driver; a resumed run's finished shards are
+        read back instead of run (see :class:`Resuming`)."""
         if self.job is None:
             return scan
-        return partial(scan_and_write, scan=scan, job=self.job)
+        func = getattr(scan, "func", scan)
+        tag = f"{type(func).__module__}.{getattr(func, '__qualname__', type(func).__qualname__)}"
+        run = partial(scan_and_write, scan=scan, job=self.job, tag=tag)
+        return Resuming(run, self, tag) if self.job.key else run
+
+    def finished(self, shard: Shard, tag: str, run: Callable[[Shard], Any]) -> Callable[[], Any] | None:
+        """The reader of ``shard``'s result kept by an earlier run, or None to run it
+        (``run``, the shard function, is what the reader falls back on)."""
+        job = self.job
+        assert job is not None
+        block = job.starts.index(shard.start)
+        key = job.task_key(tag, shard.start, shard.end)
+        path = job.result_path(block)
+        if not result_ready(path, key) or not job.meta_path(block).exists():
+            self.counts["shards scanned"] += 1
+            return None
+        self.counts["shards resumed"] += 1
+
+        def read() -> Any:
+            ok, value = read_result(path, key)
+            return value if ok else run(shard)  # a file damaged since it was checked
+
+        return read
 
     def issues(self, bound: BoundRule) -> list[Issue] | None:
         """The issues of ``bound`` in the order of the local rule, or None when the stage
@@ -236,16 +307,69 @@ class ConflictStage:
             records = np.cumsum([0] + [m["records"] for m in metas])[:-1]
             lines = np.cumsum([0] + [m["lines"] for m in metas])[:-1]
             job = self.job = replace(job, offsets=tuple(records.tolist()), line_offsets=tuple(lines.tolist()))
+        found: dict[int, list[Issue]] = {}
+        if job.key:
+            for p in range(job.partitions):
+                key = job.task_key(bound.code, p, sorted(options.items()))
+                ok, value = read_result(job.judged_path(bound.code, p), key)
+                if ok:
+                    found[p] = value
+        todo = [p for p in range(job.partitions) if p not in found]
+        self.counts["partitions resumed"] += len(found)
+        self.counts["partitions judged"] += len(todo)
         judge = partial(judge_partition, job=job, code=bound.code, options=options)
-        found = [issue for part in self.executor.map(judge, range(job.partitions)) for issue in part]
+        found.update(zip(todo, self.executor.map(judge, todo), strict=True))
         self.work.finish(bound.code)
-        found.sort(key=lambda issue: issue.index if issue.index is not None else -1)
-        return found
+        issues = [issue for p in range(job.partitions) for issue in found[p]]
+        issues.sort(key=lambda issue: issue.index if issue.index is not None else -1)
+        return issues
 
     def close(self) -> None:
+        """Remove the intermediates, except those of a resumable run that stopped on an
+        error or an interrupt (Ctrl-C): a later run resumes from them."""
         if self.root is not None:
+            if self.job is not None and self.job.key and sys.exc_info()[0] is not None:
+                return
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+
+class Resuming:
+    """A resumable run's shard function: ``run`` is what the workers run, and ``known``
+    gives, for a shard an earlier run finished, the reader of its result (called on the
+    driver, instead of running a task; see ``RayExecutor.map``)."""
+
+    def __init__(self, run: Callable[[Shard], Any], stage: ConflictStage, tag: str) -> None:
+        self.run, self.stage, self.tag = run, stage, tag
+
+    def __call__(self, shard: Shard) -> Any:
+        return self.run(shard)
+
+    def known(self, shard: Shard) -> Callable[[], Any] | None:
+        return self.stage.finished(shard, self.tag, self.run)
+
+
+def _resumable(work_dir: Path, plan: Plan, shard: Shard, job: ConflictJob) -> tuple[Path, dict[str, Any]]:
+    """The folder of this run under ``work_dir`` and what it belongs to: one folder per
+    input, named by the stamp of everything that decides its results. The folders of the
+    same input under another stamp (changed since, or other settings) are removed."""
+    from ftdata._version import __version__
+    from ftdata.engine.cache_keys import plan_key
+    from ftdata.outputs import Fingerprint
+
+    fingerprint = Fingerprint.of(shard.path)
+    h = hashlib.blake2b(plan_key(plan), digest_size=32)
+    for part in (__version__, fingerprint.sha256, shard.source, repr(job)):
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    key = h.hexdigest()
+    name = hashlib.blake2b(f"{shard.path}\0{shard.source}".encode("utf-8", "surrogateescape"), digest_size=8)
+    prefix = f"ftdata-lint-{name.hexdigest()}-"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for stale in work_dir.glob(prefix + "*"):
+        if stale.name != prefix + key[:32]:
+            shutil.rmtree(stale, ignore_errors=True)
+    identity = {"path": shard.path, "source": shard.source, "sha256": fingerprint.sha256, "key": key}
+    return work_dir / (prefix + key[:32]), identity
 
 
 def staged_codes(plan: Plan) -> Iterator[str]:

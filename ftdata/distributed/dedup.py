@@ -161,6 +161,10 @@ def on_cluster(
     from ftdata.executors import for_engine
 
     method = options.get("method", "exact")
+    if method == "semantic":  # the lint pass on the cluster, FT405's vectors from its actors
+        from ftdata.curation.dedup import dedup as one_pass
+
+        return one_pass(source, output, executor=for_engine("ray", address=address), **options)
     if method not in METHODS:
         raise ValueError(f"{method} dedup runs on one machine only: use the local engine (Ray runs exact and minhash)")
     executor = for_engine("ray", address=address)

@@ -7,7 +7,9 @@ of another run is refused rather than mixed in."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ import orjson
 
 SUCCESS = "_SUCCESS"
 JOB = "job.json"
+#: The first bytes of a result file (:func:`write_result`).
+RESULT_MAGIC = b"FTDR\x01"
 
 
 class WorkDirError(ValueError):
@@ -39,6 +43,50 @@ def write_table(path: Path, columns: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
+
+
+def write_result(path: Path, value: Any, key: bytes) -> None:
+    """Write ``value`` (any picklable result) to ``path`` atomically, under ``key``: the
+    stamp of what produced it, so that :func:`read_result` never hands it to another run.
+    Pickle, because a shard's result holds findings, enums and per-rule columns of any
+    Python values (what Ray itself pickles to send it to the driver); the file is
+    run-local, written and read by the same ftdata version (its stamp is in ``key``)."""
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    digest = hashlib.blake2b(payload, digest_size=16).digest()
+    write_atomic(path, RESULT_MAGIC + len(key).to_bytes(2, "big") + key + digest + payload)
+
+
+def result_ready(path: Path, key: bytes) -> bool:
+    """Whether ``path`` is a result written under ``key`` (reads its header only)."""
+    head = RESULT_MAGIC + len(key).to_bytes(2, "big") + key
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(head)) == head
+    except OSError:
+        return False
+
+
+def read_result(path: Path, key: bytes) -> tuple[bool, Any]:
+    """``(True, value)`` for the result :func:`write_result` wrote under ``key``, else
+    ``(False, None)``: missing, cut short, corrupt or another run's."""
+    head = RESULT_MAGIC + len(key).to_bytes(2, "big") + key
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False, None
+    digest, payload = data[len(head) : len(head) + 16], data[len(head) + 16 :]
+    if not data.startswith(head) or hashlib.blake2b(payload, digest_size=16).digest() != digest:
+        return False, None
+    try:
+        return True, pickle.loads(payload)  # our own run-local file, its digest checked above
+    except Exception:  # an unpicklable leftover (a module since renamed) is no result
+        return False, None
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove the half-written files (``.NAME.PID.tmp``) a killed task left under ``folder``."""
+    for leftover in folder.rglob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def read_table(paths: Iterable[Path], columns: list[str] | None = None) -> Any:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from ftdata import names
 from ftdata.progress import Progress
 from ftdata.records import Record
+
+if TYPE_CHECKING:
+    from ftdata.similarity.embeddings import Embedder
 
 #: One byte per record in the shard views; the order of names.INPUT_FORMATS, so a new format
 #: cannot be left out.
@@ -102,9 +105,11 @@ class DatasetHandle:
         fetch: Fetch | None = None,
         lines: Callable[[], Sequence[int]] | None = None,
         progress: Progress | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.source = source
         self.progress = progress
+        self.embedder = embedder
         self.formats = Formats(formats if formats is not None else bytearray())
         self._reread = reread
         self._records = records
@@ -182,6 +187,11 @@ class DatasetView:
     def progress(self) -> Progress | None:
         """Where a long rule reports how far it is (``None``: nobody is watching)."""
         return self._dataset.progress
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """Where the semantic rules embed their texts (a cluster's workers); None: here."""
+        return self._dataset.embedder
 
     def line_of(self, index: int) -> int | None:
         return self._dataset.line_of(index)

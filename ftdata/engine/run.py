@@ -44,7 +44,7 @@ from ftdata.outputs import InputChangedError
 from ftdata.problems import Problem
 from ftdata.progress import Progress
 from ftdata.records import Record
-from ftdata.requirements import PerSource
+from ftdata.requirements import PerSource, RequirementError, Source, answered
 
 #: Files at least this large are checked by several processes when more than one CPU is free.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
@@ -193,8 +193,9 @@ def _lint_file(
             fetch=reread.fetch,
             lines=reread.lines,
             progress=progress,
+            embedder=getattr(executor, "embedder", lambda: None)(),  # a cluster's model-holding workers
         )
-        state.findings.extend(dataset_findings(plan, dataset, state, reread.raw, folder=path.parent, stages=stages))
+        state.findings.extend(dataset_findings(plan, dataset, state, reread.raw, path=path, stages=stages))
         if views is not None:
             for bound in plan.files:
                 views[bound.code] = DatasetView(dataset, state.collected.get(bound.code))
@@ -302,11 +303,11 @@ def dataset_findings(
     state: ShardResult,
     fetch: Callable[[set[int]], dict[int, Record]] | None,
     *,
-    folder: Path | None = None,
+    path: Path | None = None,
     stages: DatasetStages | None = None,
 ) -> Iterator[Finding]:
     """Run the dataset rules; records named by their issues are located in one more read.
-    ``folder`` is the source file's folder, where :class:`PerSource` requirements are
+    ``path`` is the source file, for which :class:`PerSource` requirements are
     answered; without one (records in memory) the rules that have them do not run (see
     :func:`unanswered`). ``stages`` is asked first for each rule's issues (a cluster's
     distributed stage); the rules it does not run run here. A rule that raises yields an
@@ -316,17 +317,17 @@ def dataset_findings(
     for bound in plan.dataset:
         view = DatasetView(dataset, state.collected.get(bound.code))
         needs = _per_source(bound)
-        if needs and folder is None:
+        if needs and path is None:
             continue
         try:
             staged = stages.issues(bound) if stages is not None else None
             if staged is not None:
                 located.extend((bound, issue) for issue in staged)
                 continue
-            answers = {k: v for n in needs for k, v in n.answer(folder, (got for _, got in view.collected)).items()}  # type: ignore[arg-type]
+            answers = answered(bound, Source(path, plan.settings.dataset_info), view.collected)  # type: ignore[arg-type]
             check = partial(bound.check, **answers) if answers else bound.check
             located.extend((bound, issue) for issue in check(view) or ())
-        except InputChangedError:
+        except (InputChangedError, RequirementError):
             raise
         except Exception as e:
             yield at_record_start(RULE_ERROR, Severity.ERROR, rule_failed(bound.code, e), state.source, line)

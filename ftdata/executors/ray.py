@@ -95,10 +95,12 @@ class RayExecutor:
     def dataset_stages(self, plan: Plan, parts: Sequence[Shard]) -> ConflictStage | None:
         """The distributed stages of the dataset rules of ``plan`` for a file cut into
         ``parts`` (FT402 and FT403's conflict groups), or None when the plan has none:
-        the engine then runs every dataset rule on the driver."""
+        the engine then runs every dataset rule on the driver. With ``work_dir`` there is
+        always a stage: it keeps every finished shard's result there, so that an
+        interrupted lint resumes."""
         from ftdata.distributed.conflicts import ConflictStage, staged_codes
 
-        if not any(True for _ in staged_codes(plan)):
+        if self.work_dir is None and not any(True for _ in staged_codes(plan)):
             return None
         return ConflictStage(self, plan, parts, work_dir=self.work_dir)
 
@@ -110,21 +112,34 @@ class RayExecutor:
         return max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        """``fn`` of every item, each a task. A function with a ``known(item)`` method (a
+        resumed run's) may already have an item's result: ``known`` then gives its reader,
+        called here in order instead of a task, and ``fn.run`` is what the tasks run."""
         ray = connect(self.address)
-        if isinstance(fn, partial):
-            bound = (fn.func, fn.args, dict(fn.keywords))
+        known: Callable[[T], Callable[[], R] | None] | None = getattr(fn, "known", None)
+        found = [known(item) for item in items] if known is not None else [None] * len(items)
+        run = getattr(fn, "run", fn) if known is not None else fn
+        if all(read is not None for read in found):
+            return self._results(ray, found)
+        if isinstance(run, partial):
+            bound = (run.func, run.args, dict(run.keywords))
         else:
-            bound = (fn, (), {})
+            bound = (run, (), {})
         shared = ray.put(bound)
         task = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_call)
-        refs = [task.remote(shared, item) for item in items]
+        refs = [task.remote(shared, item) if read is None else read for item, read in zip(items, found, strict=True)]
         return self._results(ray, refs)
 
     @staticmethod
     def _results(ray: Any, refs: list[Any]) -> Iterator[Any]:
+        """The result of each task ref, or of each reader (a known result), in order."""
         done = 0
         try:
             for ref in refs:
+                if not isinstance(ref, ray.ObjectRef):
+                    yield ref()
+                    done += 1
+                    continue
                 try:
                     yield ray.get(ref)
                 except ray.exceptions.RayTaskError as e:
@@ -132,5 +147,14 @@ class RayExecutor:
                 done += 1
         finally:
             for ref in refs[done:]:  # a consumer that stops early leaves no work running
-                with contextlib.suppress(Exception):  # already finished or gone
-                    ray.cancel(ref)
+                if isinstance(ref, ray.ObjectRef):
+                    with contextlib.suppress(Exception):  # already finished or gone
+                        ray.cancel(ref)
+
+    def embedder(self) -> Any:
+        """The embedder of this cluster: batches of texts embedded by Ray actors that each
+        hold the model (on a GPU where the cluster has them), for the semantic rules and
+        groupings: a :class:`~ftdata.distributed.embed.RayEmbedder`."""
+        from ftdata.distributed.embed import RayEmbedder
+
+        return RayEmbedder(self.address)

@@ -4,7 +4,9 @@ LLaMA-Factory names each dataset's file (``file_name``, relative to the folder o
 dataset_info.json), its ``formatting`` (``alpaca`` or ``sharegpt``), the file's own column
 names (``columns``) and, for sharegpt, the keys and role values of its turns (``tags``).
 :func:`spec_for` turns the entry of one data file into a format and a field mapping, so
-ftdata reads the file as LLaMA-Factory will.
+ftdata reads the file as LLaMA-Factory will. :func:`naming` finds the dataset_info.json
+that names a file: its folder is LLaMA-Factory's ``dataset_dir``, where relative media
+paths are looked up too (see ftdata.requirements.Source).
 """
 
 from __future__ import annotations
@@ -112,6 +114,28 @@ def fields_of(entry: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
     return fmt, fields
 
 
+def naming(data_file: Path, dataset_info: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The dataset_info.json that names ``data_file``, with its entry: ``dataset_info``
+    when given, else the one next to the file, else the one in its parent folder (the
+    first whose entry names the file). None when none does. DatasetInfoError when the
+    one given cannot be read; a broken one found by looking is passed over."""
+    candidates = [dataset_info] if dataset_info else [data_file.parent / FILE_NAME, data_file.parent.parent / FILE_NAME]
+    for info in candidates:
+        if not info.is_file():
+            if dataset_info is not None:
+                raise DatasetInfoError(f"{info}: no such file")
+            continue
+        try:
+            entry = entry_for(info, data_file)
+        except DatasetInfoError:
+            if dataset_info is not None:
+                raise
+            continue
+        if entry is not None:
+            return info, entry
+    return None
+
+
 def spec_for(data_file: Path, spec: str | None, *, dataset_info: Path | None = None) -> str | None:
     """The format spec to read ``data_file`` with: ``spec`` plus what the dataset_info.json
     given (or the one next to the file, else in its parent folder) declares for it. The
@@ -119,24 +143,13 @@ def spec_for(data_file: Path, spec: str | None, *, dataset_info: Path | None = N
     DatasetInfoError when a dataset_info.json named explicitly cannot be read."""
     parsed = parse_spec(spec)
     explicit = dataset_info or (Path(parsed.dataset_info) if parsed.dataset_info else None)
-    candidates = [explicit] if explicit else [data_file.parent / FILE_NAME, data_file.parent.parent / FILE_NAME]
-    for info in candidates:
-        if not info.is_file():
-            if explicit is not None:
-                raise DatasetInfoError(f"{info}: no such file")
-            continue
-        try:
-            entry = entry_for(info, data_file)
-        except DatasetInfoError:
-            if explicit is not None:
-                raise
-            continue
-        if entry is None:
-            continue
-        fmt, fields = fields_of(entry)
-        own = parsed.fields.as_dict() if parsed.fields else {}
-        try:
-            return compose(FormatSpec(parsed.format or fmt).text(), {**fields, **own})
-        except FieldsError as e:
-            raise DatasetInfoError(f"{info}: {e}") from None
-    return FormatSpec(parsed.format, parsed.fields).text()
+    found = naming(data_file, explicit)
+    if found is None:
+        return FormatSpec(parsed.format, parsed.fields).text()
+    info, entry = found
+    fmt, fields = fields_of(entry)
+    own = parsed.fields.as_dict() if parsed.fields else {}
+    try:
+        return compose(FormatSpec(parsed.format or fmt).text(), {**fields, **own})
+    except FieldsError as e:
+        raise DatasetInfoError(f"{info}: {e}") from None

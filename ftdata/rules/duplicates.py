@@ -995,7 +995,9 @@ def semantic_duplicate(
     from ftdata.similarity.opposites import opposite
 
     indices, texts = _scope_texts(dataset, scope)
-    vectors = encode(texts, model=model, batch_size=batch_size, progress=dataset.progress)
+    # A cluster's engine gives its view an embedder (model-holding workers); else this process.
+    embedder = getattr(dataset, "embedder", None)
+    vectors = encode(texts, model=model, batch_size=batch_size, progress=dataset.progress, embedder=embedder)
     pairs = list(neighbour_pairs(vectors, threshold, progress=dataset.progress))
     involved = {indices[i] for p in pairs for i in p[:2]}
     prompts = {i: scope_text(r, "prompt") for i, r in dataset.fetch(involved).items()} if pairs else {}

@@ -160,7 +160,10 @@ def semantic_leak(
     from ftdata.similarity.embeddings import encode, neighbour_pairs
 
     owners, texts = _texts(files, scope)
-    yield from _cross(files, owners, neighbour_pairs(encode(texts, model=model), threshold), f"a paraphrased {scope}")
+    # A cluster's engine gives its views an embedder (model-holding workers); else this process.
+    embedder = next((e for e in (getattr(f, "embedder", None) for f in files) if e is not None), None)
+    vectors = encode(texts, model=model, embedder=embedder)
+    yield from _cross(files, owners, neighbour_pairs(vectors, threshold), f"a paraphrased {scope}")
 
 
 _HELD_OUT = ("eval", "evaluation", "valid", "validation", "val", "dev")

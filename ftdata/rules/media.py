@@ -187,15 +187,10 @@ def _local(ref: str) -> str:
     return ref[7:] if ref[:7].lower() == "file://" else ref
 
 
-def _local_references(record: Record, *, media_dir: str = "") -> tuple[tuple[tuple[str | int, ...], str], ...] | None:
-    """FT123's collector: each local reference as the name to look up in the dataset
-    file's folder. With ``media_dir`` a relative reference is put under that folder (an
-    absolute one stays as it is, as path joining leaves it); pure path arithmetic, the
-    engine does the lookups."""
-    if not media_dir:
-        return tuple(local_references(record)) or None
-    base = PurePath(media_dir)
-    return tuple((path, str(base / ref)) for path, ref in local_references(record)) or None
+def _local_references(record: Record) -> tuple[tuple[tuple[str | int, ...], str], ...] | None:
+    """FT123's collector: each local reference as it is written; where it is looked up is
+    decided for the whole file (see :class:`~ftdata.requirements.LocalFiles`)."""
+    return tuple(local_references(record)) or None
 
 
 @rule(
@@ -204,21 +199,27 @@ def _local_references(record: Record, *, media_dir: str = "") -> tuple[tuple[tup
     scope=Scope.DATASET,
     severity=Severity.ERROR,
     collect=_local_references,
-    requires=(LocalFiles(),),
+    requires=(LocalFiles(folder="media_dir"),),
 )
 def media_file_missing(
-    dataset: DatasetView, *, found: Mapping[str, bool] | None = None, media_dir: str = ""
+    dataset: DatasetView, *, found: Mapping[str, bool] | None = None, dataset_dir: str = "", media_dir: str = ""
 ) -> Iterator[Issue]:
     """## What it does
     Checks that every local file named in a record's `images`, `videos` and `audios`
     lists (a video may be a list of frame files), or by a typed content part of its own
     (`{"type": "image", "image": "a.jpg"}`, `path`, `url`, `image_url`; a `file://` URI
     too), exists. A relative path is looked up as LLaMA-Factory looks it up: in its
-    `media_dir`, which defaults to the dataset folder; here, the dataset file's folder,
-    or the folder option `media_dir` names. An absolute path is looked up as it is. URLs
-    (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked, and nothing is
-    opened or fetched; each distinct path is looked up once. Records linted in memory
-    have no folder, so the rule does not run on them and the run says so in a note.
+    `media_dir`, which defaults to its `dataset_dir`, the folder of `dataset_info.json`.
+    Here: when the file is named in a `dataset_info.json` that ftdata reads for it (the
+    one beside the file, else the one in its parent folder, or the one given with
+    `--dataset-info` or `dataset-info` in the configuration), relative paths are looked
+    up in that file's folder, also for a data file in a subfolder of it
+    (`"file_name": "sub/x.json"`); otherwise in the dataset file's folder; and in the
+    folder option `media_dir` names, when it is set. An absolute path is looked up as it
+    is. URLs (`https://`, `s3://`, `hf://`...) and `data:` URIs are not checked, and
+    nothing is opened or fetched; each distinct path is looked up once. Records linted
+    in memory have no folder, so the rule does not run on them and the run says so in a
+    note.
 
     ## Why is this bad?
     The trainer opens each file when it builds the batch that holds the record:
@@ -231,36 +232,39 @@ def media_file_missing(
     ```json
     {"messages": [{"role": "user", "content": "<image>What is shown?"}, {"role": "assistant", "content": "A cat."}], "images": ["mllm_demo_data/9.jpg"]}
     ```
-    with no `mllm_demo_data/9.jpg` next to the dataset file.
+    with no `mllm_demo_data/9.jpg` next to the dataset file (or next to the
+    `dataset_info.json` that names it).
 
     ## Fix
-    Copy the file next to the dataset, correct the path (relative to the dataset file's
-    folder), or, when the trainer is given a `media_dir`, give FT123 the same folder.
+    Copy the file to where the finding says it was looked up, correct the path, or, when
+    the trainer is given a `media_dir`, give FT123 the same folder.
 
     ## Options
-    - `media_dir` (str, default `""`: the dataset file's folder): the folder relative
-      paths are looked up in, as LLaMA-Factory's `media_dir` argument; set it to the
-      same folder (`--option FT123.media_dir=/data/media`, or `media-dir` under
+    - `media_dir` (str, default `""`: the folder of the `dataset_info.json` naming the
+      file, else the dataset file's folder): the folder relative paths are looked up in,
+      as LLaMA-Factory's `media_dir` argument; set it to the same folder
+      (`--option FT123.media_dir=/data/media`, or `media-dir` under
       `[tool.ftdata.rules.FT123]`, where `./x` is relative to the configuration file).
-      Any other relative folder is taken from the dataset file's folder, as relative
-      paths are. Set it too when the data file's `dataset_info.json` lies in a folder
-      above it: LLaMA-Factory's default is that folder, not the file's own.
-    - `found` (mapping, filled in by ftdata): whether each path names a file, looked up
-      by the engine; not a setting (setting it is an error).
+      Any other relative folder is taken from that default folder, as relative paths
+      are. A folder that does not exist, or a file, is an error of the run (exit 2).
+    - `found`, `dataset_dir` (filled in by ftdata): whether each path names a file, and
+      the folder of the `dataset_info.json` naming the file when it is not the file's
+      own, looked up by the engine; not settings (setting one is an error).
     """
     found = found or {}
-    # The collector put relative references under media_dir; they are shown without it.
-    prefix = str(PurePath(media_dir, "_"))[:-1] if media_dir else ""
-    inside = "" if PurePath(media_dir).is_absolute() else " in the dataset file's folder"
+    inside = f" in {dataset_dir!r}" if dataset_dir else " in the dataset file's folder"
+    if PurePath(media_dir).is_absolute():
+        inside = ""
     for index, refs in dataset.collected:
         for path, ref in refs:
             if found.get(ref, True):
                 continue
-            if prefix and ref.startswith(prefix):
-                where = f" (relative to media_dir {media_dir!r}{inside})"
-                ref = ref[len(prefix) :]
-            elif PurePath(ref).is_absolute():
+            if PurePath(ref).is_absolute():
                 where = ""
+            elif media_dir:
+                where = f" (relative to media_dir {media_dir!r}{inside})"
+            elif dataset_dir:
+                where = f" (relative to {dataset_dir!r}, the folder of the dataset_info.json that names the file)"
             else:
                 where = " (relative to the dataset file's folder)"
             yield Issue(f"no file at {_short(ref)!r}{where}", index=index, path=path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
+from heapq import nlargest
 
 from ftdata.findings import Issue, PathT, Severity, plural
 from ftdata.formats import TEXT
@@ -337,10 +338,24 @@ def units_of(text: str) -> list[str]:
 def _looped_units(text: str, period: int = 8) -> tuple[list[str], float]:
     """The sentences or lines of ``text`` equal to one of the ``period`` before them, and
     their share of its characters (the unit half of :func:`repeated_share`)."""
-    units = units_of(text)
+    return _looped_of(units_of(text), period)
+
+
+def _looped_of(units: list[str], period: int = 8) -> tuple[list[str], float]:
     total = sum(map(len, units)) or 1
     looped = [u for i, u in enumerate(units) if len(u) > 3 and u in units[max(0, i - period) : i]]
     return looped, sum(map(len, looped)) / total
+
+
+def _units_loop(text: str, max_share: float) -> bool:
+    """``_looped_units(text)[1] > max_share``, ruled out first by the distinct units: the
+    first occurrence of a unit never repeats one before it, so the looped units hold at
+    most the characters of all units less those of the distinct ones."""
+    units = units_of(text)
+    total = len("".join(units))
+    if total - len("".join(set(units))) + 1 <= max_share * total:
+        return False
+    return _looped_of(units)[1] > max_share
 
 
 def repeated_share(text: str, *, n: int = 4, period: int = 8) -> tuple[float, str]:
@@ -386,28 +401,61 @@ def may_repeat(text: str, max_share: float, n: int) -> bool:
     The word comparisons allow one word and one character more than these bounds, which
     covers any rounding of the floating-point products.
     """
-    words = text.split()
+    return _may_repeat_words(text, text.split(), max_share, n)
+
+
+def _may_repeat_words(text: str, words: list[str], max_share: float, n: int) -> bool:
+    """:func:`may_repeat` of ``text`` split into ``words`` (``text.split()``)."""
     if len(words) < 3 * n:
         return False  # repeated_share is 0.0
     distinct = set(words)
     limit = max_share * len(words)
-    if len(words) - len(distinct) + n + 1 > limit and sum(sorted(Counter(words).values())[-n:]) + 1 > limit:
+    if len(words) - len(distinct) + n + 1 > limit and sum(nlargest(n, Counter(words).values())) + 1 > limit:
         return True
-    if sum(map(len, distinct)) < (1.0 - max_share) * len(text) + 1:
-        return _looped_units(text)[1] > max_share
+    # the distinct words' characters, joined: a C loop rather than a sum of lengths
+    if len("".join(distinct)) < (1.0 - max_share) * len(text) + 1:
+        return _units_loop(text, max_share)
     return False
 
 
-def _looping(prose: str, max_compression: float, max_share: float, ngram: int) -> str | None:
+def _looping(
+    prose: str, max_compression: float, max_share: float, ngram: int, words: list[str] | None = None
+) -> str | None:
     """What to say of ``prose`` when it compresses above ``max_compression`` and more than
-    ``max_share`` of it loops; None when it does not."""
-    table_free = _without_tables(prose)
-    if not may_repeat(table_free, max_share, ngram):
+    ``max_share`` of it loops; None when it does not. ``words``: the words of ``prose``
+    when it holds no table (so that it is its own table-free text), split already."""
+    table_free = prose if words is not None else _without_tables(prose)
+    if not _may_repeat_words(table_free, words if words is not None else table_free.split(), max_share, ngram):
         return None
     ratio = compression_ratio(prose)
     if ratio <= max_compression:
         return None
     return _said(table_free, ratio, max_share, ngram)
+
+
+def _looping_prose(prose: str, min_length: int, max_compression: float, max_share: float, ngram: int) -> str | None:
+    """What to say of the prose of a turn (``min_length`` characters or more) that loops,
+    as a whole or in its last ``min_length`` characters; None when it does not. Without
+    tables, the prose is split once: the tail's words are the last words of the whole,
+    the first of them cut where the tail starts."""
+    cut = len(prose) - min_length
+    if cut <= 0 or "|" in prose or "+-" in prose:
+        message = _looping(prose, max_compression, max_share, ngram)
+        tail_words = None
+    else:
+        head = prose[:cut].split()
+        tail_words = prose[cut:].split()
+        if head and tail_words and not prose[cut - 1].isspace() and not prose[cut].isspace():
+            words = [*head[:-1], head[-1] + tail_words[0], *tail_words[1:]]  # a word across the cut
+        else:
+            words = head + tail_words
+        message = _looping(prose, max_compression, max_share, ngram, words)
+    if message is None and cut > 0:
+        # a generation that went wrong loops at its end, after a sound start that keeps
+        # the whole turn's figures low: judge the tail on its own
+        tail = _looping(prose[cut:], max_compression, max_share, ngram, tail_words)
+        message = tail and tail.replace("repeats itself", "ends in a loop", 1)
+    return message
 
 
 def _looping_reference(prose: str, max_compression: float, max_share: float, ngram: int) -> str | None:
@@ -619,7 +667,6 @@ def repetition_issues(
     """What FT309 reports on ``record``; ``reference`` runs it without its pre-filters
     (every turn scanned for runs, every long one compressed, every one split for a loop
     at its end)."""
-    looping = _looping_reference if reference else _looping
     char_run = _char_run_scan if reference else _char_run
     out = None
     for role, text, path in record.segments:
@@ -631,12 +678,12 @@ def repetition_issues(
             message = f"has a run of {run[1]:,} {run[0]!r} characters"
         elif len(text) >= min_length:
             prose = prose_of(record, text, path)
-            if len(prose) >= min_length:
-                message = looping(prose, max_compression, max_repeated_share, ngram)
+            if len(prose) >= min_length and not reference:
+                message = _looping_prose(prose, min_length, max_compression, max_repeated_share, ngram)
+            elif len(prose) >= min_length:
+                message = _looping_reference(prose, max_compression, max_repeated_share, ngram)
                 if message is None and len(prose) > min_length:
-                    # a generation that went wrong loops at its end, after a sound start
-                    # that keeps the whole turn's figures low: judge the tail on its own
-                    tail = looping(prose[-min_length:], max_compression, max_repeated_share, ngram)
+                    tail = _looping_reference(prose[-min_length:], max_compression, max_repeated_share, ngram)
                     message = tail and tail.replace("repeats itself", "ends in a loop", 1)
         if not message:
             message = _looping_tail(

@@ -8,7 +8,10 @@ is accepted too; the name of all-MiniLM-L6-v2 resolves to the copy in the
 
 Embeddings are kept on disk by (model identity, text hash) (:mod:`ftdata.similarity.embed_cache`),
 so a second run embeds only texts it has not seen; ``cache=False`` or ``FTDATA_NO_CACHE=1``
-turns that off. Neighbours are found block by block (``block`` x ``block`` similarity
+turns that off. The texts left to embed are cut into batches and handed to an
+:class:`Embedder`: this process by default, or a cluster's model-holding workers
+(:mod:`ftdata.distributed.embed`), which compute each batch with the same
+:func:`embed_batch`. Neighbours are found block by block (``block`` x ``block`` similarity
 matrices), so memory stays bounded; beyond :data:`INDEX_MIN` vectors an HNSW index
 (:mod:`ftdata.similarity.vector_index`) replaces the all-pairs products.
 """
@@ -21,7 +24,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -136,6 +139,41 @@ def model_identity(model: Any, name: str) -> str:
     return f"st:{resolved}:{getattr(model, 'max_seq_length', '')}:{stamp}"
 
 
+class Embedder(Protocol):
+    """Where batches of texts are embedded: the vectors of each of ``batches`` (in that
+    order), as :func:`embed_batch` computes them with ``load_model(model, device)``."""
+
+    def __call__(
+        self, model: str, device: str | None, batches: Sequence[Sequence[str]], batch_size: int
+    ) -> Iterator[np.ndarray]: ...
+
+
+def embed_batch(loaded: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Unit-length float32 embeddings of one batch ``texts`` with the ``loaded`` model:
+    the one computation of every embedder, so a worker computes what this process does."""
+    if hasattr(loaded, "identity"):
+        return np.asarray(loaded.encode(texts), dtype=np.float32)
+    return np.asarray(
+        loaded.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        ),
+        dtype=np.float32,
+    )
+
+
+def embed_here(
+    model: str, device: str | None, batches: Sequence[Sequence[str]], batch_size: int
+) -> Iterator[np.ndarray]:
+    """The :class:`Embedder` of this process."""
+    loaded = load_model(model, device)
+    for batch in batches:
+        yield embed_batch(loaded, batch, batch_size)
+
+
 def encode(
     texts: Sequence[str],
     *,
@@ -144,11 +182,13 @@ def encode(
     device: str | None = None,
     progress: Progress | None = None,
     cache: bool | None = None,
+    embedder: Embedder | None = None,
 ) -> np.ndarray:
     """Unit-length float32 embeddings of ``texts``. Repeated texts are embedded once;
     texts embedded by an earlier run are read from the embedding cache (unless ``cache``
     is False or ``FTDATA_NO_CACHE=1``); the rest are encoded in batches of similar length,
-    so that little of each batch is padding."""
+    so that little of each batch is padding, by ``embedder`` (default: this process).
+    The batches, and so the vectors, do not depend on the embedder."""
     from ftdata.similarity.embed_cache import EmbeddingCache, disabled_by_env, text_key
     from ftdata.similarity.static_model import cache_root
 
@@ -176,17 +216,14 @@ def encode(
     # Sorted by length so that each batch pads little; the order is undone on the way out.
     missing.sort(key=lambda u: len(unique[u]))
     step = 4096 if static else batch_size
-    for start in range(0, len(missing), step):
-        rows = missing[start : start + step]
-        chunk = [unique[u] for u in rows]
-        if static:
-            vectors[rows] = loaded.encode(chunk)
-        else:
-            vectors[rows] = loaded.encode(
-                chunk, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
-            )
+    rows = [missing[start : start + step] for start in range(0, len(missing), step)]
+    batches = [[unique[u] for u in chunk] for chunk in rows]
+    done = len(keys) - len(missing)
+    for chunk, found in zip(rows, (embedder or embed_here)(model, device, batches, batch_size), strict=True):
+        vectors[chunk] = found
+        done += len(chunk)
         if progress is not None:
-            progress("embed", len(keys) - len(missing) + start + len(rows), len(keys))
+            progress("embed", done, len(keys))
     if store is not None:
         store.put(identity, ((keys[u], vectors[u]) for u in missing))
         store.close()

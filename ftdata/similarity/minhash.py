@@ -114,18 +114,29 @@ def candidate_array(sig: np.ndarray, bands: int, rows: int, *, max_all_pairs: in
         pairs = bounds[:-1][sizes == 2]
         if pairs.size:
             found.append(np.sort(np.stack((valid[order[pairs]], valid[order[pairs + 1]]), axis=1), axis=1))
-        for g in np.flatnonzero(sizes > 2):
-            members = np.sort(valid[order[bounds[g] : bounds[g + 1]]])
-            if members.size <= max_all_pairs:
-                i, j = np.triu_indices(members.size, 1)
-                found.append(np.stack((members[i], members[j]), axis=1))
-            else:
-                found.append(np.stack((np.full(members.size - 1, members[0]), members[1:]), axis=1))
+        found.extend(_bucket_pairs(valid[order], bounds, sizes, max_all_pairs))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     both = np.concatenate(found).astype(np.int64)
     codes = np.unique(both[:, 0] * np.int64(n) + both[:, 1])
     return np.stack((codes // n, codes % n), axis=1)
+
+
+def _bucket_pairs(members: np.ndarray, bounds: np.ndarray, sizes: np.ndarray, max_all_pairs: int) -> list[np.ndarray]:
+    """The pairs of the buckets of more than two ``members`` (bucket ``g`` holds
+    ``members[bounds[g]:bounds[g + 1]]``): every pair of a bucket of up to
+    ``max_all_pairs``, a star around the smallest member of a larger one. Buckets of one
+    size are taken together (a row each), not one at a time."""
+    found = []
+    for size in np.unique(sizes[sizes > 2]).tolist():
+        starts = bounds[:-1][sizes == size]
+        rows = np.sort(members[starts[:, None] + np.arange(size)], axis=1)
+        if size <= max_all_pairs:
+            i, j = np.triu_indices(size, 1)
+            found.append(np.stack((rows[:, i].ravel(), rows[:, j].ravel()), axis=1))
+        else:
+            found.append(np.stack((np.repeat(rows[:, 0], size - 1), rows[:, 1:].ravel()), axis=1))
+    return found
 
 
 def candidate_pairs(sig: np.ndarray, bands: int, rows: int, *, max_all_pairs: int = 64) -> set[tuple[int, int]]:
