@@ -101,8 +101,14 @@ def test_content_parts_become_segments() -> None:
 def test_forced_format_reports_what_is_missing() -> None:
     rec = _norm({"question": "Hi", "answer": "Hello"}, forced="alpaca")
     assert [(k, m) for k, _, m, _ in rec.problems] == [
-        ("missing-key", "record has no 'instruction'"),
-        ("missing-key", "record has no 'output'"),
+        (
+            "missing-key",
+            "record has no 'instruction'; its key 'question' would fill it: --map question=instruction,answer=output",
+        ),
+        (
+            "missing-key",
+            "record has no 'output'; its key 'answer' would fill it: --map question=instruction,answer=output",
+        ),
     ]
 
 

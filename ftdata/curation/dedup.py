@@ -24,7 +24,7 @@ from ftdata.curation.dedup_write import fingerprint_later, output_paths, write_o
 from ftdata.executors import Executor
 from ftdata.findings import Finding
 from ftdata.formats import normalise
-from ftdata.outputs import Fingerprint, InputChangedError, check_outputs
+from ftdata.outputs import Fingerprint, InputChangedError, check_layout, check_outputs
 from ftdata.progress import Progress
 from ftdata.records import Record
 from ftdata.similarity.clusters import Cluster
@@ -166,6 +166,7 @@ def dedup(
             raise ValueError("writing an output needs a file as the source")
         paths = output_paths(output)
         check_outputs([path], paths.values())
+        check_layout(paths["kept"], io.container_of(path), source=path)
         # Hashed while the pass reads (the driver waits for its workers), and held to the
         # identity the file had before the pass began.
         before = os.stat(path)

@@ -14,7 +14,7 @@ import orjson
 
 from ftdata import io
 from ftdata.io.jsonl import record_blocks
-from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, manifest, reject_line
+from ftdata.outputs import Fingerprint, InputChangedError, OutputSet, check_layout, manifest, reject_line
 from ftdata.records import Record
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def write_outputs(
     fingerprint is checked (taken again while the copy runs, and its identity once the
     copy is done) before the set is committed."""
     container = io.container_of(source)
+    check_layout(paths["kept"], container, source=source)
     again = fingerprint_later(source)  # hashed beside the copy, which has the core hashing needs
     reasons = {r.index: r for r in result.rejected}
     files = {key: p for key, p in paths.items() if key != "manifest"}

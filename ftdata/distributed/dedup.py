@@ -41,7 +41,7 @@ from ftdata.distributed.minhash import bucket_partition, verify_block, verify_pa
 from ftdata.distributed.scan import scan_block
 from ftdata.distributed.workdir import WorkDir, read_table
 from ftdata.executors import Executor
-from ftdata.outputs import Fingerprint, check_outputs
+from ftdata.outputs import Fingerprint, check_layout, check_outputs
 from ftdata.similarity.clusters import Cluster, build_clusters
 
 #: The methods that run as distributed stages (semantic dedup runs on one machine).
@@ -95,6 +95,7 @@ def dedup(
     path = Path(source)
     paths = output_paths(output)
     check_outputs([path], paths.values())
+    check_layout(paths["kept"], io.container_of(path), source=path)
     fingerprint = Fingerprint.of(path)
     parts = blocks or getattr(executor, "parts", None) or 4
     stamp = stamp_of(path)

@@ -42,7 +42,7 @@ from ftdata.formats.fields import (
     parse_map,
     parse_spec,
 )
-from ftdata.formats.hints import instance_list, unknown_message
+from ftdata.formats.hints import hint_missing, instance_list, unknown_message
 from ftdata.formats.preference import LABEL_KEYS, read_preference, read_text, read_unpaired
 from ftdata.formats.stepwise import read_stepwise
 from ftdata.problems import Problem as Kind
@@ -208,6 +208,9 @@ def normalise(record: Record, forced: str | None = None) -> None:
         read_stepwise(record, data)
     else:
         read_prompt_completion(record, data)
+    if record.problems:
+        given = spec.fields.pairs if spec is not None and spec.fields else ()
+        hint_missing(record.problems, data, TOP_LEVEL_KEYS.get(fmt, frozenset()), given)
 
 
 __all__ = [

@@ -3,7 +3,11 @@ fill it, and the ``--map`` that reads the file as that type."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from ftdata.problems import Problem
+from ftdata.records import Problem as RecordProblem
 
 #: Each type by the keys it needs (and how a message names them), in the order tried
 #: when two fit equally well.
@@ -111,17 +115,7 @@ def nearest(data: dict[str, Any]) -> tuple[str, list[str], list[tuple[str, str]]
     best: tuple[int, int, str, list[str], list[tuple[str, str]]] | None = None
     for order, (label, needed) in enumerate(TYPES.values()):
         have = [k for k in needed if k in data]
-        used = set(have)
-        mapping: list[tuple[str, str]] = []
-        for target in needed:
-            if target in data:
-                continue
-            for synonym in SYNONYMS.get(target, ()):
-                source = present.get(synonym)
-                if source is not None and source not in used:
-                    mapping.append((source, target))
-                    used.add(source)
-                    break
+        mapping = fillers(present, [k for k in needed if k not in data], set(have))
         # Only a type every key of which the record can fill is worth naming: a half
         # mapping would only trade this finding for a missing-key one.
         if not mapping or len(have) + len(mapping) < len(needed):
@@ -132,3 +126,87 @@ def nearest(data: dict[str, Any]) -> tuple[str, list[str], list[tuple[str, str]]
     if best is None:
         return None
     return best[2], best[3], best[4]
+
+
+def fillers(
+    present: dict[str, str],
+    targets: list[str],
+    used: set[str],
+    fits: Callable[[str, str], bool] | None = None,
+) -> list[tuple[str, str]]:
+    """The ``(source, target)`` pairs by which keys of a record would fill ``targets``:
+    for each target, the first of its :data:`SYNONYMS` among ``present`` (the record's
+    keys by their normalised name) not in ``used`` and, when given, that ``fits(source,
+    target)``. ``used`` gains the sources taken, so no key fills two targets."""
+    mapping: list[tuple[str, str]] = []
+    for target in targets:
+        for synonym in SYNONYMS.get(target, ()):
+            source = present.get(synonym)
+            if source is not None and source not in used and (fits is None or fits(source, target)):
+                mapping.append((source, target))
+                used.add(source)
+                break
+    return mapping
+
+
+#: What a type's reader takes at each key it requires (anything else is FT102), so that a
+#: leftover key is offered only for a key it could fill.
+ACCEPTS: dict[str, tuple[type, ...]] = {
+    "instruction": (str,),
+    "output": (str,),
+    "text": (str,),
+    "prompt": (str, list),
+    "completion": (str, list),
+    "chosen": (str, list, dict),
+    "rejected": (str, list, dict),
+    "chosen_messages": (list,),
+    "rejected_messages": (list,),
+    "messages": (list,),
+    "completions": (list,),
+    "labels": (list,),
+    "label": (bool,),
+}
+#: The message of a missing required key (FT104; FT103 for ``messages``) as the readers
+#: write it, and the key.
+MISSING_MESSAGE = {f"record has no {key!r}": key for key in ACCEPTS} | {"record has no 'messages' list": "messages"}
+_MISSING_KINDS = frozenset({Problem.MISSING_KEY, Problem.MISSING_MESSAGES})
+
+
+def missing_fillers(data: dict[str, Any], missing: list[str], known: frozenset[str]) -> list[tuple[str, str]]:
+    """The ``(source, target)`` pairs by which keys of ``data`` that its type does not
+    know (not in ``known``) would fill the ``missing`` keys it requires, each source a
+    value of a type the target takes (a string where a string is wanted)."""
+    present = {_norm(k): k for k in data if isinstance(k, str) and k not in known}
+
+    def fits(source: str, target: str) -> bool:
+        return type(data[source]) in ACCEPTS.get(target, ())
+
+    return fillers(present, missing, set(), fits)
+
+
+def hint_missing(
+    problems: list[RecordProblem], data: dict[str, Any], known: frozenset[str], given: tuple[tuple[str, str], ...] = ()
+) -> None:
+    """End each "record has no KEY" problem in ``problems`` (a record's, taken for a
+    type whose keys are ``known``) that a leftover key of ``data`` could fill with the
+    ``--map`` that reads the file: the mapping ``given`` for the run, then the pairs that
+    fill every such missing key. Problems are rewritten in place."""
+    at = [
+        (k, MISSING_MESSAGE[message])
+        for k, (kind, path, message, _) in enumerate(problems)
+        if kind in _MISSING_KINDS and not path and message in MISSING_MESSAGE
+    ]
+    if not at:
+        return
+    pairs = missing_fillers(data, [key for _, key in at], known)
+    if not pairs:
+        return
+    source_of = {t: s for s, t in pairs}
+    # A pair of the run's own mapping whose target is filled here did not fill it.
+    kept = [(s, t) for s, t in given if t not in source_of]
+    text = ",".join(f"{s}={t}" for s, t in (*kept, *pairs))
+    for k, key in at:
+        source = source_of.get(key)
+        if source is not None:
+            kind, path, message, offset = problems[k]
+            problems[k] = (kind, path, f"{message}; its key {source!r} would fill it: --map {text}", offset)

@@ -2,9 +2,12 @@
 
 **The guard.** No output replaces an input or another output, and the output's folder
 exists and is writable, all checked before any data is read (:func:`check_outputs`,
-:func:`check_folder_outputs`). An input read twice is fingerprinted (:class:`Fingerprint`:
-size, mtime, inode and the sha256 of its bytes) and a change between the passes is an
-error (:class:`InputChangedError`): nothing is written.
+:func:`check_folder_outputs`). An output that copies an input's records byte for byte is
+named for the layout it holds: a ``.jsonl``/``.ndjson`` name for JSON Lines, a ``.json``
+name for a JSON array (:func:`check_layout`; other names promise nothing). An input read
+twice is fingerprinted (:class:`Fingerprint`: size, mtime, inode and the sha256 of its
+bytes) and a change between the passes is an error (:class:`InputChangedError`): nothing
+is written.
 
 **The writer.** :class:`OutputSet` writes a set of files and its manifest into one folder:
 
@@ -52,7 +55,9 @@ from ftdata.outputs.guard import (
     OutputError,
     PathLike,
     check_folder_outputs,
+    check_layout,
     check_outputs,
+    layout_named,
 )
 from ftdata.outputs.records import MANIFEST_SCHEMA, REJECTS_SCHEMA, manifest, reject_line
 from ftdata.outputs.sets import COMMIT_PREFIX, PAUSE_ENV, TEMP_PREFIX, OutputSet, recover
@@ -69,7 +74,9 @@ __all__ = [
     "OutputSet",
     "PathLike",
     "check_folder_outputs",
+    "check_layout",
     "check_outputs",
+    "layout_named",
     "manifest",
     "recover",
     "reject_line",

@@ -67,6 +67,39 @@ def check_folder_outputs(inputs: Iterable[PathLike], folder: PathLike, names: It
         raise OutputError(f"cannot create the output folder {root}: {ancestor} is not a writable folder")
 
 
+#: The layout an output's extension (lower case) names; other names name none.
+NAMED_LAYOUTS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+#: How an input holds its records (:func:`ftdata.io.container_of`), in words.
+_HELD = {"jsonl": "JSON Lines", "json-array": "one JSON array", "json-stream": "a JSON document"}
+_NAMED = {"jsonl": "JSON Lines", "json": "one JSON array"}
+
+
+def layout_named(path: PathLike) -> str | None:
+    """``"jsonl"`` or ``"json"``: the layout the name of ``path`` promises; None for a name
+    that promises none (any other extension)."""
+    return NAMED_LAYOUTS.get(Path(path).suffix.lower())
+
+
+def check_layout(output: PathLike, container: str, *, source: PathLike) -> None:
+    """Raise :class:`OutputError` when the name of ``output`` promises another layout
+    than the one its records are written in: the layout of ``source``, whose records are
+    copied byte for byte and whose ``container`` (:func:`ftdata.io.container_of`) is
+    kept, JSON Lines as JSON Lines and any JSON document as one JSON array. Readers trust
+    the name (a ``.jsonl`` file is read a line at a time), so a ``.jsonl`` holding an
+    array, or a ``.json`` holding lines, reads as one broken record, or not at all."""
+    written = "jsonl" if container == "jsonl" else "json"
+    named = layout_named(output)
+    if named is None or named == written:
+        return
+    out = Path(output)
+    suffix = ".jsonl" if written == "jsonl" else ".json"
+    raise OutputError(
+        f"the input {source} is {_HELD.get(container, container)}; its records are copied byte for byte, "
+        f"so {out} would hold {_NAMED[written]}, not the {_NAMED[named]} its name promises: "
+        f"name the output {out.with_suffix(suffix)}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """What identifies the bytes of an input: size, modification time, inode (and device)

@@ -150,6 +150,10 @@ def missing_key() -> None:
     ```json
     {"messages": [{"role": "user"}, {"role": "assistant", "content": "Hello"}]}
     ```
+
+    ## Fix
+    When another key of the record holds the missing one (torchtune's `response` for
+    Alpaca's `output`), the finding ends with the `--map` that reads it.
     """
 
 
