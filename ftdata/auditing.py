@@ -1,5 +1,6 @@
 """``ftdata.audit``: the lint report plus the dataset's shape (formats, roles, turns, token
-lengths, system prompts, duplicates, balance), for notebooks and an HTML page.
+lengths, system prompts, duplicates, balance; the length bias of preference pairs and the
+label balance of KTO data), for notebooks and an HTML page.
 
 Nothing is displayed as a side effect: in Jupyter the report renders itself through
 ``_repr_html_``; ``to_html()`` gives a self-contained page.
@@ -28,6 +29,7 @@ from ftdata.measure import (
 )
 from ftdata.progress import Progress
 from ftdata.records import Record
+from ftdata.rules.preference import PairFigures
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -41,7 +43,9 @@ SHOW_LABELS = 5
 class AuditReport(Report):
     """A lint Report with the dataset's figures, and ways to look at what was flagged.
     ``labels`` holds the first records as the trainer sees them (trained and masked text),
-    when the audit had a tokenizer."""
+    when the audit had a tokenizer. ``pairs`` maps a source to its ``preference`` and
+    ``kto`` figures (:meth:`ftdata.rules.preference.PairFigures.figures`), for the files
+    that have them."""
 
     def __init__(
         self,
@@ -49,10 +53,12 @@ class AuditReport(Report):
         stats: list[AuditStats],
         loaders: Mapping[str, Callable[[], list[Any]]],
         labels: Iterable[LabelledRecord] = (),
+        pairs: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         # The folds did their work in the figures: a report does not hold on to them.
         super().__init__(report.findings, [_without_folds(s) for s in report.sources])
         self.stats = stats
+        self.pairs = dict(pairs or {})
         self.labels = list(labels)
         self._loaders = dict(loaders)
         self._rows: dict[str, list[Any]] = {}
@@ -133,7 +139,7 @@ class AuditReport(Report):
             "warnings": self.warnings,
             "findings": self.to_dicts(),
             "sources": [asdict(s) for s in self.sources],
-            "stats": [s.to_dict() for s in self.stats],
+            "stats": [{**s.to_dict(), **self.pairs.get(s.source, {})} for s in self.stats],
         }
         if self.labels:
             out["labels"] = [
@@ -210,10 +216,11 @@ def audit(
     if tokenizer:  # before any data is read, and before worker processes load it on their own
         load_tokenizer(tokenizer)
     settings: dict[str, Any] = {"tokenizer": tokenizer, "max_length": max_length, "stratify_by": stratify_by}
-    folds: list[Callable[[], Any]] = [partial(Figures, **settings, home=os.getpid())]
+    folds: list[Callable[[], Any]] = [partial(Figures, **settings, home=os.getpid()), partial(PairFigures, tokenizer)]
     if tokenizer and show_labels > 0:
         folds.append(partial(FirstReadable, show_labels))
     stats: list[AuditStats] = []
+    pairs: dict[str, dict[str, Any]] = {}
     loaders: dict[str, Callable[[], list[Any]]] = {}
     firsts: list[list[Record]] = []
     # A token rule of this run reuses the counts the figures made in the pass, and the
@@ -241,13 +248,15 @@ def audit(
                 assert rows is not None
                 loaders[src.source] = partial(list, rows)
                 again = partial(_memory_records, rows, format)
-            stats.append(_figures_of(src, report, again, settings))
-            if len(_folds(src)) > 1:
-                firsts.append(_with_lines(_folds(src)[1], src.source if path is not None else None))
+            figures, pairs[src.source] = _figures_of(src, report, again, settings)
+            stats.append(figures)
+            first = next((f for f in _folds(src) if isinstance(f, FirstReadable)), None)
+            if first is not None:
+                firsts.append(_with_lines(first, src.source if path is not None else None))
     labels: list[LabelledRecord] = []
     if tokenizer and show_labels > 0:
         labels = _labels(firsts, tokenizer, show_labels, max_length)
-    return AuditReport(report, stats, loaders, labels)
+    return AuditReport(report, stats, loaders, labels, pairs)
 
 
 class FirstReadable:
@@ -281,15 +290,17 @@ class FirstReadable:
 
 def _figures_of(
     src: SourceStats, report: Report, again: Callable[[], Iterable[Record]], settings: dict[str, Any]
-) -> AuditStats:
-    """The figures of one source from its fold. A pass stopped early by ``max_errors``
+) -> tuple[AuditStats, dict[str, Any]]:
+    """The figures of one source from its folds. A pass stopped early by ``max_errors``
     saw only part of the file: then, only then, the figures come from reading it again,
     so that they still describe all of it."""
-    figures = _folds(src)[0] if _folds(src) else None
-    if src.truncated or not isinstance(figures, Figures):
-        figures = Figures(**settings)
+    figures = next((f for f in _folds(src) if isinstance(f, Figures)), None)
+    pairs = next((f for f in _folds(src) if isinstance(f, PairFigures)), None)
+    if src.truncated or figures is None or pairs is None:
+        figures, pairs = Figures(**settings), PairFigures(settings["tokenizer"])
         for rec in again():
             figures.add(rec)
+            pairs.add(rec)
     elif figures.records < src.records:
         # What the pass read but did not pass on as records (a .json file holding one
         # object in no format, reported as not a dataset): in no figure, like any
@@ -299,7 +310,8 @@ def _figures_of(
     stats = figures.stats(src.source)
     stats.duplicate_clusters = duplicate_cluster_sizes(report, src.source)
     explain_unreadable(stats, report, figures.unreadable)
-    return stats
+    warnings = {f.code: f.message for f in report.findings if f.source == src.source and f.code in ("FT705", "FT706")}
+    return stats, pairs.figures(warnings)
 
 
 def _with_lines(first: FirstReadable, path: str | None) -> list[Record]:
@@ -388,6 +400,7 @@ __all__ = [
     "AuditStats",
     "Figures",
     "FirstReadable",
+    "PairFigures",
     "audit",
     "measure",
 ]

@@ -66,7 +66,8 @@ def audit_command(
     quiet: bool,
 ) -> None:
     """Lint and measure a dataset: findings, formats, roles, turns, token lengths, system
-    prompts, duplicates and balance, as tables here and an HTML page with plots."""
+    prompts, duplicates and balance, the length bias of preference pairs and the KTO label
+    balance, as tables here and an HTML page with plots."""
     from ftdata.auditing import audit
     from ftdata.config import ConfigError
     from ftdata.io import iter_data_files

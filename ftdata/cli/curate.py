@@ -10,6 +10,7 @@ import click
 
 from ftdata.cli import UsageFailure, choice_option, input_format_option, main, progress_bar
 from ftdata.cli.curate_options import engine_for, ray_options
+from ftdata.findings import plural
 from ftdata.render.text import visible, visible_path
 
 
@@ -87,13 +88,10 @@ def dedup(
     """
     from ftdata.config import ConfigError
     from ftdata.curation.dedup import dedup as run
-    from ftdata.findings import plural
 
-    options: dict[str, Any] = dict(
-        method=method, keep=keep, threshold=threshold, scope=scope, casefold=casefold, shingle=shingle
-    )
-    options.update(n=ngram, num_perm=num_perm, answer_threshold=answer_threshold, unreadable=unreadable)
-    options["format"] = read_as(source, input_format)
+    options: dict[str, Any] = dict(method=method, keep=keep, threshold=threshold, scope=scope, casefold=casefold)
+    options.update(shingle=shingle, n=ngram, num_perm=num_perm, answer_threshold=answer_threshold)
+    options.update(unreadable=unreadable, format=read_as(source, input_format))
     engine, address = engine_for(engine, address, True, source.parent)
     with progress_bar(quiet or engine == "ray") as progress:
         try:
@@ -102,7 +100,7 @@ def dedup(
 
                 extra = {"model": model} if method == "semantic" else {}
                 result = on_cluster(
-                    source, output, address=address, work_dir=work_dir, blocks=blocks, **options, **extra
+                    source, output, address=address, work_dir=work_dir, blocks=blocks, **extra, **options
                 )
             else:
                 result = run(source, output, model=model, progress=progress, **options)
@@ -126,8 +124,6 @@ def dedup(
 def _unreadable_summary(unread: list[Any], where: Path) -> str:
     """How many records could not be read, where, and the commonest cause."""
     from collections import Counter
-
-    from ftdata.findings import plural
 
     lines = [str(u.line) if u.line is not None else f"record {u.index}" for u in unread[:5]]
     more = f" and {len(unread) - 5:,} more" if len(unread) > 5 else ""
@@ -300,7 +296,7 @@ def split_command(
     help="Configuration file with [tool.ftdata.splits] (default: searched from here).",
 )
 @input_format_option
-@ray_options("exact and minhash leak checks")
+@ray_options("the leak checks")
 @click.option("-q", "--quiet", is_flag=True, help="Print the pairs only.")
 def leak_command(
     files: tuple[Path, ...],
@@ -326,7 +322,6 @@ def leak_command(
     """
     from ftdata.config import ConfigError, find_config, load_config
     from ftdata.curation.leakage import leakage
-    from ftdata.findings import plural
 
     try:
         found = config_file or find_config(Path.cwd())
@@ -340,7 +335,7 @@ def leak_command(
     if missing:
         raise UsageFailure(f"no such file: {missing[0]}")
     options: dict[str, Any] = dict(methods=methods or None, scope=scope, threshold=threshold, config=found or False)
-    options.update(format=read_as(paths[0], input_format))
+    options.update(format=read_as(paths[0], input_format), semantic_threshold=semantic_threshold, model=model)
     engine, address = engine_for(engine, address, found or False, paths[0].parent)
     try:
         if engine == "ray":
@@ -348,7 +343,7 @@ def leak_command(
 
             report = leak_on_cluster(paths, address=address, work_dir=work_dir, blocks=blocks, **options)
         else:
-            report = leakage(paths, semantic_threshold=semantic_threshold, model=model, **options)
+            report = leakage(paths, **options)
     except (OSError, ValueError, ImportError, ConfigError) as e:
         raise UsageFailure(str(e)) from None
     if output_format == "json":
@@ -384,8 +379,6 @@ def leak_command(
 
 def _unreadable_records(items: list[Any], name: str) -> str:
     from collections import Counter
-
-    from ftdata.findings import plural
 
     (rule, detail), n = Counter((u.rule, u.detail) for u in items).most_common(1)[0]
     first = items[0].line if items[0].line is not None else items[0].index

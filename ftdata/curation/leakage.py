@@ -21,10 +21,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftdata.curation.dedup import Unreadable, read_records, why_unreadable
 from ftdata.findings import RULE_ERROR, Finding
+
+if TYPE_CHECKING:
+    from ftdata.executors import Executor
 
 METHODS = ("exact", "minhash", "semantic")
 SCOPES = ("prompt", "answer", "conversation")
@@ -130,12 +133,22 @@ def leakage(
     minhash). ``sources`` names the files in the report (default: the paths as given).
     Raises ValueError on a bad argument, ConfigError on bad settings or a rule that
     cannot run (a missing extra), OSError when a file cannot be read or changes."""
-    from ftdata.engine.run import files_findings, lint_file
-
     setup = prepare(
         paths, methods=methods, scope=scope, threshold=threshold, semantic_threshold=semantic_threshold,
         model=model, format=format, config=config, sources=sources,
     )  # fmt: skip
+    return report_of(setup, *lint_pass(setup))
+
+
+def lint_pass(
+    setup: LeakSetup, executor: Executor | None = None
+) -> tuple[dict[str, int], dict[str, list[Unreadable]], list[Finding]]:
+    """The record counts, unreadable records and findings of one lint pass of
+    ``setup.plan`` over its files, then of its cross-file rules. ``executor`` runs each
+    file's shards (default: this machine's); a cluster's executor also embeds FT603's
+    texts on its workers (``executor.embedder()``), while the neighbour search stays here."""
+    from ftdata.engine.run import files_findings, lint_file
+
     files, names, plan = setup.files, setup.names, setup.plan
     found: list[Finding] = []
     views: list[tuple[str, dict[str, Any]]] = []
@@ -143,14 +156,14 @@ def leakage(
     unreadable: dict[str, list[Unreadable]] = {}
     for path, name in zip(files, names, strict=True):
         per_file: dict[str, Any] = {}
-        findings, stats = lint_file(path, plan, source=name, views=per_file)
+        findings, stats = lint_file(path, plan, source=name, views=per_file, executor=executor)
         found.extend(findings)
         views.append((name, per_file))
         records[name] = stats.records
         if stats.unreadable:
             unreadable[name] = _unreadable(path, plan.format)
     found.extend(files_findings(plan, views))
-    return report_of(setup, records, unreadable, found)
+    return records, unreadable, found
 
 
 @dataclass(frozen=True)

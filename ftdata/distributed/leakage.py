@@ -9,7 +9,11 @@ first member of a group (its earliest record) is what every member from a later 
 leaks from, as FT601 reports it. MinHash: the scan, buckets and verify stages give the
 verified pairs ``near_duplicate_pairs`` gives over the texts of all the files; each
 record of a later file keeps its most similar match in an earlier file (the earliest of
-equals), as FT602 does. Semantic leaks (FT603) run on one machine only.
+equals), as FT602 does. Semantic (FT603): one lint pass of FT603 over the files with
+the executor, as the local audit runs it, so a cluster's actors embed the texts
+(``executor.embedder()``) and the driver searches their neighbours; it keeps nothing in
+the work directory (a resumed audit embeds again, from the embedding cache where it can)
+and leaves the exact and MinHash stages' intermediates, and their resuming, as they are.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 import orjson
 
 from ftdata.curation.dedup import Unreadable
-from ftdata.curation.leakage import LeakageReport, prepare, report_of
+from ftdata.curation.leakage import LeakageReport, lint_pass, prepare, report_of
 from ftdata.distributed.dedup import StageHook, file_blocks, job_identity, row_values, run_stage
 from ftdata.distributed.exact import group_partition, groups_path, read_clusters
 from ftdata.distributed.job import Block, Job, check_stamp, stamp_of
@@ -37,7 +41,7 @@ from ftdata.executors import Executor
 from ftdata.findings import Finding, Issue, RecordRef
 from ftdata.outputs import Fingerprint
 
-#: The leak methods that run as distributed stages.
+#: The leak methods that run as distributed stages (semantic: a lint pass with the executor).
 METHODS = ("exact", "minhash")
 #: FT602's MinHash: the defaults of ``near_duplicate_pairs``.
 SHINGLE, NGRAM, NUM_PERM, SEED = "word", 5, 128, 0
@@ -65,6 +69,8 @@ def leakage(
     methods: Iterable[str] | None = None,
     scope: str | None = None,
     threshold: float | None = None,
+    semantic_threshold: float | None = None,
+    model: str | None = None,
     format: str | None = None,
     config: str | os.PathLike[str] | bool = True,
     sources: Sequence[str] | None = None,
@@ -74,34 +80,40 @@ def leakage(
 ) -> LeakageReport:
     """Records of each file of ``paths`` (train first) that repeat a record of an earlier
     one, the stages run by ``executor``; the options and the report as
-    :func:`ftdata.curation.leakage.leakage` (methods ``exact`` and ``minhash`` only).
-    ``blocks`` is how many byte ranges each JSON Lines file is cut into (default: the
-    executor's ``parts``, else 4); ``work_dir`` keeps the intermediates (default: a
+    :func:`ftdata.curation.leakage.leakage`. ``exact`` and ``minhash`` run as stages over
+    blocks: ``blocks`` is how many byte ranges each JSON Lines file is cut into (default:
+    the executor's ``parts``, else 4); ``work_dir`` keeps their intermediates (default: a
     temporary folder), and a run stopped part way resumes there with the same files and
-    options. Raises ValueError on a bad argument (``semantic`` among the methods),
-    ConfigError on bad settings, OSError when a file cannot be read."""
-    setup = prepare(
-        paths, methods=methods, scope=scope, threshold=threshold, format=format, config=config, sources=sources
-    )
-    chosen = setup.methods
-    if not set(chosen) <= set(METHODS):
-        raise ValueError(f"semantic leakage runs on one machine only (distributed methods: {', '.join(METHODS)})")
+    options. ``semantic`` is FT603's lint pass with ``executor`` (its embeddings on a
+    cluster's actors), run after them and kept nowhere. Raises ValueError on a bad
+    argument, ConfigError on bad settings, OSError when a file cannot be read."""
+    given: dict[str, Any] = dict(
+        methods=methods, scope=scope, threshold=threshold, semantic_threshold=semantic_threshold, model=model,
+        format=format, config=config, sources=sources,
+    )  # fmt: skip
+    setup = prepare(paths, **given)
+    staged = [m for m in setup.methods if m in METHODS]
     files = [Path(p) for p in setup.files]
-    prints = [Fingerprint.of(p) for p in files]
+    stamps = [stamp_of(p) for p in files]
+    prints = [Fingerprint.of(p) for p in files] if staged else []  # a semantic pass cuts no blocks
     parts = blocks or getattr(executor, "parts", None) or 4
     cuts: list[Block] = []
     owners: list[int] = []
-    stamps = [stamp_of(p) for p in files]
-    for f, (path, fp) in enumerate(zip(files, prints, strict=True)):
+    for f, fp in enumerate(prints):
+        path = files[f]
         for b in file_blocks(path, fp.size, parts, stamps[f]):
             cuts.append(Block(len(cuts), b.start, b.end, str(path.absolute()), b.stamp))
             owners.append(f)
     bound = {b.code: {**b.rule.options, **b.options} for b in setup.plan.files}
     severity = {b.code: b.severity for b in setup.plan.files}
-    jobs = {m: _job(m, bound, setup.plan.format, len(cuts)) for m in chosen}
+    # Only the staged methods name the work directory: adding or dropping semantic, which
+    # keeps nothing there, leaves an interrupted audit's stages usable.
+    jobs = {m: _job(m, bound, setup.plan.format, len(cuts)) for m in staged}
     hook = after_stage or (lambda stage: None)
-    temporary = work_dir is None
+    temporary = work_dir is None or not jobs
     root = Path(tempfile.mkdtemp(prefix="ftdata-leak-")) if temporary else Path(work_dir)  # type: ignore[arg-type]
+    records: dict[str, int] = {}
+    unreadable: dict[str, list[Unreadable]] = {}
     try:
         identity = {
             "inputs": [[fp.sha256, fp.size] for fp in prints],
@@ -128,9 +140,16 @@ def leakage(
                 hits = _minhash_hits(job, layout)
             code = "FT601" if method == "exact" else "FT602"
             found.extend(_findings(job, layout, hits, code, severity[code], bound[code]["scope"]))
-        assert layout is not None
-        records = {name: int(n) for name, n in zip(layout.names, layout.records.tolist(), strict=True)}
-        unreadable = _unreadable(job, cuts, layout)
+        if layout is not None:
+            records = {name: int(n) for name, n in zip(layout.names, layout.records.tolist(), strict=True)}
+            unreadable = _unreadable(job, cuts, layout)
+        if "semantic" in setup.methods:
+            # FT603 alone, as the local audit runs it; its findings join the others', and
+            # the report ranks each leaked record's methods as locally.
+            counted, unread, semantic = lint_pass(prepare(paths, **{**given, "methods": ["semantic"]}), executor)
+            found.extend(semantic)
+            if layout is None:
+                records, unreadable = counted, unread
         _check(files, stamps)
     finally:
         if temporary:
@@ -281,8 +300,6 @@ def on_cluster(
     None: the one this process joined, else a new local one); ``options`` as :func:`leakage`."""
     from ftdata.executors import for_engine
 
-    if set(options.get("methods") or ()) - set(METHODS):
-        raise ValueError("semantic leakage runs on one machine only: use the local engine (Ray runs exact and minhash)")
     executor = for_engine("ray", address=address)
     assert executor is not None
     return leakage(paths, executor=executor, blocks=blocks, work_dir=work_dir, **options)

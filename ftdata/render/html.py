@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ftdata import registry
@@ -257,6 +257,68 @@ def _top_findings(report: AuditReport) -> str:
     return f"<h2>Findings{_e(more)}</h2>" + _table(["rule", "where", "message", "excerpt"], rows)
 
 
+def pairs_section(figures: Mapping[str, Any] | None) -> str:
+    """The ``preference`` figures of a file (how often the chosen reply is the longer one)
+    and its ``kto`` figures (the label balance and the weights TRL's ``KTOConfig`` wants),
+    as small tables with FT706's and FT705's warnings; empty for a file with neither."""
+    parts = []
+    pairs = (figures or {}).get("preference")
+    if pairs:
+        by = {"characters": pairs, **({"tokens": pairs["tokens"]} if pairs.get("tokens") else {})}
+        rows = [
+            ["pairs", *(v["pairs"] for v in by.values())],
+            ["replies of equal length", *(v["equal_length"] for v in by.values())],
+            ["chosen reply longer", *(f"{v['chosen_longer']:,} ({v['chosen_longer_share']:.1%})" for v in by.values())],
+            ["median chosen:rejected length ratio", *(_ratio(v["median_length_ratio"]) for v in by.values())],
+        ]
+        longer = pairs["chosen_longer"]
+        plot = svg.bar_chart(
+            "Longer reply of each pair (characters)",
+            ["chosen", "rejected", "equal"],
+            [longer, pairs["pairs"] - pairs["equal_length"] - longer, pairs["equal_length"]],
+            y_label="pairs",
+        )
+        parts.append(
+            "<h3>Preference pairs: length bias</h3>"
+            + _warned("FT706", pairs.get("warning"))
+            + f'<div class="plots">{_table(["", *by], rows, numeric=list(range(1, len(by) + 1)))}{plot}</div>'
+        )
+    kto = (figures or {}).get("kto")
+    if kto:
+        weights = (
+            f"desirable_weight={kto['desirable_weight']:g}, undesirable_weight={kto['undesirable_weight']:g} "
+            f"(weighted ratio {kto['weighted_ratio']:.2f}; TRL asks for 1 to 4/3)"
+            if kto["desirable_weight"] is not None
+            else "n/a: KTO needs both kinds"
+        )
+        rows = [
+            ["desirable", kto["desirable"]],
+            ["undesirable", kto["undesirable"]],
+            ["label not a boolean", kto["not_boolean"]],
+            ["desirable:undesirable", _ratio(kto["ratio"]) + (":1" if kto["ratio"] is not None else "")],
+            ["KTOConfig weights", weights],
+        ]
+        plot = svg.bar_chart(
+            "KTO labels",
+            ["desirable", "undesirable", "not a boolean"],
+            [kto["desirable"], kto["undesirable"], kto["not_boolean"]],
+        )
+        parts.append(
+            "<h3>Unpaired preference (KTO): labels</h3>"
+            + _warned("FT705", kto.get("warning"))
+            + f'<div class="plots">{_table(["", "value"], rows, numeric=[1])}{plot}</div>'
+        )
+    return "".join(parts)
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _warned(code: str, message: str | None) -> str:
+    return f'<p class="warning">{code}: {_e(message)}</p>' if message else ""
+
+
 def labels_section(report: AuditReport) -> str:
     """The records of ``report.labels`` as the trainer sees them: trained text highlighted
     (``<mark class="trained">``), masked text dimmed, all of it escaped; empty without labels."""
@@ -294,7 +356,8 @@ def labels_section(report: AuditReport) -> str:
 def report_fragment(report: AuditReport, stats: Sequence[AuditStats]) -> str:
     """The report as an HTML fragment (what Jupyter shows)."""
     body = [f"<style>{CSS}</style>", '<div class="ftdata">', _summary(report)]
-    body.extend(_stats_section(s) for s in stats)
+    pairs = getattr(report, "pairs", {})
+    body.extend(_stats_section(s) + pairs_section(pairs.get(s.source)) for s in stats)
     body.append(labels_section(report))
     body.append(_top_findings(report))
     body.append(f'<p class="muted">ftdata {__version__}</p></div>')

@@ -9,13 +9,15 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ftdata import registry
 from ftdata.findings import Severity
 from ftdata.render.text import visible, visible_path
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
     from ftdata.auditing import AuditReport
 
 
@@ -75,7 +77,31 @@ def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file
             table.add_row("exact-duplicate clusters", f"{sum(stats.duplicate_clusters.values()):,}")
         if stats.distinct_2 is not None:
             table.add_row("distinct prompt bigrams", f"{stats.distinct_2:.3f}")
+        _pair_rows(table, report.pairs.get(stats.source, {}))
         console.print(table)
     for label, path in (("HTML report", html_file), ("JSON", json_file)):
         if path is not None:
             console.print(Text(f"{label}: {visible(path)}"), soft_wrap=True)
+
+
+def _pair_rows(table: Table, figures: dict[str, Any]) -> None:
+    """One row for the length bias of preference pairs, one for the labels of KTO
+    records (yellow, with the code, when FT706 or FT705 warned)."""
+    from rich.text import Text
+
+    pairs, kto = figures.get("preference"), figures.get("kto")
+    if pairs:
+        compared = pairs["pairs"] - pairs["equal_length"]
+        text = f"{pairs['chosen_longer']:,} of {compared:,} pairs ({pairs['chosen_longer_share']:.0%})"
+        if pairs["median_length_ratio"] is not None:
+            text += f", median length ratio {pairs['median_length_ratio']:.2f}"
+        if pairs.get("tokens"):
+            text += f"; by tokens {pairs['tokens']['chosen_longer_share']:.0%}"
+        table.add_row("chosen reply longer", Text(f"{text} (FT706)", "yellow") if pairs["warning"] else Text(text))
+    if kto:
+        text = f"{kto['desirable']:,} desirable, {kto['undesirable']:,} undesirable"
+        if kto["not_boolean"]:
+            text += f", {kto['not_boolean']:,} not a boolean"
+        if kto["desirable_weight"] is not None:
+            text += f"; desirable_weight={kto['desirable_weight']:g}, undesirable_weight={kto['undesirable_weight']:g}"
+        table.add_row("KTO labels", Text(f"{text} (FT705)", "yellow") if kto["warning"] else Text(text))

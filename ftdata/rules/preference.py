@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
-from ftdata.formats import PREFERENCE
+from ftdata.formats import PREFERENCE, UNPAIRED_PREFERENCE
 from ftdata.problems import Problem
 from ftdata.records import Message, Record
 from ftdata.registry import Scope, rule
@@ -145,8 +150,70 @@ def invalid_kto_label() -> None:
     """
 
 
-def _label(record: Record) -> bool | None:
+def kto_label(record: Record) -> bool | None:
+    """The label of a readable unpaired-preference record (None: not a boolean, or not
+    such a record): FT705's collector, and what the audit counts."""
     return record.label if record.readable else None
+
+
+#: TRL's ``KTOTrainer`` warns unless ``desirable_weight * desirable`` over
+#: ``undesirable_weight * undesirable`` lies in [1, 4/3] (Eq. 8 of the KTO paper).
+KTO_WEIGHTED_RANGE = (Fraction(1), Fraction(4, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class LabelBalance:
+    """Desirable and undesirable examples of a KTO dataset: FT705's computation, and the
+    audit's figure."""
+
+    desirable: int
+    undesirable: int
+
+    @property
+    def imbalance(self) -> float | None:
+        """The commoner kind per example of the rarer one (None without both kinds)."""
+        if not self.desirable or not self.undesirable:
+            return None
+        return max(self.desirable, self.undesirable) / min(self.desirable, self.undesirable)
+
+    def weights(self, *, raise_rarer: bool = True) -> tuple[float, float] | None:
+        """``(desirable_weight, undesirable_weight)`` for TRL's ``KTOConfig`` that put the
+        weighted ratio in :data:`KTO_WEIGHTED_RANGE`: (1, 1) when it is there already, else
+        the rarer kind's weight raised (or, ``raise_rarer=False``, the commoner kind's
+        lowered), to two significant digits rounded so as to stay in the range. None
+        without both kinds."""
+        if not self.desirable or not self.undesirable:
+            return None
+        ratio = Fraction(self.desirable, self.undesirable)
+        low, high = KTO_WEIGHTED_RANGE
+        if low <= ratio <= high:
+            return (1.0, 1.0)
+        # The weighted ratio is d_w * ratio / u_w: rounding d_w up or u_w down keeps it
+        # at 1 or just above (two digits err by under a tenth, well inside 4/3).
+        if ratio > high:
+            return (1.0, _two_digits(ratio, up=False)) if raise_rarer else (_two_digits(1 / ratio, up=True), 1.0)
+        return (_two_digits(1 / ratio, up=True), 1.0) if raise_rarer else (1.0, _two_digits(ratio, up=False))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit's JSON figures (see docs/guide.md)."""
+        weights = self.weights()
+        return {
+            "desirable": self.desirable,
+            "undesirable": self.undesirable,
+            "ratio": round(self.desirable / self.undesirable, 4) if self.undesirable else None,
+            "desirable_weight": weights[0] if weights else None,
+            "undesirable_weight": weights[1] if weights else None,
+            "weighted_ratio": (
+                round(weights[0] * self.desirable / (weights[1] * self.undesirable), 4) if weights else None
+            ),
+        }
+
+
+def _two_digits(value: Fraction, *, up: bool) -> float:
+    """``value`` rounded up (or down) to two significant digits, exactly."""
+    scale = Fraction(10) ** (1 - math.floor(math.log10(value)))
+    scaled = value * scale
+    return float(Fraction(math.ceil(scaled) if up else math.floor(scaled)) / scale)
 
 
 @rule(
@@ -154,7 +221,7 @@ def _label(record: Record) -> bool | None:
     "kto-label-imbalance",
     scope=Scope.DATASET,
     severity=WARNING,
-    collect=_label,
+    collect=kto_label,
     ranges={"max_ratio": (1.0, 1e6)},
 )
 def kto_label_imbalance(dataset: DatasetView, *, max_ratio: float = 4.0) -> Iterator[Issue]:
@@ -190,22 +257,24 @@ def kto_label_imbalance(dataset: DatasetView, *, max_ratio: float = 4.0) -> Iter
                 index=members[0],
             )
         return
-    many, few = (good, bad) if len(good) >= len(bad) else (bad, good)
-    ratio = len(many) / len(few)
-    if ratio <= max_ratio:
+    balance = LabelBalance(len(good), len(bad))
+    ratio, raised, lowered = balance.imbalance, balance.weights(), balance.weights(raise_rarer=False)
+    if ratio is None or raised is None or lowered is None or ratio <= max_ratio:
         return
-    if many is good:
-        weights = f"undesirable_weight={ratio:.2g} (or desirable_weight={1 / ratio:.2g})"
+    if len(good) >= len(bad):
+        weights = f"undesirable_weight={raised[1]:g} (or desirable_weight={lowered[0]:g})"
     else:
-        weights = f"desirable_weight={ratio:.2g} (or undesirable_weight={1 / ratio:.2g})"
+        weights = f"desirable_weight={raised[0]:g} (or undesirable_weight={lowered[1]:g})"
     yield Issue(
         f"{len(good):,} desirable to {len(bad):,} undesirable examples, {ratio:.1f} to 1: "
         f"set {weights} so that both kinds weigh about the same",
-        index=few[0],
+        index=(bad if len(good) >= len(bad) else good)[0],
     )
 
 
-def _lengths(record: Record) -> tuple[int, int] | None:
+def pair_lengths(record: Record) -> tuple[int, int] | None:
+    """The characters of the chosen and of the rejected reply of a readable preference
+    pair: FT706's collector, and what the audit measures."""
     if record.format != PREFERENCE or not record.readable or not record.reply or not record.rejected:
         return None
     return (
@@ -214,12 +283,70 @@ def _lengths(record: Record) -> tuple[int, int] | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LengthBias:
+    """How often the chosen reply of a pair is the longer one: FT706's computation, and the
+    audit's figure. Pairs of equally long replies (``ties``) are in neither the share nor
+    the median ratio."""
+
+    pairs: int
+    ties: int
+    longer: int
+    median_ratio: float | None
+
+    @property
+    def compared(self) -> int:
+        """Pairs whose replies differ in length."""
+        return self.pairs - self.ties
+
+    @property
+    def share(self) -> float:
+        """Share of the compared pairs whose chosen reply is the longer one."""
+        return self.longer / self.compared if self.compared else 0.0
+
+    def biased(self, *, max_share: float, min_pairs: int) -> bool:
+        """Whether FT706 with these options warns."""
+        return self.compared >= min_pairs and self.share > max_share
+
+    @property
+    def message(self) -> str:
+        """FT706's warning."""
+        return (
+            f"the chosen reply is the longer one in {self.longer:,} of {self.compared:,} pairs ({self.share:.0%}); "
+            f"median chosen:rejected length ratio {self.median_ratio or 0:.2f}: DPO may learn length rather than quality"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit's JSON figures (see docs/guide.md)."""
+        return {
+            "pairs": self.pairs,
+            "equal_length": self.ties,
+            "chosen_longer": self.longer,
+            "chosen_longer_share": round(self.share, 4),
+            "median_length_ratio": None if self.median_ratio is None else round(self.median_ratio, 4),
+        }
+
+
+def length_bias(lengths: Iterable[tuple[int, int]]) -> LengthBias:
+    """The :class:`LengthBias` of (chosen, rejected) reply lengths, in characters or tokens."""
+    pairs = ties = longer = 0
+    ratios = []
+    for chosen, rejected in lengths:
+        pairs += 1
+        if chosen == rejected:
+            ties += 1
+            continue
+        longer += chosen > rejected
+        ratios.append(chosen / max(rejected, 1))
+    return LengthBias(pairs, ties, longer, statistics.median(ratios) if ratios else None)
+
+
 @rule(
     "FT706",
     "preference-length-bias",
     scope=Scope.DATASET,
     severity=WARNING,
-    collect=_lengths,
+    collect=pair_lengths,
     ranges={"max_share": (0.5, 1.0), "min_pairs": (1, 2**31)},
 )
 def preference_length_bias(dataset: DatasetView, *, max_share: float = 0.8, min_pairs: int = 20) -> Iterator[Issue]:
@@ -243,19 +370,85 @@ def preference_length_bias(dataset: DatasetView, *, max_share: float = 0.8, min_
       above which the warning is given.
     - `min_pairs` (int, default 20): the fewest pairs worth measuring.
     """
-    pairs = [(i, c, r) for i, (c, r) in dataset.collected if c != r]
-    if len(pairs) < min_pairs:
+    bias = length_bias(lengths for _, lengths in dataset.collected)
+    if not bias.biased(max_share=max_share, min_pairs=min_pairs):
         return
-    longer = [i for i, c, r in pairs if c > r]
-    share = len(longer) / len(pairs)
-    if share <= max_share:
-        return
-    ratio = statistics.median(c / max(r, 1) for _, c, r in pairs)
-    yield Issue(
-        f"the chosen reply is the longer one in {len(longer):,} of {len(pairs):,} pairs ({share:.0%}); "
-        f"median chosen:rejected length ratio {ratio:.2f}: DPO may learn length rather than quality",
-        index=longer[0],
-    )
+    yield Issue(bias.message, index=next(i for i, (c, r) in dataset.collected if c > r))
+
+
+#: Pairs whose replies the audit tokenises in one call of the tokenizer (as many as the
+#: records of one batch of its other token figures).
+PAIR_BATCH = 256
+
+
+class PairFigures:
+    """The audit's fold of the preference figures of a file, in the lint pass (see
+    :class:`ftdata.engine.plan.Fold`): the chosen and rejected reply lengths of every pair
+    (FT706's collector; in tokens too, with a tokenizer) and the label of every KTO record
+    (FT705's), summed up by the rules' own computations (:func:`length_bias`,
+    :class:`LabelBalance`). Lists concatenate in file order and counters add up, so shards
+    merge exactly."""
+
+    def __init__(self, tokenizer: str | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.chars: list[tuple[int, int]] = []
+        self.tokens: list[tuple[int, int]] = []
+        self.labels: Counter[bool | None] = Counter()
+        self._pending: list[tuple[list[str], list[str]]] = []
+
+    def add(self, rec: Record) -> None:
+        """See one record of the pass."""
+        lengths = pair_lengths(rec)
+        if lengths is not None:
+            self.chars.append(lengths)
+            if self.tokenizer:
+                self._pending.append(([m.text or "" for m in rec.reply], [m.text or "" for m in rec.rejected]))
+                if len(self._pending) >= PAIR_BATCH:
+                    self._count_pending()
+        elif rec.format == UNPAIRED_PREFERENCE and rec.readable:
+            self.labels[kto_label(rec)] += 1
+
+    def merge(self, later: PairFigures) -> None:
+        """Take in the fold of the shard that follows this one."""
+        self._count_pending()
+        later._count_pending()
+        self.chars += later.chars
+        self.tokens += later.tokens
+        self.labels.update(later.labels)
+
+    def figures(self, warnings: Mapping[str, str]) -> dict[str, Any]:
+        """``preference`` (pairs, with ``tokens`` the same figures by tokens) and ``kto``
+        figures, each only when the file has such records; ``warnings`` maps FT706 and
+        FT705 to what they reported on the file."""
+        self._count_pending()
+        out: dict[str, Any] = {}
+        if self.chars:
+            tokens = length_bias(self.tokens).to_dict() if self.tokens else None
+            out["preference"] = {
+                **length_bias(self.chars).to_dict(),
+                "tokens": tokens,
+                "warning": warnings.get("FT706"),
+            }
+        if self.labels:
+            balance = LabelBalance(self.labels[True], self.labels[False]).to_dict()
+            out["kto"] = {**balance, "not_boolean": self.labels[None], "warning": warnings.get("FT705")}
+        return out
+
+    def _count_pending(self) -> None:
+        """Tokenise the replies waiting, in one call."""
+        if not self._pending or not self.tokenizer:
+            return
+        from ftdata.tokens import load_tokenizer
+
+        pending, self._pending = self._pending, []
+        texts = [text for chosen, rejected in pending for text in (*chosen, *rejected)]
+        ids = iter(load_tokenizer(self.tokenizer)(texts, add_special_tokens=False)["input_ids"])
+        for chosen, rejected in pending:
+            self.tokens.append((sum(len(next(ids)) for _ in chosen), sum(len(next(ids)) for _ in rejected)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._count_pending()  # in the worker that read the shard
+        return self.__dict__.copy()
 
 
 def _said_key(messages: Sequence[Message]) -> int:

@@ -148,3 +148,17 @@ def test_dedup_semantic_on_ray_writes_the_local_files(cluster: Any, tmp_path: Pa
     assert set(local) == {"kept.json", "kept.rejected.jsonl", "kept.clusters.json", "kept.manifest.json"}
     assert ray == local
     assert json.loads(local["kept.manifest.json"])["counts"]["rejected"] > 0  # paraphrases were found
+
+
+def test_cli_dedup_semantic_on_ray_writes_the_local_files(cluster: Any, tmp_path: Path) -> None:
+    address = cluster.get_runtime_context().gcs_address
+    path = REAL / "identity.json"
+    args = ["dedup", path, "--method", "semantic", "--model", STATIC_MINILM, "-q"]
+    (tmp_path / "local").mkdir()
+    (tmp_path / "ray").mkdir()
+    local = run_cli(*args, "-o", tmp_path / "local" / "kept.json", cwd=tmp_path)
+    remote = run_cli(*args, "-o", tmp_path / "ray" / "kept.json", "--engine", "ray", "--address", address, cwd=tmp_path)
+    assert (remote.returncode, remote.stdout, remote.stderr) == (local.returncode, local.stdout, local.stderr)
+    local_files = {p.name: p.read_bytes() for p in sorted((tmp_path / "local").iterdir())}
+    assert len(local_files) == 4
+    assert {p.name: p.read_bytes() for p in sorted((tmp_path / "ray").iterdir())} == local_files
