@@ -314,6 +314,10 @@ def _codes(path: Path, profile: str | None) -> Counter[str]:
 def test_real_files_convert_whole_and_lint_no_worse(tmp_path: Path, path: Path) -> None:
     profiles = ("trl",) if path.name in TRL_ONLY else (None, "trl")
     before = {profile: _codes(path, profile) for profile in profiles}
+    if (path.parent / "mllm_demo_data").is_dir() and path.name.startswith("mllm"):
+        # Relative media references are carried as written: beside the output they name
+        # the same files only where the media are there too.
+        shutil.copytree(path.parent / "mllm_demo_data", tmp_path / "mllm_demo_data")
     for to in REAL_FILES[path]:
         out = tmp_path / f"{to}.jsonl"
         result = convert(path, out, to=to)

@@ -21,8 +21,8 @@ from ftdata.formats import (
     SHAREGPT,
     SHAREGPT_ROLES,
     TEXT,
-    TOP_LEVEL_KEYS,
     UNPAIRED_PREFERENCE,
+    read_keys,
     unpaired_shape,
 )
 from ftdata.formats.preference import LABEL_KEYS
@@ -49,8 +49,9 @@ class Refusal(Exception):
 class Example:
     """A record read out of its source format. ``kind`` is ``chat`` (``messages``),
     ``pair`` (``prompt``/``chosen``/``rejected``), ``unpaired`` (``messages`` and
-    ``label``) or ``text``. ``extra`` holds the top-level keys no format defines (an
-    ``id``, ``images``), carried across unchanged."""
+    ``label``) or ``text``. ``extra`` holds the top-level keys the record's dialect is
+    not read from (an ``id``, ``images``; see :func:`ftdata.formats.read_keys`), carried
+    across unchanged."""
 
     kind: str
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -67,8 +68,10 @@ def read_example(data: dict[str, Any], fmt: str) -> Example:
     """``data`` (a record detected or forced as ``fmt``) as an :class:`Example`."""
     # OpenAI's legacy "functions" declares the same thing as "tools".
     tools = _tools(data["tools"] if "tools" in data else data.get("functions"))
-    label = _label(data) if fmt in (UNPAIRED_PREFERENCE, ALPACA, SHAREGPT) else None
-    consumed = TOP_LEVEL_KEYS.get(fmt, frozenset()) | (frozenset(LABEL_KEYS) if label is not None else frozenset())
+    label_key = _label_key(data) if fmt in (UNPAIRED_PREFERENCE, ALPACA, SHAREGPT) else None
+    label = bool(data[label_key]) if label_key is not None else None
+    # Only what the dialect is read from is consumed: the rest (media lists, an id) is carried.
+    consumed = read_keys(data, fmt) - set(LABEL_KEYS) | ({label_key} if label_key else set())
     extra = {k: v for k, v in data.items() if k not in consumed}
     if fmt == TEXT:
         return Example("text", text=_string(data, "text"), extra=extra)
@@ -80,7 +83,6 @@ def read_example(data: dict[str, Any], fmt: str) -> Example:
     if shape == MESSAGES and "messages" not in data and "conversations" in data:
         # OpenAI-style messages under ShareGPT's key: each turn is read by its own keys.
         messages = _message_list(data.get("conversations"), "conversations")
-        extra.pop("conversations", None)
     elif shape == MESSAGES:
         messages = _message_list(data.get("messages"), "messages")
     elif shape == PROMPT_COMPLETION:
@@ -101,12 +103,10 @@ def read_example(data: dict[str, Any], fmt: str) -> Example:
     return Example("chat", messages=messages, tools=tools, extra=extra)
 
 
-def _label(data: dict[str, Any]) -> bool | None:
-    """A KTO label given as a boolean under ``label`` or ``kto_tag``; None otherwise."""
-    for key in LABEL_KEYS:
-        if type(data.get(key)) is bool:
-            return bool(data[key])
-    return None
+def _label_key(data: dict[str, Any]) -> str | None:
+    """The key a KTO label is given under as a boolean (``label`` or ``kto_tag``); None
+    when there is none."""
+    return next((key for key in LABEL_KEYS if type(data.get(key)) is bool), None)
 
 
 def _string(data: dict[str, Any], key: str) -> str:

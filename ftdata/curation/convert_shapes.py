@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from ftdata.curation.convert_read import WEIGHT_KEYS, Example, Refusal, read_example, reply_start, without_weights
-from ftdata.formats import MESSAGES, PREFERENCE, PROMPT_COMPLETION, STEPWISE, TEXT, UNPAIRED_PREFERENCE, detect
+from ftdata.formats import (
+    MEDIA_KEYS,
+    MESSAGES,
+    PREFERENCE,
+    PROMPT_COMPLETION,
+    STEPWISE,
+    TEXT,
+    UNPAIRED_PREFERENCE,
+    detect,
+    read_keys,
+)
 from ftdata.formats.preference import LABEL_KEYS
 
 #: The shapes ``convert`` writes (``--to``).
@@ -17,13 +27,23 @@ TARGETS = ("messages", "prompt-completion", "preference", "text")
 
 
 def to_shape(example: Example, to: str) -> dict[str, Any]:
-    """``example`` as a record of the ``to`` shape (see :data:`TARGETS`)."""
+    """``example`` as a record of the ``to`` shape (see :data:`TARGETS`). The record's
+    own keys (``example.extra``) are carried across unchanged, media lists included
+    (TRL's vision types keep ``images`` beside the turns); a key the shape cannot take
+    beside its own refuses the record, naming the key, rather than dropping it."""
+    media = [k for k in sorted(MEDIA_KEYS) if example.extra.get(k)]
     if to == "text":
         if example.kind != "text":
+            lost = f"; its {' and '.join(map(repr, media))} would be lost too" if media else ""
             raise Refusal(
                 "needs-chat-template",
                 f"a {_kind_name(example)} has turns; writing it as one text needs the model's chat template, "
-                "which a data file does not say",
+                f"which a data file does not say{lost}",
+            )
+        if media:
+            raise Refusal(
+                "media-in-text",
+                f"a language-modelling text cannot hold media: {' and '.join(map(repr, media))} would be dropped",
             )
         out: dict[str, Any] = {"text": example.text}
     elif example.kind == "text":
@@ -38,7 +58,13 @@ def to_shape(example: Example, to: str) -> dict[str, Any]:
         raise ValueError(f"unknown target {to!r} (expected one of {', '.join(TARGETS)})")
     if example.tools and to != "text":
         out["tools"] = example.tools
-    out.update((k, v) for k, v in example.extra.items() if k not in out)
+    for key, value in example.extra.items():
+        if key in out:
+            raise Refusal(
+                "key-conflict",
+                f"the record's own {key!r} would be replaced by the {key!r} of the {to} shape",
+            )
+        out[key] = value
     return out
 
 
@@ -135,11 +161,17 @@ def convert_record(data: dict[str, Any], fmt: str, to: str) -> dict[str, Any]:
         or (to == "preference" and unlabelled)
     ):
         # The type alone rules the target out: say so before looking at the turns.
-        to_shape(Example({TEXT: "text", PREFERENCE: "pair"}.get(fmt, "chat")), to)
+        media = {k: data[k] for k in MEDIA_KEYS if k in data}
+        to_shape(Example({TEXT: "text", PREFERENCE: "pair"}.get(fmt, "chat"), extra=media), to)
     example = read_example(data, fmt)
     out = to_shape(example, to)
     want = expected_format(to, example)
     got = detect(out)
-    if got != want:
-        raise Refusal("ambiguous-keys", f"the converted record would be read as {got or 'no format'}, not {want}")
+    # A key carried across must not be one the converted record is read from (a
+    # ``conversations`` beside the new ``prompt``): it would be read as something else.
+    own = [k for k in example.extra if got is not None and k in read_keys(out, got)]
+    if got != want or own:
+        how = [f"as {got or 'no format'}, not {want}"] if got != want else []
+        how += [f"from its own {' and '.join(map(repr, own))}"] if own else []
+        raise Refusal("ambiguous-keys", "the converted record would be read " + ", ".join(how))
     return out

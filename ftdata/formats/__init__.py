@@ -64,7 +64,8 @@ MESSAGE_KEYS = frozenset(
 SHAREGPT_TURN_KEYS = frozenset({"from", "value", "weight"})
 TOP_LEVEL_KEYS = {
     MESSAGES: frozenset({"messages", "conversations", "tools", "parallel_tool_calls", "functions"}),
-    PROMPT_COMPLETION: frozenset({"prompt", "completion"}),
+    # TRL's SFTTrainer passes a prompt-completion record's own ``tools`` to the chat template.
+    PROMPT_COMPLETION: frozenset({"prompt", "completion", "tools"}),
     ALPACA: frozenset({"instruction", "input", "output", "system", "history"}),
     SHAREGPT: frozenset({"conversations", "system", "tools"}),
     TEXT: frozenset({"text"}),
@@ -133,6 +134,45 @@ def detect(data: dict[str, Any]) -> str | None:
     if "text" in data:
         return TEXT
     return None
+
+
+#: The keys each chat layout's reader takes its turns from (``messages`` means TRL's key;
+#: OpenAI messages under ``conversations`` are read from that key instead).
+_SHAPE_KEYS = {
+    MESSAGES: frozenset({"messages"}),
+    PROMPT_COMPLETION: frozenset({"prompt", "completion"}),
+    ALPACA: frozenset({"instruction", "input", "output", "system", "history"}),
+    SHAREGPT: frozenset({"conversations", "system"}),
+}
+
+
+def read_keys(data: dict[str, Any], fmt: str) -> frozenset[str]:
+    """The top-level keys of ``data`` that its own dialect of ``fmt`` is read from: the
+    turns, the tool declarations and the KTO label. The rest, even where ``fmt`` allows
+    it (``images``, a ``system`` beside TRL's ``prompt``, ``parallel_tool_calls``), is not
+    part of the turns and is the record's own to keep."""
+    if fmt == TEXT:
+        return frozenset({"text"})
+    if fmt == STEPWISE:
+        return TOP_LEVEL_KEYS[STEPWISE]
+    if fmt == PREFERENCE:
+        if "chosen_messages" in data or "rejected_messages" in data:
+            keys = frozenset({"chosen_messages", "rejected_messages"})
+        elif "conversations" in data:
+            keys = _SHAPE_KEYS[SHAREGPT] | {"chosen", "rejected"}
+        elif "instruction" in data:
+            keys = _SHAPE_KEYS[ALPACA] - {"output"} | {"chosen", "rejected"}
+        else:
+            keys = frozenset({"prompt", "chosen", "rejected"})
+    else:
+        shape = unpaired_shape(data) if fmt == UNPAIRED_PREFERENCE else fmt
+        keys = _SHAPE_KEYS.get(shape, frozenset())
+        if shape == MESSAGES and "messages" not in data:
+            keys = frozenset({"conversations"})
+        if fmt == UNPAIRED_PREFERENCE:
+            keys |= {next((k for k in LABEL_KEYS if k in data), LABEL_KEYS[0])}
+    # OpenAI's legacy "functions" declares what "tools" does; read only when "tools" is absent.
+    return keys | {"tools" if "tools" in data or "functions" not in data else "functions"}
 
 
 def unpaired_shape(data: dict[str, Any]) -> str:
@@ -217,6 +257,7 @@ __all__ = [
     "ALPACA",
     "FORMATS",
     "LABEL_KEYS",
+    "MEDIA_KEYS",
     "MESSAGES",
     "MESSAGE_KEYS",
     "OPENAI_ROLES",
@@ -239,5 +280,6 @@ __all__ = [
     "normalise",
     "parse_map",
     "parse_spec",
+    "read_keys",
     "unpaired_shape",
 ]
