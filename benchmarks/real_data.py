@@ -90,14 +90,15 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for path in fetch():
-        report = ftdata.lint(path, select=["ALL"], ignore=["FT106", "FT200"], config=False)
+        # FT503/FT504 need a tokenizer, which this table does not name
+        report = ftdata.lint(path, select=["ALL"], ignore=["FT106", "FT200", "FT503", "FT504"], config=False)
         counts = collections.Counter(f.code for f in report)
         shown = ", ".join(f"{code}×{n}" for code, n in sorted(counts.items())) or "clean"
         fmt = ", ".join(f for f, _ in report.sources[0].formats) or "-"
         rows.append(
             [f"{path.parent.relative_to(DATA / 'real').parts[0]}/{path.name}", fmt, f"{report.total_records:,}", shown]
         )
-    text = table(["file", "format", "records", "findings (all rules but FT106, FT200)"], rows)
+    text = table(["file", "format", "records", "findings (all rules but FT106, FT200, FT503, FT504)"], rows)
     publish(text, args.markdown, "real-data", "python benchmarks/real_data.py")
 
 

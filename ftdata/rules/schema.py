@@ -209,7 +209,9 @@ _TURN_FORMATS = frozenset({MESSAGES, PROMPT_COMPLETION, SHAREGPT, PREFERENCE, UN
 def extra_top_level_key(record: Record, *, allow: tuple[str, ...] = ()) -> list[Issue] | None:
     """## What it does
     Checks for top-level keys that are not part of the record's format (an `id`, a
-    `metadata` object). Off by default; the `together` profile turns it on.
+    `metadata` object). The media lists (`images`, `videos`, `audios`) belong to every
+    format but `text`, and `tools` to messages, ShareGPT, prompt/completion and the
+    preference formats. Off by default; the `together` profile turns it on.
 
     ## Why is this bad?
     Most trainers ignore extra keys, and they are a fine place for metadata. Some
