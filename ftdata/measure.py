@@ -6,31 +6,29 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ftdata.findings import Report, Severity
+from ftdata.formats import STEPWISE
 from ftdata.progress import Progress
 from ftdata.records import Record, field_label
-from ftdata.tokens import PackedCount, count_tokens, pack, remember
+from ftdata.tokens import CHARS_PER_TOKEN, PackedCount, TokenCount, count_tokens, load_tokenizer, pack, remember
 
 #: Readable records tokenised together (one call of the tokenizer encodes a batch).
 TOKEN_BATCH = 256
 
-#: Above this share of unreadable records the audit leads with a warning: its figures
-#: then describe only part of the data.
+#: Above this share of unreadable records the audit leads with a warning (its figures are partial).
 UNREADABLE_WARNING_SHARE = 0.05
 
 
 @dataclass
 class AuditStats:
-    """Figures of one dataset. Token counts are exact with a tokenizer, else estimated.
-
-    ``valid`` counts the readable records (:attr:`ftdata.records.Record.readable`): only
-    they are measured. For the others, ``cause_code`` is the rule found most often on them
-    (errors first), ``cause_count`` on how many, and ``cause_message`` one of its messages.
-    """
+    """Figures of one dataset; token counts are exact with a tokenizer, else estimated. ``valid``
+    counts the readable records (:attr:`ftdata.records.Record.readable`), the only ones measured;
+    for the others, ``cause_code`` is the rule found most often on them (errors first),
+    ``cause_count`` on how many, and ``cause_message`` one of its messages."""
 
     source: str
     records: int = 0
@@ -48,6 +46,11 @@ class AuditStats:
     tokenizer: str | None = None
     max_length: int | None = None
     over_max_length: int = 0
+    #: Pairs measured on both sides; stepwise records, their labelled steps kept, true and false.
+    pairs: int = 0
+    stepwise: int = 0
+    steps_true: int = 0
+    steps_false: int = 0
     trained_tokens: int = 0
     prompt_tokens: int = 0
     truncated_tokens: int = 0
@@ -90,7 +93,8 @@ class AuditStats:
 
     @property
     def trained_share(self) -> float:
-        """Share of the tokens kept after truncation that are assistant tokens (trained on)."""
+        """Share of the tokens kept after truncation that are trained on: assistant tokens, both
+        replies of a pair (its prompt once per reply), a stepwise record's labelled steps."""
         kept = self.trained_tokens + self.prompt_tokens
         return self.trained_tokens / kept if kept else 0.0
 
@@ -139,22 +143,20 @@ def duplicate_cluster_sizes(report: Report, source: str) -> dict[int, int]:
 #: Prompts kept for the distinct-bigram figure: the first ones of the file, in order, so
 #: that the figure is the same whether the file is read whole or in shards.
 PROMPTS_KEPT = 20_000
+#: The token figures that add up over records (and shards), as :class:`AuditStats` names them.
+SUMS: tuple[str, ...] = ("over_max_length", "pairs", "stepwise", "steps_true", "steps_false")
+SUMS += ("trained_tokens", "prompt_tokens", "truncated_tokens")
 
 
 class Figures:
-    """The audit's figures of one file gathered record by record: a
-    :class:`~ftdata.engine.plan.Fold` of the lint pass (``add`` every normalised record,
-    readable or not, in order; ``merge`` the fold of the shard that follows), and the one
-    computation :func:`measure` runs. :meth:`stats` gives the :class:`AuditStats`.
+    """The audit's figures of one file gathered record by record: a :class:`~ftdata.engine.plan.Fold`
+    of the lint pass (``add`` every normalised record in order; ``merge`` the fold of the next
+    shard), and the computation :func:`measure` runs; :meth:`stats` gives the :class:`AuditStats`.
 
-    Every figure merges exactly: counters add up, per-record token lists and the kept
-    prompts are concatenated in file order, and indices of a later shard are shifted by
-    the records before it. Records wait in batches for the tokenizer; a fold is tokenised
-    up to date before it is pickled (it leaves a worker process), and when it was made in
-    another process than ``home`` (the process that runs the audit), it carries its exact
-    counts back to ``home`` so that a token rule of the same run finds them there
-    (:func:`ftdata.tokens.shared_counts`) instead of tokenising each record again.
-    """
+    Every figure merges exactly (counters add up, lists concatenate in file order, a later shard's
+    indices are shifted). Records wait in batches for the tokenizer, tokenised before the fold is
+    pickled; made in another process than ``home`` (the audit's), a fold carries its exact counts
+    back there for a token rule of the same run (:func:`ftdata.tokens.shared_counts`)."""
 
     def __init__(
         self,
@@ -165,8 +167,7 @@ class Figures:
         home: int | None = None,
     ) -> None:
         self.tokenizer, self.max_length, self.stratify_by = tokenizer, max_length, stratify_by
-        self.records = 0
-        self.valid = 0
+        self.records = self.valid = self.without_system_prompt = 0
         #: Indices of the records that could not be read (in no figure).
         self.unreadable: list[int] = []
         self.formats: Counter[str] = Counter()
@@ -175,15 +176,12 @@ class Figures:
         self.patterns: Counter[str] = Counter()
         self.systems: Counter[str] = Counter()
         self.strata: Counter[str] = Counter()
-        self.without_system_prompt = 0
         self.prompts: list[str] = []
         self.tokens_total: list[int] = []
         self.tokens_by_role: dict[str, list[int]] = {}
         self.tokens_estimated = True
-        self.over_max_length = 0
-        self.trained_tokens = 0
-        self.prompt_tokens = 0
-        self.truncated_tokens = 0
+        self.over_max_length = self.pairs = self.stepwise = self.steps_true = self.steps_false = 0
+        self.trained_tokens = self.prompt_tokens = self.truncated_tokens = 0
         self._pending: list[Record] = []
         self._carry = home is not None and home != os.getpid() and bool(tokenizer)
         self._learned: list[tuple[bytes, PackedCount]] = []
@@ -234,10 +232,8 @@ class Figures:
             self.tokens_by_role.setdefault(role, []).extend(values)
         if later.tokens_total:
             self.tokens_estimated = later.tokens_estimated
-        self.over_max_length += later.over_max_length
-        self.trained_tokens += later.trained_tokens
-        self.prompt_tokens += later.prompt_tokens
-        self.truncated_tokens += later.truncated_tokens
+        for name in SUMS:
+            setattr(self, name, getattr(self, name) + getattr(later, name))
 
     def stats(self, source: str) -> AuditStats:
         """The figures, as the :class:`AuditStats` of ``source``."""
@@ -255,10 +251,7 @@ class Figures:
             tokens_estimated=self.tokens_estimated,
             tokenizer=self.tokenizer,
             max_length=self.max_length,
-            over_max_length=self.over_max_length,
-            trained_tokens=self.trained_tokens,
-            prompt_tokens=self.prompt_tokens,
-            truncated_tokens=self.truncated_tokens,
+            **{name: getattr(self, name) for name in SUMS},
             system_prompts=self.systems.most_common(10),
             without_system_prompt=self.without_system_prompt,
             strata=dict(self.strata.most_common()),
@@ -273,29 +266,41 @@ class Figures:
         return stats
 
     def _count_pending(self) -> None:
-        """Tokenise the records waiting, in one batch, and add up their counts."""
+        """Tokenise the records waiting, in one batch, and add up their counts: a pair's
+        rejected side with its chosen one, a stepwise record as TRL's PRMTrainer reads it."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        for count in count_tokens(pending, tokenizer=self.tokenizer or "", batch=len(pending)):
-            if self._carry and count.key is not None:
-                self._learned.append((count.key, pack(count)))
+        chat = [rec for rec in pending if rec.format != STEPWISE]
+        sides = chat + [_rejected_side(rec) for rec in chat if rec.rejected]
+        counts = list(count_tokens(sides, tokenizer=self.tokenizer or "", batch=len(sides)))
+        self._learned += [(count.key, pack(count)) for count in counts if self._carry and count.key is not None]
+        rejected = {count.index: count for count in counts[len(chat) :] if count.error is None}
+        chosen, steps = iter(counts), _steps([rec for rec in pending if rec.format == STEPWISE], self.tokenizer)
+        for rec in pending:
+            count, positions = next(steps) if rec.format == STEPWISE else (next(chosen), None)
             if count.error is not None:
                 continue
+            both = [count, rejected[count.index]] if rec.rejected and count.index in rejected else [count]
             self.tokens_estimated = count.estimated
-            self.tokens_total.append(count.total)
+            self.tokens_total.append(max(side.total for side in both))
             for role, n in count.by_role.items():
                 self.tokens_by_role.setdefault(role, []).append(n)
-            assistant = count.by_role.get("assistant", 0)
-            limit = self.max_length or count.total
-            kept = min(count.total, limit)
-            if self.max_length is not None and count.total > self.max_length:
-                self.over_max_length += 1
-            start = count.reply_start if count.reply_start is not None else kept
-            trained = max(0, min(assistant, kept - start))
-            self.trained_tokens += trained
-            self.prompt_tokens += kept - trained
-            self.truncated_tokens += count.total - kept
+            self.pairs += len(both) - 1
+            self.stepwise += positions is not None
+            self.over_max_length += any(side.total > (self.max_length or side.total) for side in both)
+            for side in both:
+                kept = min(side.total, self.max_length or side.total)
+                if positions is None:  # the assistant tokens truncation keeps
+                    start = side.reply_start if side.reply_start is not None else kept
+                    trained = max(0, min(side.by_role.get("assistant", 0), kept - start))
+                else:  # the labelled steps truncation keeps
+                    labels = [label for at, label in positions if at < kept]
+                    trained, self.steps_true = len(labels), self.steps_true + sum(labels)
+                    self.steps_false += len(labels) - sum(labels)
+                self.trained_tokens += trained
+                self.prompt_tokens += kept - trained
+                self.truncated_tokens += side.total - kept
 
     def __getstate__(self) -> dict[str, Any]:
         # Leaving a worker: tokenise there (on that core), and send records no more.
@@ -331,6 +336,38 @@ def measure(
     if unreadable is not None:
         unreadable.extend(figures.unreadable)
     return figures.stats(source)
+
+
+def _rejected_side(rec: Record) -> Record:
+    """A pair's other sequence: its prompt, then the rejected reply."""
+    side = Record(rec.index, rec.data, source=rec.source)
+    side.format, side.messages = rec.format, [*rec.messages[: len(rec.messages) - len(rec.reply)], *rec.rejected]
+    return side
+
+
+def _steps(records: list[Record], tokenizer: str | None) -> Iterator[tuple[TokenCount, list[tuple[int, bool]]]]:
+    """Each stepwise record as TRL's PRMTrainer tokenises it (no chat template: the BOS token where
+    the tokenizer has one, the prompt, each step and the step separator "\\n", a token estimated),
+    with the position and label of each step's last token, the one its loss is on."""
+    tok = load_tokenizer(tokenizer) if tokenizer else None
+    separator = len(tok.encode("\n", add_special_tokens=False)) if tok is not None else 1
+    bos = int(tok is not None and tok.bos_token_id is not None)
+    for rec in records:
+        prompt = rec.data.get("prompt")
+        if type(prompt) is not str:  # a conversational prompt: its text
+            prompt = "\n".join(m.text or "" for m in rec.prompt_messages())
+        texts = [prompt, *(s for s in rec.data.get("completions") or () if type(s) is str)]
+        encoded = tok(texts, add_special_tokens=False)["input_ids"] if tok is not None else None
+        lengths = [len(ids) for ids in encoded] if encoded else [int(len(t) / CHARS_PER_TOKEN + 0.5) for t in texts]
+        at = user = bos + lengths[0]
+        positions = []
+        labels = rec.data.get("labels")
+        for n, label in zip(lengths[1:], labels if type(labels) is list else ()):
+            at += n + separator
+            if type(label) is bool:
+                positions.append((at - 1, label))
+        total = user + sum(lengths[1:]) + separator * (len(lengths) - 1)
+        yield TokenCount(rec.index, total, {"user": user, "assistant": total - user}, estimated=tok is None), positions
 
 
 def _collapse(roles: Iterable[str]) -> list[str]:

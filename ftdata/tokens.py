@@ -1,8 +1,5 @@
-"""Token counts with a real tokenizer and its chat template, or a labelled estimate.
-
-The tokenizer is a name or a local path loaded through transformers (imported here, on
-first use). Without one, counts are estimated from characters and marked as estimates.
-"""
+"""Token counts with a real tokenizer and its chat template (a name or a local path loaded
+through transformers, imported on first use), or without one an estimate, marked as such."""
 
 from __future__ import annotations
 
@@ -17,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from ftdata.records import Record
+from ftdata.formats.chat import REASONING_PARTS, tool_call_parts
+from ftdata.records import Message, Record
 
 #: Characters per token for the estimate (a typical figure for English with BPE tokenizers).
 CHARS_PER_TOKEN = 4.0
@@ -25,8 +23,7 @@ CHARS_PER_TOKEN = 4.0
 TURN_OVERHEAD = 4
 
 
-#: A conversation and its tools to its text after the chat template and the spans of its
-#: generation blocks.
+#: A conversation and its tools to its text after the chat template and its generation spans.
 Render = Callable[[list[dict[str, Any]], list[Any] | None], tuple[str, list[tuple[int, int]] | None]]
 
 
@@ -42,17 +39,14 @@ class TokenCount:
     trainable: int | None = None
     error: str | None = None
     estimated: bool = False
-    #: What the count depends on, hashed (the conversation and tools as the template
-    #: takes them): the key of :func:`shared_counts`. None for estimates.
+    #: What the count depends on, hashed: the key of :func:`shared_counts`. None for estimates.
     key: bytes | None = field(default=None, compare=False, repr=False)
 
 
-#: An exact count without its record: total, tokens per role, reply start, trainable
-#: tokens, template error.
+#: An exact count without its record: total, per role, reply start, trainable, template error.
 PackedCount = tuple[int, tuple[tuple[str, int], ...], int | None, int | None, str | None]
 
-#: Most counts :func:`shared_counts` keeps (about 150 bytes each); past it, new counts are
-#: not kept, so a long scan keeps hitting the first ones instead of evicting them all.
+#: Most counts :func:`shared_counts` keeps (~150 bytes each); past it new ones are not kept.
 SHARED_COUNTS_MAX = 1 << 20
 
 # Tokenizer name -> count key -> packed count, while a shared_counts() block is open.
@@ -63,11 +57,9 @@ _SHARED_OPEN = 0
 @contextmanager
 def shared_counts() -> Iterator[None]:
     """Within the block, exact counts are kept by tokenizer and by a hash of what they
-    depend on, so that the same record counted twice in one run (the audit's figures in the
-    lint pass, then a token rule over the same records) is tokenised once. Counts made in
-    other processes join through :func:`remember`. Blocks may nest; the counts are dropped
-    when the outermost one ends, so nothing outlives the run (a tokenizer saved again
-    under the same path is counted afresh next time)."""
+    depend on, so that a record counted twice in one run (the audit's figures, then a token
+    rule) is tokenised once; counts of other processes join through :func:`remember`.
+    Blocks nest; the counts are dropped when the outermost ends: nothing outlives the run."""
     global _SHARED_OPEN
     _SHARED_OPEN += 1
     try:
@@ -84,8 +76,7 @@ def pack(count: TokenCount) -> PackedCount:
 
 
 def remember(tokenizer: str, counts: Iterable[tuple[bytes, PackedCount]]) -> None:
-    """Keep exact counts of ``tokenizer`` made elsewhere (another process), by key, for
-    the rest of the open :func:`shared_counts` block; nothing outside one."""
+    """Keep exact counts of ``tokenizer`` made in another process for the open :func:`shared_counts` block."""
     memo = _shared(tokenizer)
     if memo is not None:
         for key, packed in counts:
@@ -99,15 +90,13 @@ def _shared(tokenizer: str) -> dict[bytes, PackedCount] | None:
 
 
 def _unpack(index: int, key: bytes, packed: PackedCount) -> TokenCount:
-    total, by_role, reply_start, trainable, error = packed
-    return TokenCount(index, total, dict(by_role), reply_start, trainable, error, key=key)
+    return TokenCount(index, packed[0], dict(packed[1]), *packed[2:], key=key)
 
 
 def _count_key(messages: list[dict[str, Any]], tools: list[Any] | None) -> bytes | None:
-    """A hash of everything an exact count depends on besides the tokenizer. ``repr``,
-    not JSON: it keeps what a template may render differently (key order, a tuple from a
-    list, NaN from null) and any string, lone surrogates included. None when the repr
-    fails (an object of the caller's that cannot show itself)."""
+    """A hash of all an exact count depends on besides the tokenizer; ``repr``, not JSON, keeps
+    what a template may render differently (key order, a tuple, NaN, lone surrogates). None
+    when the repr fails."""
     try:
         text = repr((messages, tools))
     except Exception:
@@ -117,9 +106,8 @@ def _count_key(messages: list[dict[str, Any]], tools: list[Any] | None) -> bytes
 
 @lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str) -> Any:
-    """A transformers tokenizer from a local folder, the local cache, or the hub when it
-    answers within seconds; never a wait on an unreachable network.
-    :class:`~ftdata.requirements.RequirementError` when none of them has it."""
+    """A transformers tokenizer from a local folder, the local cache, or the hub when it answers
+    within seconds; :class:`~ftdata.requirements.RequirementError` when none of them has it."""
     from ftdata.requirements import RequirementError, hub_reachable, looks_like_path, missing_local
     from ftdata.similarity.embeddings import quiet_hugging_face
 
@@ -149,8 +137,7 @@ def load_tokenizer(name_or_path: str) -> Any:
 
 
 def has_generation_markers(tokenizer: Any) -> bool:
-    """True when the chat template marks assistant text with ``{% generation %}``, which
-    assistant-only loss (TRL's ``assistant_only_loss``) needs."""
+    """Whether the chat template marks assistant text with ``{% generation %}`` (TRL's assistant-only loss)."""
     template = getattr(tokenizer, "chat_template", None) or ""
     if isinstance(template, dict):
         template = " ".join(template.values())
@@ -158,21 +145,22 @@ def has_generation_markers(tokenizer: Any) -> bool:
 
 
 def chat_messages(record: Record) -> list[dict[str, Any]]:
-    """The record as the ``messages`` list chat templates take.
-
-    Tool calls take the shape transformers' templates read: an assistant message with
-    ``tool_calls`` of ``{"type": "function", "function": {"name", "arguments"}}``. A ShareGPT
-    ``function_call`` turn (a JSON object with ``name`` and ``arguments``, or a list of them)
-    becomes such a message with empty content and its arguments as an object, since the
-    Qwen and Llama templates write them with ``tojson``; its ``observation`` is a ``tool``
-    message. OpenAI ``tool_calls`` are passed as in the file (FT116 checks their arguments) and a
-    legacy ``function_call`` becomes a one-call ``tool_calls``. A ``function_call`` turn that is
-    not a JSON call stays plain text (FT116 reports it)."""
+    """The record as the ``messages`` list chat templates take. Reasoning (``reasoning_content``
+    or ``reasoning``/``thinking`` parts) is ``reasoning_content``, as the Qwen3 and DeepSeek-R1
+    templates read it. Tool calls are ``tool_calls`` of ``{"type": "function", "function":
+    {"name", "arguments"}}``: OpenAI ones as in the file (FT116 checks them), a legacy
+    ``function_call`` as one call; a ShareGPT ``function_call`` turn (a JSON call or a list of
+    them) and ``tool_call`` content parts (LLaMA-Factory v1) with arguments as an object, as the
+    Qwen and Llama templates write them with ``tojson`` (the ShareGPT turn's content then
+    empty). A call that is not JSON stays out (FT116 reports it)."""
     out: list[dict[str, Any]] = []
     for m in record.messages:
         message: dict[str, Any] = {"role": m.role, "content": m.text or ""}
-        if m.tool_calls and type(m.data) is dict:
-            calls = _tool_calls(m.data)
+        if type(m.data) is dict:
+            reasoning = _reasoning(m.data)
+            if reasoning:
+                message["reasoning_content"] = reasoning
+            calls = _tool_calls(m.data) if m.tool_calls else None
             if calls is not None:
                 message["tool_calls"] = calls
                 if "from" in m.data:  # the ShareGPT value was the call itself
@@ -181,16 +169,24 @@ def chat_messages(record: Record) -> list[dict[str, Any]]:
     return out
 
 
+def _reasoning(data: dict[str, Any]) -> str | None:
+    """The reasoning of one turn: its ``reasoning_content``, else its reasoning parts joined."""
+    own = data.get("reasoning_content")
+    if type(own) is str:
+        return own
+    content = data.get("content")
+    if type(content) is not list:
+        return None
+    parts = [p for p in content if type(p) is dict and p.get("type") in REASONING_PARTS]
+    texts = [t for t in (p.get("text") if "text" in p else p.get("value") for p in parts) if type(t) is str]
+    return "".join(texts) if texts else None
+
+
 def chat_tools(record: Record) -> list[Any] | None:
-    """The tools the record declares (its ``tools``, a list or a JSON string of one, as
-    LLaMA-Factory writes them), as the ``tools`` argument of a chat template; None without."""
+    """The record's ``tools`` (a list, or a JSON string of one) as a template takes them; None without."""
     data = record.data
     tools = data.get("tools") if type(data) is dict else None
-    if isinstance(tools, str):
-        try:
-            tools = orjson.loads(tools)
-        except orjson.JSONDecodeError:
-            return None
+    tools = _loads(tools) if isinstance(tools, str) else tools
     return tools if type(tools) is list and tools else None
 
 
@@ -200,14 +196,18 @@ def _tool_calls(data: dict[str, Any]) -> list[Any] | None:
         return data["tool_calls"]
     if type(data.get("function_call")) is dict:
         return [{"type": "function", "function": data["function_call"]}]
-    value = data.get("value")
-    if data.get("from") != "function_call" or type(value) is not str:
+    value, content = data.get("value"), data.get("content")
+    if data.get("from") == "function_call" and type(value) is str:
+        values: list[Any] = [value]
+    elif "from" not in data and type(content) is list:
+        values = [content[k].get("value", content[k].get("text")) for k in tool_call_parts(content)]
+    else:
         return None
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    calls = parsed if type(parsed) is list else [parsed]
+    calls: list[Any] = []
+    for value in values:
+        if type(value) is str:
+            value = _loads(value)  # None when it is not JSON: no call then
+        calls += value if type(value) is list else [value]
     functions = [_function(call) for call in calls]
     if not functions or any(f is None for f in functions):
         return None
@@ -215,26 +215,26 @@ def _tool_calls(data: dict[str, Any]) -> list[Any] | None:
 
 
 def _function(call: Any) -> dict[str, Any] | None:
-    """``{"name", "arguments"}`` of one ShareGPT call, arguments as an object where the file
-    gives them as a JSON string of one; None when it is not a call."""
+    """``{"name", "arguments"}`` of one call, arguments decoded from a JSON string; None for no call."""
     if type(call) is not dict or type(call.get("name")) is not str:
         return None
     arguments = call.get("arguments", call.get("parameters", {}))
-    if isinstance(arguments, str):
-        try:
-            decoded = orjson.loads(arguments)
-        except orjson.JSONDecodeError:
-            decoded = None
-        if type(decoded) is dict:
-            arguments = decoded
-    return {"name": call["name"], "arguments": arguments}
+    decoded = _loads(arguments) if isinstance(arguments, str) else None
+    return {"name": call["name"], "arguments": decoded if type(decoded) is dict else arguments}
+
+
+def _loads(text: str) -> Any:
+    """``text`` as JSON, or None when it is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def count_tokens(
     records: Iterable[Record], *, tokenizer: str = "", chars_per_token: float = CHARS_PER_TOKEN, batch: int = 256
 ) -> Iterator[TokenCount]:
-    """Token counts of ``records``, in order. Within :func:`shared_counts`, an exact
-    count already made for the same conversation is reused."""
+    """Token counts of ``records``, in order; within :func:`shared_counts`, exact ones are reused."""
     if not tokenizer:
         for rec in records:
             yield _estimate(rec, chars_per_token)
@@ -257,13 +257,25 @@ def _estimate(rec: Record, chars_per_token: float) -> TokenCount:
     count = TokenCount(rec.index, estimated=True)
     position = 0
     for m in rec.messages:
-        n = int(len(m.text or "") / chars_per_token + 0.5) + TURN_OVERHEAD
+        n = int((len(m.text or "") + _unwritten(m)) / chars_per_token + 0.5) + TURN_OVERHEAD
         count.by_role[m.role] = count.by_role.get(m.role, 0) + n
         if m.role == "assistant" and count.reply_start is None:
             count.reply_start = position + TURN_OVERHEAD
         position += n
     count.total = position
     return count
+
+
+def _unwritten(m: Message) -> int:
+    """Characters a template renders besides the text: reasoning, tool calls (JSON) but a ShareGPT call's."""
+    if type(data := m.data) is not dict or "from" in data:
+        return 0
+    n = len(_reasoning(data) or "")
+    for call in (_tool_calls(data) if m.tool_calls else None) or ():
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is dict:
+            n += len(json.dumps(function, ensure_ascii=False))
+    return n
 
 
 def _exact(
@@ -310,18 +322,21 @@ def _exact(
 
 def _span(encoded: Any, i: int, start: int, end: int) -> tuple[int, int] | None:
     """The tokens ``[first, last]`` covering characters ``[start, end)`` of text ``i``."""
-    if end <= start:
+    first = encoded.char_to_token(i, start) if end > start else None
+    last = None if first is None else encoded.char_to_token(i, end - 1)
+    if first is None or last is None:
         return None
-    first, last = encoded.char_to_token(i, start), encoded.char_to_token(i, end - 1)
-    return None if first is None or last is None else (first, last)
+    size = len(encoded["input_ids"][i])  # a character split into byte tokens ends at its last one
+    while last + 1 < size and (chars := encoded.token_to_chars(i, last + 1)) is not None and chars.start < end:
+        last += 1
+    return first, last
 
 
 def _count_roles(
     count: TokenCount, messages: list[dict[str, Any]], text: str, encoded: Any, i: int
 ) -> list[tuple[TokenCount, str, str]]:
-    """Tokens of each message's text where the template put it; the texts it did not put
-    verbatim are returned, to be encoded on their own (a tool call as the JSON object most
-    templates write: templates differ in the words around it)."""
+    """Tokens of each message's text where the template put it; texts it did not put verbatim
+    are returned, to be encoded alone (a tool call as the JSON object most templates write)."""
     apart = []
     cursor = 0
     for m in messages:
@@ -331,13 +346,15 @@ def _count_roles(
             function = call.get("function") if type(call) is dict else None
             if type(function) is dict:
                 apart.append((count, role, json.dumps(function, ensure_ascii=False)))
-        found = text.find(content, cursor) if content else -1
-        span = _span(encoded, i, found, found + len(content)) if found >= 0 else None
-        if span is not None:
-            count.by_role[role] += span[1] - span[0] + 1
-            cursor = found + len(content)
-        elif content:
-            apart.append((count, role, content))
+        # Reasoning counts where the template wrote it (Qwen3's writes only the last turns').
+        for piece, own in (((m.get("reasoning_content") or "").strip(), False), (content, True)):
+            found = text.find(piece, cursor) if piece else -1
+            span = _span(encoded, i, found, found + len(piece)) if found >= 0 else None
+            if span is not None:
+                count.by_role[role] += span[1] - span[0] + 1
+                cursor = found + len(piece)
+            elif piece and own:
+                apart.append((count, role, piece))
     return apart
 
 
@@ -355,11 +372,8 @@ def _count_trained(
     """Tokens inside ``{% generation %}`` blocks and where the first reply starts."""
     if marked:
         if spans is None:  # the public API: a mask per token
-            mask = list(
-                tok.apply_chat_template(messages, tools=tools, return_dict=True, return_assistant_tokens_mask=True)[
-                    "assistant_masks"
-                ]
-            )
+            out = tok.apply_chat_template(messages, tools=tools, return_dict=True, return_assistant_tokens_mask=True)
+            mask = list(out["assistant_masks"])
             count.trainable = sum(mask)
             count.reply_start = mask.index(1) if 1 in mask else None
         else:
@@ -379,10 +393,9 @@ def _count_trained(
 
 
 def _renderer(tok: Any, marked: bool) -> Render:
-    """A function from a conversation to its text after the chat template and, with
-    ``{% generation %}`` markers, the character spans they enclose. transformers' own
-    renderer gives both in one pass; where it is missing or disagrees with the public
-    API (another transformers version), the public API alone (spans ``None``)."""
+    """A function from a conversation to its text after the chat template and, with ``{% generation %}``
+    markers, the spans they enclose: transformers' own renderer (both in one pass), or where it is
+    missing or disagrees with the public API (another version), the public API alone (spans None)."""
 
     def public(messages: list[dict[str, Any]], tools: list[Any] | None) -> tuple[str, list[tuple[int, int]] | None]:
         return tok.apply_chat_template(messages, tools=tools, tokenize=False), None

@@ -175,18 +175,39 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def counted(stats: AuditStats) -> dict[str, str]:
+    """What the token figures count where a record is more than one sequence or trains on
+    less than its reply, by figure (``length``, ``over``, ``trained``): notes for their labels."""
+    notes = {"length": "longer side of a pair", "over": "either side of a pair"} if stats.pairs else {}
+    trained = ["both replies of a pair"] * bool(stats.pairs) + ["one token per labelled step"] * bool(stats.stepwise)
+    return notes | ({"trained": "; ".join(trained)} if trained else {})
+
+
+def steps_text(stats: AuditStats) -> str:
+    """The labelled steps of stepwise records: how many, and how many true and false."""
+    steps = stats.steps_true + stats.steps_false
+    return f"{steps:,} labelled steps ({stats.steps_true:,} true, {stats.steps_false:,} false)"
+
+
 def _token_plot(stats: AuditStats) -> str:
     label = f"max_length {stats.max_length:,}" if stats.max_length else ""
-    title = "Tokens per record" + (" (estimated)" if stats.tokens_estimated else "")
-    return svg.histogram(
-        title, stats.tokens_total, marker=stats.max_length, marker_label=label, x_label="tokens after the chat template"
-    )
+    notes = [n for n in ("estimated" if stats.tokens_estimated else "", counted(stats).get("length", "")) if n]
+    title = "Tokens per record" + (f" ({'; '.join(notes)})" if notes else "")
+    x_label = "tokens after the chat template" if not stats.stepwise else "tokens"
+    return svg.histogram(title, stats.tokens_total, marker=stats.max_length, marker_label=label, x_label=x_label)
 
 
 def _trained_plot(stats: AuditStats) -> str:
+    share = f"{stats.trained_share:.1%}" if stats.stepwise else f"{stats.trained_share:.0%}"
+    note = counted(stats).get("trained")
+    names = ["assistant (trained)", "prompt (not trained)", "cut by max_length"]
+    if stats.pairs:
+        names[:2] = ["both replies (trained)", "prompt, once per reply (not trained)"]
+    if stats.stepwise:
+        names[:2] = [f"{steps_text(stats)} (trained)", "other tokens (not trained)"]
     return svg.bar_chart(
-        f"Tokens trained on: {stats.trained_share:.0%} of those kept",
-        ["assistant (trained)", "prompt (not trained)", "cut by max_length"],
+        f"Tokens trained on{f' ({note})' if note else ''}: {share} of those kept",
+        names,
         [stats.trained_tokens, stats.prompt_tokens, stats.truncated_tokens],
         y_label="tokens",
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
     from ftdata.auditing import AuditReport
+    from ftdata.measure import AuditStats
 
 
 def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file: Path | None = None) -> None:
@@ -66,13 +67,7 @@ def print_audit(report: AuditReport, *, html_file: Path | None = None, json_file
             f"{len(stats.system_prompts):,}" + (" or more" if len(stats.system_prompts) == 10 else ""),
         )
         table.add_row("records without a system prompt", f"{stats.without_system_prompt:,}")
-        tokens = stats.to_dict()["tokens"]["total"]
-        label = "tokens per record" + (" (estimated)" if stats.tokens_estimated else "")
-        if tokens.get("count"):
-            table.add_row(label, f"median {tokens['p50']:,}, p95 {tokens['p95']:,}, max {tokens['max']:,}")
-        if stats.max_length:
-            table.add_row(Text(f"over max_length {stats.max_length:,}"), f"{stats.over_max_length:,}")
-        table.add_row("tokens trained on", f"{stats.trained_share:.0%}")
+        _token_rows(table, stats)
         if stats.duplicate_clusters:
             table.add_row("exact-duplicate clusters", f"{sum(stats.duplicate_clusters.values()):,}")
         if stats.distinct_2 is not None:
@@ -105,3 +100,26 @@ def _pair_rows(table: Table, figures: dict[str, Any]) -> None:
         if kto["desirable_weight"] is not None:
             text += f"; desirable_weight={kto['desirable_weight']:g}, undesirable_weight={kto['undesirable_weight']:g}"
         table.add_row("KTO labels", Text(f"{text} (FT705)", "yellow") if kto["warning"] else Text(text))
+
+
+def _token_rows(table: Table, stats: AuditStats) -> None:
+    """Lengths, records over ``max_length`` and the share trained on, each label saying what it
+    counts when a record is a pair or stepwise."""
+    from ftdata.render.html import counted, steps_text
+
+    notes = counted(stats)
+    tokens = stats.to_dict()["tokens"]["total"]
+    length = [n for n in ("estimated" if stats.tokens_estimated else "", notes.get("length", "")) if n]
+    if tokens.get("count"):
+        table.add_row(
+            "tokens per record" + (f" ({'; '.join(length)})" if length else ""),
+            f"median {tokens['p50']:,}, p95 {tokens['p95']:,}, max {tokens['max']:,}",
+        )
+    if stats.max_length:
+        over = f" ({notes['over']})" if "over" in notes else ""
+        table.add_row(f"over max_length {stats.max_length:,}{over}", f"{stats.over_max_length:,}")
+    label = "tokens trained on" + (f" ({notes['trained']})" if "trained" in notes else "")
+    if stats.stepwise:
+        table.add_row(label, f"{stats.trained_share:.1%}: {steps_text(stats)}")
+    else:
+        table.add_row(label, f"{stats.trained_share:.0%}")
