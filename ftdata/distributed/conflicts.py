@@ -1,17 +1,19 @@
-"""FT402 and FT403 on an executor (a Ray cluster): the issues of the local rules, issue for
-issue, without the prompt and answer keys of every record on the driver.
+"""FT401, FT402 and FT403 on an executor (a Ray cluster): the issues of the local rules,
+issue for issue, without the keys of every record on the driver.
 
 Stages, each a pure function over a block or a partition, with their intermediates under
 the work directory: the lint's own shard scan, which then writes each rule's collected
-(prompt key, answer key) rows split into ``partitions`` files by prompt key (so that
-equal prompts of every block meet in one partition) and leaves them out of the result
-it sends back, with ``b<k>.json`` (the block's record and line counts) written last as
-the mark of a finished block; then one task per partition, which groups its rows by
-prompt, reads the first reply of the records it needs from the blocks that hold them,
-and judges each group with the functions of the local rules. The driver gathers the
-issues of the groups (a few) in the order of the local rule: by the first record of each
-group. ``near`` above 0 (FT403's near-identical prompts, a MinHash over every prompt)
-runs as the local rule does, on the driver.
+rows (FT401: duplicate key; FT402/FT403: prompt key, answer key) split into
+``partitions`` files by their first key (so that equal keys of every block meet in one
+partition) and leaves them out of the result it sends back, with ``b<k>.json`` (the
+block's record and line counts) written last as the mark of a finished block; then one
+task per partition, which groups its rows by key, reads the records it needs (FT401:
+the lines of the records kept, or every member's text for ``keep="longest"``; FT403:
+first replies) from the blocks that hold them, and judges each group with the functions
+of the local rules. The driver gathers the issues of the groups (a few) in the order of
+the local rule: by the first record of each group. ``near`` above 0 (FT403's
+near-identical prompts, a MinHash over every prompt) runs as the local rule does, on the
+driver.
 
 With a work directory given, the lint resumes: each finished shard's result and each
 judged partition's issues are kept there (see :func:`~ftdata.distributed.workdir.write_result`)
@@ -40,6 +42,7 @@ from ftdata import io
 from ftdata.distributed.job import check_stamp, stamp_of
 from ftdata.distributed.workdir import (
     WorkDir,
+    lint_folder,
     read_result,
     read_table,
     remove_temporaries,
@@ -56,7 +59,7 @@ from ftdata.formats import normalise
 from ftdata.records import Record
 
 #: The rules this stage runs.
-CODES = ("FT402", "FT403")
+CODES = ("FT401", "FT402", "FT403")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +113,20 @@ def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJ
     for code in job.codes:
         column = result.collected.pop(code, None)
         values = column.values if column is not None else []
-        prompt = np.fromiter((v[0] for v in values), dtype=np.int64, count=len(values))
-        answer = np.fromiter((v[1] for v in values), dtype=np.int64, count=len(values))
         index = np.frombuffer(column.indices, dtype=np.int64) if column is not None else np.zeros(0, np.int64)
-        part = prompt % job.partitions
+        if code == "FT401":
+            columns = {"key": np.fromiter(values, dtype=np.int64, count=len(values))}
+        else:
+            columns = {
+                name: np.fromiter((v[k] for v in values), dtype=np.int64, count=len(values))
+                for k, name in enumerate(("prompt", "answer"))
+            }
+        part = next(iter(columns.values())) % job.partitions
         job.rows_path(code, block, 0).parent.mkdir(exist_ok=True)
         for p in range(job.partitions):
             mine = part == p
-            rows = {"prompt": prompt[mine], "answer": answer[mine], "index": index[mine]}
+            rows = {name: array[mine] for name, array in columns.items()}
+            rows["index"] = index[mine]
             rows["block"] = np.full(int(mine.sum()), block, dtype=np.int32)
             write_table(job.rows_path(code, block, p), rows)
     meta = {"records": result.stats.records, "lines": result.stats.lines}
@@ -128,9 +137,9 @@ def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJ
 
 
 def judge_partition(partition: int, *, job: ConflictJob, code: str, options: Mapping[str, Any]) -> list[Issue]:
-    """The issues of rule ``code`` (FT402 or FT403, its options bound) for the prompts of
-    ``partition``, in the order of their groups' first records."""
-    issues = _judge(partition, job, code, options)
+    """The issues of rule ``code`` (FT401, FT402 or FT403, its options bound) for the keys
+    of ``partition``, in the order of their groups' first records."""
+    issues = _duplicates(partition, job, options) if code == "FT401" else _judge(partition, job, code, options)
     if job.key:
         write_result(job.judged_path(code, partition), issues, job.task_key(code, partition, sorted(options.items())))
     return issues
@@ -147,24 +156,12 @@ def _judge(partition: int, job: ConflictJob, code: str, options: Mapping[str, An
         reported_kinds,
     )
 
-    paths = [job.rows_path(code, b, partition) for b in range(len(job.starts))]
-    table = read_table(paths)
-    if table is None or table.num_rows == 0:
-        return []
-    prompt = table.column("prompt").to_numpy()
-    answer = table.column("answer").to_numpy()
-    block = table.column("block").to_numpy()
-    index = np.asarray(job.offsets, dtype=np.int64)[block] + table.column("index").to_numpy()
-    order = np.argsort(index, kind="stable")
-    pairs = zip(prompt[order].tolist(), answer[order].tolist(), strict=True)
-    groups = answered_differently(group_by_prompt(zip(index[order].tolist(), pairs, strict=True)).values())
+    index, columns = _rows(job, code, partition, ("prompt", "answer"))
+    groups = answered_differently(group_by_prompt(zip(index, zip(*columns, strict=True), strict=True)).values())
     if not groups:
         return []
     records, lines = _fetch(job, replies_needed(groups))
-
-    def where(i: int) -> str:
-        return f"the record on line {lines[i]}" if i in lines else f"record {i}"
-
+    where = _Lines(lines).where
     issues = []
     paraphrase = float(options["paraphrase"])
     wanted = reported_kinds(str(options["report"])) if code == "FT403" else frozenset()
@@ -176,6 +173,50 @@ def _judge(partition: int, job: ConflictJob, code: str, options: Mapping[str, An
         if issue is not None:
             issues.append(issue)
     return issues
+
+
+def _duplicates(partition: int, job: ConflictJob, options: Mapping[str, Any]) -> list[Issue]:
+    """FT401's issues for the keys of ``partition``: its groups, as the local rule forms
+    them, with the lines of the records kept read from the blocks that hold them."""
+    from ftdata.rules.duplicates import duplicate_clusters, duplicate_issues, duplicate_lengths
+
+    index, (keys,) = _rows(job, "FT401", partition, ("key",))
+    collected = list(zip(index, keys, strict=True))
+    clusters = duplicate_clusters(collected)
+    if not clusters:
+        return []
+    keep = str(options["keep"])
+    if keep == "first":
+        records, lines = _fetch(job, {c.representative for c in clusters})
+    else:  # the kept record is the longest of its group: read every member
+        records, lines = _fetch(job, {m for c in clusters for m in c.members})
+        scope, casefold = str(options["scope"]), bool(options["casefold"])
+        lengths = duplicate_lengths(records, scope=scope, casefold=casefold)
+        clusters = duplicate_clusters(collected, keep=keep, lengths=lambda _: lengths)
+    return list(duplicate_issues(_Lines(lines), clusters))
+
+
+def _rows(job: ConflictJob, code: str, partition: int, names: tuple[str, ...]) -> tuple[list[int], list[list[int]]]:
+    """The global record index and the columns ``names`` of the rows of ``partition`` of
+    rule ``code``, from every block, in record order."""
+    table = read_table([job.rows_path(code, b, partition) for b in range(len(job.starts))])
+    if table is None or table.num_rows == 0:
+        return [], [[] for _ in names]
+    block = table.column("block").to_numpy()
+    index = np.asarray(job.offsets, dtype=np.int64)[block] + table.column("index").to_numpy()
+    order = np.argsort(index, kind="stable")
+    return index[order].tolist(), [table.column(name).to_numpy()[order].tolist() for name in names]
+
+
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """Names records as a file's dataset view does, from the lines of the records read."""
+
+    lines: Mapping[int, int]
+
+    def where(self, index: int) -> str:
+        line = self.lines.get(index)
+        return f"the record on line {line}" if line is not None else f"record {index}"
 
 
 def _fetch(job: ConflictJob, wanted: set[int]) -> tuple[dict[int, Record], dict[int, int]]:
@@ -213,12 +254,20 @@ def _fetch(job: ConflictJob, wanted: set[int]) -> tuple[dict[int, Record], dict[
     return records, lines
 
 
+def _index(issue: Issue) -> int:
+    return issue.index if issue.index is not None else -1
+
+
+def _first(issue: Issue) -> int:
+    return min((_index(issue), *issue.related))
+
+
 def _options(bound: BoundRule) -> dict[str, Any]:
     return {**bound.rule.options, **bound.options}
 
 
 class ConflictStage:
-    """FT402 and FT403 of one sharded file as distributed stages: :meth:`scanner` wraps
+    """FT401, FT402 and FT403 of one sharded file as distributed stages: :meth:`scanner` wraps
     the lint's shard function, :meth:`issues` answers for a rule once the scan is merged,
     :meth:`close` removes the intermediates. ``work_dir`` is where they go (on storage
     every worker sees; default: a temporary folder). With ``work_dir`` the run resumes
@@ -253,7 +302,7 @@ class ConflictStage:
         if work_dir is None:
             self.root = Path(tempfile.mkdtemp(prefix="ftdata-lint-"))
         else:
-            self.root, identity = _resumable(Path(work_dir), plan, parts[0], job)
+            self.root, identity = lint_folder(Path(work_dir), plan, parts[0], job)
             job = replace(job, key=bytes.fromhex(identity["key"]))
         self.job = job = replace(job, work=str(self.root))
         self.work = WorkDir(self.root, identity)
@@ -297,10 +346,12 @@ class ConflictStage:
         if job is None or bound.code not in self.codes:
             return None
         options = _options(bound)
-        if bound.code == "FT403":
-            from ftdata.rules.duplicates import reported_kinds
+        from ftdata.rules.duplicates import check_keep, reported_kinds
 
-            reported_kinds(str(options["report"]))  # refused before any task runs, as locally
+        if bound.code == "FT401":  # refused before any task runs, as locally
+            check_keep(str(options["keep"]))
+        if bound.code == "FT403":
+            reported_kinds(str(options["report"]))
         if not job.offsets:
             metas = [orjson.loads(job.meta_path(b).read_bytes()) for b in range(len(job.starts))]
             self.work.finish("scan")
@@ -321,7 +372,10 @@ class ConflictStage:
         found.update(zip(todo, self.executor.map(judge, todo), strict=True))
         self.work.finish(bound.code)
         issues = [issue for p in range(job.partitions) for issue in found[p]]
-        issues.sort(key=lambda issue: issue.index if issue.index is not None else -1)
+        # A group lies in one partition; FT401 reports each member after the one kept, so its
+        # group's first record is the smallest of an issue's record and its related ones.
+        first = _first if bound.code == "FT401" else _index
+        issues.sort(key=first)
         return issues
 
     def close(self) -> None:
@@ -349,31 +403,8 @@ class Resuming:
         return self.stage.finished(shard, self.tag, self.run)
 
 
-def _resumable(work_dir: Path, plan: Plan, shard: Shard, job: ConflictJob) -> tuple[Path, dict[str, Any]]:
-    """The folder of this run under ``work_dir`` and what it belongs to: one folder per
-    input, named by the stamp of everything that decides its results. The folders of the
-    same input under another stamp (changed since, or other settings) are removed."""
-    from ftdata._version import __version__
-    from ftdata.engine.cache_keys import plan_key
-    from ftdata.outputs import Fingerprint
-
-    fingerprint = Fingerprint.of(shard.path)
-    h = hashlib.blake2b(plan_key(plan), digest_size=32)
-    for part in (__version__, fingerprint.sha256, shard.source, repr(job)):
-        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    key = h.hexdigest()
-    name = hashlib.blake2b(f"{shard.path}\0{shard.source}".encode("utf-8", "surrogateescape"), digest_size=8)
-    prefix = f"ftdata-lint-{name.hexdigest()}-"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    for stale in work_dir.glob(prefix + "*"):
-        if stale.name != prefix + key[:32]:
-            shutil.rmtree(stale, ignore_errors=True)
-    identity = {"path": shard.path, "source": shard.source, "sha256": fingerprint.sha256, "key": key}
-    return work_dir / (prefix + key[:32]), identity
-
-
 def staged_codes(plan: Plan) -> Iterator[str]:
-    """The rules of ``plan`` the stage runs: FT402, and FT403 without ``near`` (prompts
+    """The rules of ``plan`` the stage runs: FT401, FT402, and FT403 without ``near`` (prompts
     that are near duplicates of each other are found over every prompt at once, as the
     local rule finds them, on the driver)."""
     for bound in plan.dataset:

@@ -10,11 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from ftdata.engine.plan import Plan
+    from ftdata.engine.scan import Shard
 
 SUCCESS = "_SUCCESS"
 JOB = "job.json"
@@ -131,3 +136,27 @@ class WorkDir:
 
     def finish(self, name: str) -> None:
         write_atomic(self.stage(name) / SUCCESS, b"")
+
+
+def lint_folder(work_dir: Path, plan: Plan, shard: Shard, job: object) -> tuple[Path, dict[str, Any]]:
+    """The folder of a resumable lint under ``work_dir`` and what it belongs to (the
+    ``identity`` of its :class:`WorkDir`): one folder per input, named by the stamp of
+    everything that decides its results (``job``'s repr: the rules staged and the cut). The folders of the
+    same input under another stamp (changed since, or other settings) are removed."""
+    from ftdata._version import __version__
+    from ftdata.engine.cache_keys import plan_key
+    from ftdata.outputs import Fingerprint
+
+    fingerprint = Fingerprint.of(shard.path)
+    h = hashlib.blake2b(plan_key(plan), digest_size=32)
+    for part in (__version__, fingerprint.sha256, shard.source, repr(job)):
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    key = h.hexdigest()
+    name = hashlib.blake2b(f"{shard.path}\0{shard.source}".encode("utf-8", "surrogateescape"), digest_size=8)
+    prefix = f"ftdata-lint-{name.hexdigest()}-"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for stale in work_dir.glob(prefix + "*"):
+        if stale.name != prefix + key[:32]:
+            shutil.rmtree(stale, ignore_errors=True)
+    identity = {"path": shard.path, "source": shard.source, "sha256": fingerprint.sha256, "key": key}
+    return work_dir / (prefix + key[:32]), identity

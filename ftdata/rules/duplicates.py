@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ftdata.engine.dataset import DatasetView
 from ftdata.findings import Issue, Severity, plural
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
 from ftdata.requirements import EmbeddingModel, Module
-from ftdata.similarity.clusters import Cluster, build_clusters, exact_clusters
+from ftdata.similarity.clusters import KEEP_POLICIES, Cluster, build_clusters, exact_clusters
 from ftdata.similarity.keys import canonical_json, conversation_key, prompt_key, scope_key, turn_extras, turn_keys
 from ftdata.similarity.scripts import has_spaceless, word_tokens
 from ftdata.similarity.text import SCOPES, digest_bytes, normalise_text, scope_text, turn_key
@@ -33,9 +35,14 @@ def _related(cluster: Cluster, member: int) -> tuple[int, ...]:
     return tuple(m for m in cluster.members if m != member)
 
 
-def _cluster_issues(
-    dataset: DatasetView, clusters: Sequence[Cluster], what: str, *, scored: bool = True
-) -> Iterator[Issue]:
+class Where(Protocol):
+    """What names a record in a message: a :class:`DatasetView`, or a distributed stage's
+    lines of the records it read."""
+
+    def where(self, index: int) -> str: ...
+
+
+def _cluster_issues(dataset: Where, clusters: Sequence[Cluster], what: str, *, scored: bool = True) -> Iterator[Issue]:
     """One issue per member left out; with ``scored``, ``Issue.score`` carries the exact
     similarity that joined it to its group (its best verified pair there), which the
     message rounds."""
@@ -50,6 +57,48 @@ def _cluster_issues(
                 related=_related(cluster, member),
                 score=sim if scored else None,
             )
+
+
+def duplicate_clusters(
+    collected: Iterable[tuple[int, int]],
+    *,
+    keep: str = "first",
+    lengths: Callable[[set[int]], Mapping[int, int]] | None = None,
+) -> list[Cluster]:
+    """FT401's groups: the records of ``collected`` ((record index, key) pairs, as
+    ``_duplicate_key`` collects them) whose keys are equal, in order of their first
+    record. With ``keep`` other than ``first``, ``lengths(members)`` gives the length of
+    each member of a group (see :func:`duplicate_lengths`; one missing counts as 0)."""
+    indices: list[int] = []
+    keys: list[int] = []
+    for index, key in collected:
+        indices.append(index)
+        keys.append(key)
+    if not all(map(operator.lt, indices, islice(indices, 1, None))):
+        pairs = sorted(zip(indices, keys, strict=True))
+        indices, keys = [i for i, _ in pairs], [k for _, k in pairs]
+    clusters = exact_clusters(keys)
+    if keep != "first" and clusters:
+        # Lengths only matter inside a group: only its members are read again.
+        found = lengths({indices[m] for c in clusters for m in c.members}) if lengths is not None else {}
+        clusters = exact_clusters(keys, keep=keep, lengths=[found.get(i, 0) for i in indices])
+    return _reindex(clusters, indices)
+
+
+def check_keep(keep: str) -> None:
+    """Refuse an unknown ``keep`` policy whether or not there is a group to apply it to."""
+    if keep not in KEEP_POLICIES:
+        raise ValueError(f"unknown keep policy {keep!r} (expected one of {', '.join(KEEP_POLICIES)})")
+
+
+def duplicate_lengths(records: Mapping[int, Record], *, scope: str, casefold: bool) -> dict[int, int]:
+    """What ``keep="longest"`` weighs for each record: its text of ``scope``, roles included."""
+    return {index: len(scope_text(rec, scope, casefold=casefold, roles=True)) for index, rec in records.items()}
+
+
+def duplicate_issues(dataset: Where, clusters: Sequence[Cluster]) -> Iterator[Issue]:
+    """FT401's issues for its groups: one per record after the one kept."""
+    return _cluster_issues(dataset, clusters, "duplicate", scored=False)
 
 
 @rule("FT401", "duplicate-record", scope=Scope.DATASET, severity=WARNING, collect=_duplicate_key)
@@ -80,18 +129,13 @@ def duplicate_record(
     - `keep` (str, default "first"): the representative of a group, the record not
       reported: `first` or `longest` (the longest text of `scope`, roles included).
     """
-    keys: list[int | None] = [None] * len(dataset)
-    for index, key in dataset.collected:
-        keys[index] = key
-    clusters = exact_clusters(keys)
-    if keep != "first" and clusters:
-        # Lengths only matter inside a group: read just those records again.
-        members = {m for c in clusters for m in c.members}
-        lengths = [0] * len(dataset)
-        for index, rec in dataset.fetch(members).items():
-            lengths[index] = len(scope_text(rec, scope, casefold=casefold, roles=True))
-        clusters = exact_clusters(keys, keep=keep, lengths=lengths)
-    yield from _cluster_issues(dataset, clusters, "duplicate", scored=False)
+
+    check_keep(keep)
+
+    def lengths(members: set[int]) -> dict[int, int]:
+        return duplicate_lengths(dataset.fetch(members), scope=scope, casefold=casefold)
+
+    yield from duplicate_issues(dataset, duplicate_clusters(dataset.collected, keep=keep, lengths=lengths))
 
 
 def _first_reply(record: Record) -> str | None:

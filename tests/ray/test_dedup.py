@@ -26,14 +26,18 @@ def _outputs(result: Any) -> dict[str, bytes]:
     return {name: Path(result.outputs[name]).read_bytes() for name in NAMES}
 
 
-def _local(source: Path, folder: Path, **options: Any) -> dict[str, bytes]:
+def _kept(source: Path, folder: Path) -> Path:
+    """The kept records' file, named for the input's layout (a JSON array stays one)."""
     folder.mkdir()
-    return _outputs(local_dedup(source, folder / "out.jsonl", **options))
+    return folder / ("out.json" if source.suffix == ".json" else "out.jsonl")
+
+
+def _local(source: Path, folder: Path, **options: Any) -> dict[str, bytes]:
+    return _outputs(local_dedup(source, _kept(source, folder), **options))
 
 
 def _ray(source: Path, folder: Path, **options: Any) -> dict[str, bytes]:
-    folder.mkdir()
-    return _outputs(dedup(source, folder / "out.jsonl", executor=RayExecutor(), **options))
+    return _outputs(dedup(source, _kept(source, folder), executor=RayExecutor(), **options))
 
 
 CASES = [
