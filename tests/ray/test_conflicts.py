@@ -16,10 +16,11 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.engine.scan import Shard, ShardResult
+from ftdata.engine.scan import ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL, TESTS, run_cli
+from tests.ray.executors import KillFirstAttempt
 
 RULES = ["FT402", "FT403"]
 #: Prompts answered both ways, planted apart so that their records fall in other blocks.
@@ -146,38 +147,12 @@ def test_the_work_dir_is_left_empty(cluster: Any, corpus: Path, tmp_path: Path) 
     assert not any(work.iterdir())
 
 
-class _KillFirstAttempt(RayExecutor):
-    """Runs each task on Ray, except that the first attempt at each item kills its own
-    worker process (a marker file per item says whether it was tried), so Ray must retry."""
-
-    def __init__(self, markers: Path, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.markers = markers
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        markers = str(self.markers)
-        name = getattr(fn, "func", fn).__name__
-
-        def die_once(item: Any) -> Any:
-            import signal
-
-            key = item.start if isinstance(item, Shard) else item
-            try:
-                os.close(os.open(os.path.join(markers, f"{name}-{key}"), os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                return fn(item)
-            os.kill(os.getpid(), signal.SIGKILL)
-            raise AssertionError("unreachable")
-
-        return super().map(die_once, items)
-
-
 def test_a_worker_killed_mid_stage_is_retried(cluster: Any, corpus: Path, tmp_path: Path) -> None:
     options = {"FT403": {"report": "different"}}
     expected = _json(corpus, jobs=1, options=options)
     markers = tmp_path / "markers"
     markers.mkdir()
-    assert _json(corpus, executor=_KillFirstAttempt(markers, parts=2), options=options) == expected
+    assert _json(corpus, executor=KillFirstAttempt(markers, parts=2), options=options) == expected
     tried = sorted(os.listdir(markers))
     assert [t for t in tried if t.startswith("judge_partition")] == ["judge_partition-0", "judge_partition-1"]
     assert len([t for t in tried if t.startswith("scan_and_write")]) == 2

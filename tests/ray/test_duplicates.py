@@ -17,11 +17,12 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.distributed.conflicts import ConflictStage, judge_partition
+from ftdata.distributed.conflicts import ConflictStage
 from ftdata.engine.scan import Shard, ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL, TESTS, run_cli
+from tests.ray.executors import KillFirstAttempt, StopsAfterFirstPartition
 
 
 @pytest.fixture(scope="module")
@@ -148,16 +149,10 @@ def test_real_jsonl_files_on_ray_are_byte_identical(cluster: Any, path: Path, pa
     assert remote.getvalue() == out.getvalue()
 
 
-class _StopAfterFirstPartition(_Watching):
+class _StopAfterFirstPartition(StopsAfterFirstPartition, _Watching):
     """Interrupts the run (Ctrl-C) once the first partition of FT401 is judged."""
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        keywords = getattr(fn, "keywords", {})
-        stop = getattr(fn, "func", None) is judge_partition and keywords.get("code") == "FT401"
-        for k, result in enumerate(super().map(fn, items)):
-            if stop and k == 1:
-                raise KeyboardInterrupt
-            yield result
+    stop_code = "FT401"
 
 
 def test_a_lint_stopped_while_grouping_resumes_from_the_judged_partitions(
@@ -181,39 +176,14 @@ def test_a_lint_stopped_while_grouping_resumes_from_the_judged_partitions(
     assert list(work.iterdir()) == []
 
 
-class _KillFirstAttempt(RayExecutor):
-    """Runs each task on Ray, except that the first attempt at each FT401 partition kills
-    its own worker process (a marker file per partition says whether it was tried)."""
-
-    def __init__(self, markers: Path, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.markers = markers
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        if getattr(fn, "func", None) is not judge_partition:
-            return super().map(fn, items)
-        markers = str(self.markers)
-
-        def die_once(item: Any) -> Any:
-            import signal
-
-            try:
-                os.close(os.open(os.path.join(markers, f"partition-{item}"), os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                return fn(item)
-            os.kill(os.getpid(), signal.SIGKILL)
-            raise AssertionError("unreachable")
-
-        return super().map(die_once, items)
-
-
 def test_a_worker_killed_while_grouping_is_retried(cluster: Any, corpus: Path, tmp_path: Path) -> None:
     options = {"FT401": {"keep": "longest"}}
     expected = _json(corpus, jobs=1, options=options)
     markers = tmp_path / "markers"
     markers.mkdir()
-    assert _json(corpus, executor=_KillFirstAttempt(markers, parts=2), options=options) == expected
-    assert sorted(os.listdir(markers)) == ["partition-0", "partition-1"]
+    assert _json(corpus, executor=KillFirstAttempt(markers, parts=2), options=options) == expected
+    tried = sorted(os.listdir(markers))
+    assert [t for t in tried if t.startswith("judge_partition")] == ["judge_partition-0", "judge_partition-1"]
 
 
 def test_cli_lint_engine_ray_duplicates(cluster: Any, corpus: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,12 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.distributed.conflicts import ConflictStage, judge_partition
+from ftdata.distributed.conflicts import ConflictStage
 from ftdata.engine.scan import Shard
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import run_cli
+from tests.ray.executors import StopsAfterFirstPartition
 
 #: The options every run here is given (the CLI's and the API's must make one plan).
 ARGS = ("lint", "--isolated", "--no-cache", "--output-format", "json")
@@ -155,16 +156,8 @@ def test_other_settings_never_reuse_finished_shards(cluster: Any, corpus: Path, 
     assert executor.stages[0].counts["shards resumed"] == 0
 
 
-class _StopAfterFirstPartition(_Keeping):
+class _StopAfterFirstPartition(StopsAfterFirstPartition, _Keeping):
     """Interrupts the run (Ctrl-C) once the first partition of FT403 is judged."""
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        keywords = getattr(fn, "keywords", {})
-        stop = getattr(fn, "func", None) is judge_partition and keywords.get("code") == "FT403"
-        for k, result in enumerate(super().map(fn, items)):
-            if stop and k == 1:
-                raise KeyboardInterrupt
-            yield result
 
 
 def test_a_lint_stopped_while_judging_resumes_from_the_judged_partitions(

@@ -1,0 +1,56 @@
+"""Ray executors that misbehave on purpose, shared by the tests of the distributed stages:
+one whose workers die on their first attempt at a task, one that is stopped (Ctrl-C)
+once the first partition of a rule is judged."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ftdata.distributed.conflicts import judge_partition
+from ftdata.engine.scan import Shard
+from ftdata.executors.ray import RayExecutor
+
+
+class KillFirstAttempt(RayExecutor):
+    """Runs each task on Ray, except that the first attempt at each item kills its own
+    worker process (a marker file per item, named ``<function>-<item>``, says whether it
+    was tried), so Ray must retry."""
+
+    def __init__(self, markers: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.markers = markers
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        markers = str(self.markers)
+        name = getattr(fn, "func", fn).__name__
+
+        def die_once(item: Any) -> Any:
+            import signal
+
+            key = item.start if isinstance(item, Shard) else item
+            try:
+                os.close(os.open(os.path.join(markers, f"{name}-{key}"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return fn(item)
+            os.kill(os.getpid(), signal.SIGKILL)
+            raise AssertionError("unreachable")
+
+        return super().map(die_once, items)
+
+
+class StopsAfterFirstPartition:
+    """Put before a :class:`RayExecutor` (sub)class: interrupts the run (Ctrl-C) once the
+    first partition of the rule ``stop_code`` is judged."""
+
+    stop_code = "FT403"
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        keywords = getattr(fn, "keywords", {})
+        stop = getattr(fn, "func", None) is judge_partition and keywords.get("code") == self.stop_code
+        for k, result in enumerate(super().map(fn, items)):  # type: ignore[misc]
+            if stop and k == 1:
+                raise KeyboardInterrupt
+            yield result
