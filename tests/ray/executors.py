@@ -1,6 +1,6 @@
-"""Ray executors that misbehave on purpose, shared by the tests of the distributed stages:
-one whose workers die on their first attempt at a task, one that is stopped (Ctrl-C)
-once the first partition of a rule is judged."""
+"""Ray executors for the tests of the distributed stages: one that keeps the stages it
+offers (to read their counts), one whose workers die on their first attempt at a task,
+one that is stopped (Ctrl-C) once the first partition of a rule is judged."""
 
 from __future__ import annotations
 
@@ -9,9 +9,23 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ftdata.distributed.conflicts import judge_partition
+from ftdata.distributed.conflicts import ConflictStage, judge_partition
 from ftdata.engine.scan import Shard
 from ftdata.executors.ray import RayExecutor
+
+
+class KeepsStages(RayExecutor):
+    """The Ray executor, keeping the stages it offers so that a test reads their counts."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stages: list[ConflictStage] = []
+
+    def dataset_stages(self, plan: Any, parts: Sequence[Shard]) -> ConflictStage | None:
+        stage = super().dataset_stages(plan, parts)
+        if stage is not None:
+            self.stages.append(stage)
+        return stage
 
 
 class KillFirstAttempt(RayExecutor):

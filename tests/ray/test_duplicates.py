@@ -17,12 +17,11 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.distributed.conflicts import ConflictStage
-from ftdata.engine.scan import Shard, ShardResult
+from ftdata.engine.scan import ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL, TESTS, run_cli
-from tests.ray.executors import KillFirstAttempt, StopsAfterFirstPartition
+from tests.ray.executors import KeepsStages, KillFirstAttempt, StopsAfterFirstPartition
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +67,13 @@ def _json(source: Path, select: Sequence[str] = ("FT401",), **kwargs: Any) -> st
     return out.getvalue()
 
 
-class _Watching(RayExecutor):
+class _Watching(KeepsStages):
     """The Ray executor, noting the columns every shard result brings back to the driver
     and keeping the stages it offers (for their counts)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.columns: set[str] = set()
-        self.stages: list[ConflictStage] = []
-
-    def dataset_stages(self, plan: Any, parts: Sequence[Shard]) -> ConflictStage | None:
-        stage = super().dataset_stages(plan, parts)
-        if stage is not None:
-            self.stages.append(stage)
-        return stage
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         for result in super().map(fn, items):

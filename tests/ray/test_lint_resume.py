@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,10 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.distributed.conflicts import ConflictStage
-from ftdata.engine.scan import Shard
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import run_cli
-from tests.ray.executors import StopsAfterFirstPartition
+from tests.ray.executors import KeepsStages, StopsAfterFirstPartition
 
 #: The options every run here is given (the CLI's and the API's must make one plan).
 ARGS = ("lint", "--isolated", "--no-cache", "--output-format", "json")
@@ -79,20 +76,6 @@ def _interrupted(address: str, source: Path, work: Path) -> int:
     return len(_finished(work))
 
 
-class _Keeping(RayExecutor):
-    """The Ray executor, keeping the stages it offers so that a test reads their counts."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.stages: list[ConflictStage] = []
-
-    def dataset_stages(self, plan: Any, parts: Sequence[Shard]) -> ConflictStage | None:
-        stage = super().dataset_stages(plan, parts)
-        if stage is not None:
-            self.stages.append(stage)
-        return stage
-
-
 def _lint(source: Path, executor: RayExecutor, **kwargs: Any) -> str:
     out = io.StringIO()
     render_json(ftdata.lint(str(source), config=False, executor=executor, **kwargs), out)
@@ -111,7 +94,7 @@ def test_a_killed_lint_resumes_with_the_same_bytes(cluster: Any, corpus: Path, t
     expected = _uninterrupted(corpus)
     assert '"FT403"' in expected
     left = _interrupted(address, corpus, work)
-    executor = _Keeping(work_dir=work)
+    executor = KeepsStages(work_dir=work)
     parts = executor.parts
     assert 1 <= left < parts, f"{left} of {parts} shards finished before the kill"
     got = _lint(corpus, executor)
@@ -135,7 +118,7 @@ def test_an_input_edited_between_the_runs_is_linted_afresh(cluster: Any, corpus:
     lines.insert(len(lines) - 2, _chat("Is the export to PDF available?", "No, that is not available."))
     source.write_bytes(b"".join(lines))
     expected = _uninterrupted(source)
-    executor = _Keeping(work_dir=work)
+    executor = KeepsStages(work_dir=work)
     got = _lint(source, executor)
     assert got == expected
     for text, wanted in ((got, 1), (_uninterrupted(corpus), 0)):  # the edited record's contradiction
@@ -151,12 +134,12 @@ def test_other_settings_never_reuse_finished_shards(cluster: Any, corpus: Path, 
     assert _interrupted(address, corpus, work) >= 1
     options = {"FT403": {"report": "all"}}
     expected = _uninterrupted(corpus, "--option", "FT403.report=all")
-    executor = _Keeping(work_dir=work)
+    executor = KeepsStages(work_dir=work)
     assert _lint(corpus, executor, options=options) == expected
     assert executor.stages[0].counts["shards resumed"] == 0
 
 
-class _StopAfterFirstPartition(StopsAfterFirstPartition, _Keeping):
+class _StopAfterFirstPartition(StopsAfterFirstPartition, KeepsStages):
     """Interrupts the run (Ctrl-C) once the first partition of FT403 is judged."""
 
 
@@ -169,7 +152,7 @@ def test_a_lint_stopped_while_judging_resumes_from_the_judged_partitions(
     with pytest.raises(KeyboardInterrupt):
         _lint(corpus, first)
     assert len(_finished(work)) == first.parts  # kept for the next run
-    again = _Keeping(work_dir=work)
+    again = KeepsStages(work_dir=work)
     assert _lint(corpus, again) == expected
     counts = again.stages[0].counts
     assert counts["shards scanned"] == 0
