@@ -138,6 +138,28 @@ def test_the_cache_embeds_only_what_changed(counted: CountingTokenizer, monkeypa
     assert counted.texts == 92
 
 
+def test_a_stopped_run_keeps_the_batches_it_embedded(counted: CountingTokenizer) -> None:
+    """Vectors reach the cache batch by batch: when a run is stopped after its first batch
+    (Ctrl-C here, from the embedder itself), the next run embeds only the texts it had not
+    reached, and its vectors are those of a run that was never stopped."""
+    from ftdata.similarity.embeddings import embed_here
+
+    stamp = time.time_ns()
+    texts = [f"record {i} of run {stamp}: {'word ' * (i % 7)}" for i in range(5000)]
+
+    def stopped_after_one(model: str, device: str | None, batches: Any, batch_size: int) -> Iterator[np.ndarray]:
+        assert len(batches) == 2  # 4,096 texts a batch with the static model
+        yield from embed_here(model, device, batches[:1], batch_size)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        encode(texts, model=STATIC_MINILM, embedder=stopped_after_one)
+    assert counted.texts == 4096
+    resumed = encode(texts, model=STATIC_MINILM)
+    assert counted.texts == 5000
+    assert np.array_equal(resumed, encode(texts, model=STATIC_MINILM, cache=False))
+
+
 def test_an_unwritable_cache_costs_only_the_speed_up(cache_dir: Path, tmp_path: Path) -> None:
     from ftdata.similarity.embed_cache import EmbeddingCache
 

@@ -81,8 +81,16 @@ class EmbeddingCache:
             return {}
         return found
 
-    def put(self, model: str, items: Mapping[bytes, np.ndarray] | Iterable[tuple[bytes, np.ndarray]]) -> None:
-        """Store ``items`` (key, vector); keys already there are left as they are."""
+    def put(
+        self,
+        model: str,
+        items: Mapping[bytes, np.ndarray] | Iterable[tuple[bytes, np.ndarray]],
+        *,
+        prune: bool = True,
+    ) -> None:
+        """Store ``items`` (key, vector); keys already there are left as they are. With
+        ``prune`` the oldest rows beyond ``max_rows`` go too (:meth:`prune`); a caller that
+        stores batch after batch prunes once at the end."""
         if self._db is None:
             return
         pairs = items.items() if isinstance(items, Mapping) else items
@@ -94,20 +102,26 @@ class EmbeddingCache:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?)", rows)
-            self._prune()
+        except sqlite3.Error:
+            return
+        if prune:
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop the oldest rows beyond ``max_rows``."""
+        if self._db is None:
+            return
+        try:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+            if count > self.max_rows:
+                with self._db:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.execute(
+                        "DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM vectors ORDER BY added LIMIT ?)",
+                        (count - self.max_rows,),
+                    )
         except sqlite3.Error:
             pass
-
-    def _prune(self) -> None:
-        assert self._db is not None
-        (count,) = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()
-        if count > self.max_rows:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
-                    "DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM vectors ORDER BY added LIMIT ?)",
-                    (count - self.max_rows,),
-                )
 
     def close(self) -> None:
         if self._db is not None:

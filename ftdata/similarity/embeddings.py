@@ -219,14 +219,20 @@ def encode(
     rows = [missing[start : start + step] for start in range(0, len(missing), step)]
     batches = [[unique[u] for u in chunk] for chunk in rows]
     done = len(keys) - len(missing)
-    for chunk, found in zip(rows, (embedder or embed_here)(model, device, batches, batch_size), strict=True):
-        vectors[chunk] = found
-        done += len(chunk)
-        if progress is not None:
-            progress("embed", done, len(keys))
-    if store is not None:
-        store.put(identity, ((keys[u], vectors[u]) for u in missing))
-        store.close()
+    try:
+        for chunk, found in zip(rows, (embedder or embed_here)(model, device, batches, batch_size), strict=True):
+            vectors[chunk] = found
+            done += len(chunk)
+            if store is not None:
+                # stored batch by batch: a run stopped part way (Ctrl-C, a killed job)
+                # keeps what it embedded, and the next run embeds only the rest
+                store.put(identity, ((keys[u], vectors[u]) for u in chunk), prune=False)
+            if progress is not None:
+                progress("embed", done, len(keys))
+    finally:
+        if store is not None:
+            store.prune()
+            store.close()
     if unique:
         out[:] = vectors[np.asarray(where, dtype=np.int64)]
     return out
