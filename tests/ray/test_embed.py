@@ -44,9 +44,9 @@ def _texts(limit: int) -> list[str]:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_actors_compute_the_local_vectors(cluster: Any, model: str) -> None:
-    texts = _texts(150)
+    texts = _texts(60)
     unique = len(set(texts))
-    assert unique > 150  # long and short texts
+    assert unique > 64  # long and short texts, in two batches of the default model
     assert unique < len(texts)  # and repeats
     local = encode(texts, model=model, cache=False)
     embedder = RayExecutor().embedder()

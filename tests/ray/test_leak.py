@@ -23,7 +23,6 @@ from ftdata.similarity.embeddings import DEFAULT_MODEL
 from ftdata.similarity.static_model import STATIC_MINILM
 from tests.conftest import REAL, run_cli
 
-MODELS = [DEFAULT_MODEL, STATIC_MINILM]
 #: Options under which each method finds leaks between the halves of identity.json.
 MIXED: dict[str, Any] = {"methods": ["exact", "minhash", "semantic"], "threshold": 0.5, "semantic_threshold": 0.8}
 
@@ -142,8 +141,16 @@ def _embedded(executor: _KeepsItsEmbedders) -> int:
     return sum(s.texts for s in stats)
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("options", [{"methods": ["semantic"]}, MIXED], ids=["semantic", "all"])
+# The model and the mix of methods are independent: every mix with the fast model, the
+# semantic pass alone with the (slow) default one.
+MODEL_CASES = pytest.mark.parametrize(
+    ("model", "options"),
+    [(DEFAULT_MODEL, {"methods": ["semantic"]}), (STATIC_MINILM, {"methods": ["semantic"]}), (STATIC_MINILM, MIXED)],
+    ids=["semantic-default", "semantic-static", "all-static"],
+)
+
+
+@MODEL_CASES
 def test_semantic_leakage_on_ray_is_embedded_by_the_actors(
     cluster: Any, offline: None, halves: list[Path], model: str, options: dict[str, Any]
 ) -> None:
@@ -182,8 +189,7 @@ def _leak_args(halves: list[Path], model: str, options: dict[str, Any]) -> list[
     return args
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("options", [{"methods": ["semantic"]}, MIXED], ids=["semantic", "all"])
+@MODEL_CASES
 def test_cli_semantic_leak_engine_ray_prints_the_local_bytes(
     cluster: Any, offline: None, halves: list[Path], tmp_path: Path, model: str, options: dict[str, Any]
 ) -> None:
