@@ -4,6 +4,7 @@ the selected rules need, then runs the engine."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -113,7 +114,7 @@ def lint(
     fail_on = "error"
     if paths is None:
         plan = _plan(settings_for(config, None).override(**overrides), folds)
-        plan.preflight()
+        plan.preflight(files=1)
         found, st = lint_records(source, plan, progress=progress)  # type: ignore[arg-type]
         findings.extend(found)
         stats.append(st)
@@ -128,11 +129,12 @@ def lint(
         if folds:
             with_folds = {id(p): dataclasses.replace(p, folds=tuple(folds)) for p in plans.values()}
             plans = {path: with_folds[id(p)] for path, p in plans.items()}
+        sharing = collections.Counter(id(p) for p in plans.values())
         checked: set[int] = set()
         for plan in plans.values():
             if id(plan) not in checked:
                 checked.add(id(plan))
-                plan.preflight()
+                plan.preflight(files=sharing[id(plan)])
         if files:
             fail_on = plans[files[0]].settings.fail_on
         views: dict[Path, dict[str, DatasetView]] = {}

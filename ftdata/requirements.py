@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 from ftdata.config import ConfigError
@@ -85,9 +85,12 @@ class Tokenizer:
 
 @dataclass(frozen=True)
 class EmbeddingModel:
-    """The sentence-transformers model named by an option, loadable now."""
+    """The sentence-transformers model named by an option, loadable now. Loading one takes
+    seconds, so it is tried only once every other requirement of the run is met."""
 
     option: str = "model"
+    #: Checked after the others, and not at all when one of them is unmet.
+    costly: ClassVar[bool] = True
 
     def check(self, options: Mapping[str, Any]) -> str | None:
         name = options.get(self.option) or ""

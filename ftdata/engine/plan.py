@@ -156,17 +156,29 @@ class Plan:
     def selected(self) -> tuple[BoundRule, ...]:
         return (*self.records, *self.dataset, *self.files)
 
-    def preflight(self) -> None:
+    def preflight(self, *, files: int = 2) -> None:
         """Check what every selected rule needs before any data is read; one
-        :class:`~ftdata.requirements.RequirementError` names every rule that cannot run."""
+        :class:`~ftdata.requirements.RequirementError` names every rule that cannot run.
+        ``files``: how many files the plan is run on; with fewer than two the cross-file
+        rules never run, so what they need is not checked (nor loaded)."""
+        selected = self.selected if files >= 2 else (*self.records, *self.dataset)
         problems: dict[str, list[str]] = {}
-        for bound in self.selected:
-            options = {**bound.rule.options, **bound.options}
-            causes: list[str | None] = list(bound.unmet)  # loaders were tried when the plan was compiled
-            causes += [need.check(options) for need in bound.rule.requires if not isinstance(need, Loader)]
-            for cause in causes:
-                if cause:
-                    problems.setdefault(cause, []).append(bound.code)
+        # the costly checks (loading an embedding model) only once the cheap ones pass: a
+        # run that cannot start says so at once
+        for costly in (False, True):
+            for bound in selected:
+                options = {**bound.rule.options, **bound.options}
+                causes: list[str | None] = [] if costly else list(bound.unmet)  # loaders: tried when compiled
+                causes += [
+                    need.check(options)
+                    for need in bound.rule.requires
+                    if not isinstance(need, Loader) and getattr(need, "costly", False) == costly
+                ]
+                for cause in causes:
+                    if cause:
+                        problems.setdefault(cause, []).append(bound.code)
+            if problems:
+                break
         if problems:
             lines = [
                 f"{', '.join(codes)} cannot run: {cause} (or leave them out: --ignore {','.join(codes)})"
