@@ -260,7 +260,7 @@ def test_concurrent_runs_agree_and_leave_whole_entries(tmp_path: Path) -> None:
 def test_where_the_cache_lives(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "data").mkdir(parents=True)
-    (project / "pyproject.toml").write_text('[tool.ftdata]\nselect = ["FT1", "FT4"]\n')
+    (project / "pyproject.toml").write_text('[tool.ftdata]\nselect = ["FT1", "FT401"]\n')
     _write(project / "data" / "d.jsonl", RECORDS)
     _ftdata(project / "data", "lint", "d.jsonl")
     assert _entries(project / ".ftdata_cache")  # the configuration file's folder
@@ -272,7 +272,7 @@ def test_where_the_cache_lives(tmp_path: Path) -> None:
     (project / "pyproject.toml").write_text('[tool.ftdata]\nselect = ["FT1"]\ncache-dir = "build/lint"\n')
     _ftdata(project / "data", "lint", "d.jsonl")
     assert _entries(project / "build" / "lint")
-    _ftdata(project / "data", "lint", "d.jsonl", "--select", "FT4", env={"FTDATA_NO_CACHE": "1"})
+    _ftdata(project / "data", "lint", "d.jsonl", "--select", "FT401", env={"FTDATA_NO_CACHE": "1"})
     assert len(_entries(project / "build" / "lint")) == 1
     ftdata.lint(project / "data" / "d.jsonl")  # the library writes nothing unless asked
     assert len(_entries(project / "build" / "lint")) == 1
