@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: demo test browser format docs bench clean
 
-$(STAMP): pyproject.toml constraints/ci.txt
+$(STAMP): pyproject.toml setup.py ftdata/_native.c constraints/ci.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints/ci.txt -e '.[$(EXTRAS)]'
@@ -44,4 +44,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/lint_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info demo-report.html demo-report.json
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info demo-report.html demo-report.json ftdata/_native*.so

@@ -13,8 +13,9 @@ A rule slower than ``--budget`` seconds on a record set is timed on its first re
     python benchmarks/rule_costs.py --lint --against /tmp/old --against /tmp/before
 
 With ``--lint``, whole runs instead: ``ftdata lint`` of the corpus with the default
-selection (1 and 2 jobs, cache off), this tree and each ``--against`` tree timed row by
-row in the same run (best of ``--repeat``).
+selection (1 and 2 jobs, cache off), this tree, this tree on its pure-Python path
+(``FTDATA_PURE_PYTHON=1``, when its C extension is built) and each ``--against`` tree
+timed row by row in the same run (best of ``--repeat``).
 
 With ``--against``, the earlier tree and this one are measured alternately (one full pass
 each, ``--repeat`` times), each in its own process, and the best pass of each is kept.
@@ -153,47 +154,69 @@ def _cell(row: dict[str, object], label: str, counts: dict[str, int]) -> str:
 
 
 def lint_runs(records: int, trees: list[Path], repeat: int, markdown: Path | None) -> None:
-    """Seconds of ``ftdata lint`` on the corpus, default selection, for this tree and each
-    of ``trees``, row by row so that they share the machine's load."""
+    """Seconds of ``ftdata lint`` on the corpus, default selection, for this tree, this
+    tree on its pure-Python path (``FTDATA_PURE_PYTHON=1``, where the C extension is
+    built) and each of ``trees``, row by row so that they share the machine's load."""
     corpus = DATA / f"chat-{records // 1000}k.jsonl"
     cmd = [sys.executable, "-m", "ftdata", "lint", str(corpus), "--isolated", "--output-format", "json-lines"]
-    folders = [*trees, ROOT]
+    # (heading, folder, pure Python): ``python -m`` imports ftdata from the folder it runs in
+    columns = [(f"`{t}`", t, False) for t in trees] + [("this tree", ROOT, False)]
+    native = subprocess.run(
+        [sys.executable, "-c", "import ftdata.similarity.native as n; print(n.NATIVE)"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if native == "True":
+        columns.append(("this tree, `FTDATA_PURE_PYTHON=1`", ROOT, True))
     env = dict(os.environ)
     os.environ["FTDATA_NO_CACHE"] = "1"  # a cache hit would time the hash, not the lint
     load_before = os.getloadavg()
-    seconds: dict[tuple[int, Path], float] = {}
+    seconds: dict[tuple[int, int], float] = {}
     here = os.getcwd()
     try:
         for jobs in (1, 2):
-            for folder in folders:  # ``python -m`` imports ftdata from the folder it runs in
+            for k, (_, folder, pure) in enumerate(columns):
                 os.environ["PYTHONPATH"] = str(folder.resolve())
+                if pure:
+                    os.environ["FTDATA_PURE_PYTHON"] = "1"
+                else:
+                    os.environ.pop("FTDATA_PURE_PYTHON", None)
                 os.chdir(folder)
-                seconds[jobs, folder] = measure([*cmd, "--jobs", str(jobs)], repeat)["seconds"]
+                seconds[jobs, k] = measure([*cmd, "--jobs", str(jobs)], repeat)["seconds"]
     finally:
         os.chdir(here)
         os.environ.clear()
         os.environ.update(env)
     load_after = os.getloadavg()
-    headers = ["jobs", *(f"`{f}`" if f != ROOT else "this tree" for f in folders)]
+    here_column = len(trees)
+    headers = ["jobs", *(heading for heading, _, _ in columns)]
     if trees:
         headers.append(f"this tree / `{trees[0]}`")
+        if native == "True":
+            headers.append(f"pure Python / `{trees[0]}`")
     body = []
     for jobs in (1, 2):
-        row: list[object] = [jobs, *(f"{seconds[jobs, f]:.2f}" for f in folders)]
+        row: list[object] = [jobs, *(f"{seconds[jobs, k]:.2f}" for k in range(len(columns)))]
         if trees:
-            row.append(f"{seconds[jobs, ROOT] / seconds[jobs, trees[0]]:.2f}")
+            row.append(f"{seconds[jobs, here_column] / seconds[jobs, 0]:.2f}")
+            if native == "True":
+                row.append(f"{seconds[jobs, here_column + 1] / seconds[jobs, 0]:.2f}")
         body.append(row)
     load = lambda v: ", ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    path = "the C extension built" if native == "True" else "the C extension not built (pure Python)"
     text = "\n".join(
         [
             f"`ftdata lint {corpus.name} --isolated --output-format json-lines --jobs N`, default selection, "
-            f"cache off; seconds, best of {repeat}, the trees timed row by row. Machine: {machine()}.",
+            f"cache off; seconds, best of {repeat}, the trees timed row by row; this tree with {path}. "
+            f"Machine: {machine()}.",
             f"Load average (1, 5, 15 min) before {load(load_before)}, after {load(load_after)}.",
             "",
             table(headers, body),
         ]
     )
-    command = "python benchmarks/rule_costs.py --lint" + "".join(f" --against {t}" for t in trees)
+    command = f"python benchmarks/rule_costs.py --lint --repeat {repeat}" + "".join(f" --against {t}" for t in trees)
     publish(text, markdown, "lint-runs", command)
 
 

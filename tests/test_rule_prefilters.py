@@ -31,7 +31,7 @@ from ftdata.rules.replies import (
     speaker_label,
     unfilled_template_variable,
 )
-from ftdata.similarity.text import _punctuation_table, loose_bytes
+from ftdata.similarity.text import _punctuation_table, canonical_bytes, loose_bytes
 from tests.conftest import TESTS
 
 SAMPLE = Path(ftdata.__file__).parent / "samples" / "support_chat.jsonl"
@@ -412,3 +412,27 @@ def test_punctuation_table_filled_on_demand_is_the_full_table() -> None:
 def test_loose_bytes_of_any_text(text: str) -> None:
     expected = " ".join(unicodedata.normalize("NFKC", text).casefold().translate(_full_punctuation()).split())
     assert loose_bytes(text) == expected.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(st.characters(max_codepoint=0x7F), max_size=200),  # the ASCII turn, keyed in one pass
+        st.text(st.sampled_from([*" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", "a", "B", "é", "\u3000", "\x85"]), max_size=60),
+        st.text(max_size=200),
+    ),
+    st.booleans(),
+)
+def test_canonical_bytes_of_any_text(text: str, casefold: bool) -> None:
+    """The exact-duplicate key of a turn is its NFC text, case-folded when asked, split at
+    whitespace and joined by single spaces, whichever path computes it."""
+    expected = unicodedata.normalize("NFC", text)
+    expected = expected.casefold() if casefold else expected
+    assert canonical_bytes(text, casefold=casefold) == " ".join(expected.split()).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=200))
+def test_loose_bytes_of_ascii_text(text: str) -> None:
+    expected = " ".join(text.casefold().translate(_full_punctuation()).split())
+    assert loose_bytes(text) == expected.encode("ascii")

@@ -11,6 +11,7 @@ from ftdata.findings import Issue, PathT, Severity, plural
 from ftdata.formats import TEXT
 from ftdata.records import Record
 from ftdata.registry import rule
+from ftdata.similarity import native
 
 WARNING = Severity.WARNING
 
@@ -221,11 +222,14 @@ def speaker_label(record: Record) -> list[Issue] | None:
 
 # Characters that draw rules and table borders: long runs of them are markup, not a loop.
 _MARKUP = frozenset("-=_*#~.+|/\\<>─━═│┃ \t\n\r")
+_MARKUP_CHARS = "".join(sorted(_MARKUP))
 
 
 def _char_run(text: str, limit: int) -> tuple[str, int] | None:
     """The first run of one character longer than ``limit`` (four times ``limit`` for rule
     and border characters), as (character, length)."""
+    if native.NATIVE:
+        return native.char_run(text, limit, _MARKUP_CHARS)
     if not _may_run(text):
         return None
     return _char_run_scan(text, limit)
@@ -319,20 +323,10 @@ def compression_ratio(text: str) -> float:
 #: Where a sentence or line ends: the spaces after a full stop, a question or an
 #: exclamation mark, and line breaks.
 _UNIT = re.compile(r"(?<=[.!?])[ \t]+|\n+")
-# The same cut as _UNIT.split once empty pieces are dropped, several times faster: the
-# spaces after a stop become a line break, then lines are split.
-_STOP_SPACES = re.compile(r"[.!?][ \t]+")
 
-
-def _stop_line(m: re.Match[str]) -> str:
-    return m.group()[0] + "\n"
-
-
-def units_of(text: str) -> list[str]:
-    """The sentences and lines of ``text``, stripped, empty ones left out: the pieces of
-    ``_UNIT.split(text)`` (the reference) that hold something."""
-    units = [u.strip() for u in _STOP_SPACES.sub(_stop_line, text).split("\n")]
-    return [u for u in units if u]
+#: The sentences and lines of a text, stripped, empty ones left out: the pieces of
+#: ``_UNIT.split(text)`` (the reference) that hold something.
+units_of = native.py_units
 
 
 def _looped_units(text: str, period: int = 8) -> tuple[list[str], float]:
@@ -351,6 +345,9 @@ def _units_loop(text: str, max_share: float) -> bool:
     """``_looped_units(text)[1] > max_share``, ruled out first by the distinct units: the
     first occurrence of a unit never repeats one before it, so the looped units hold at
     most the characters of all units less those of the distinct ones."""
+    if native.NATIVE:
+        total, looped = native.looped_units(text, 8)
+        return looped / (total or 1) > max_share  # the share _looped_of computes
     units = units_of(text)
     total = len("".join(units))
     if total - len("".join(set(units))) + 1 <= max_share * total:
@@ -401,7 +398,29 @@ def may_repeat(text: str, max_share: float, n: int) -> bool:
     The word comparisons allow one word and one character more than these bounds, which
     covers any rounding of the floating-point products.
     """
-    return _may_repeat_words(text, text.split(), max_share, n)
+    return _may_repeat(text, None, max_share, n)
+
+
+def _may_repeat(text: str, words: list[str] | None, max_share: float, n: int) -> bool:
+    """:func:`may_repeat` of ``text``, from its word statistics in C when the extension is
+    built, else from ``words`` (``text.split()``, split here when None)."""
+    if native.NATIVE:
+        return _may_repeat_stats(text, native.word_stats(text, n), max_share, n)
+    return _may_repeat_words(text, text.split() if words is None else words, max_share, n)
+
+
+def _may_repeat_stats(text: str, stats: tuple[int, int, int, int], max_share: float, n: int) -> bool:
+    """:func:`may_repeat` of ``text`` from its :func:`ftdata.similarity.native.word_stats`: the bounds
+    of :func:`_may_repeat_words`, every figure computed in one pass."""
+    words, distinct, top, chars = stats
+    if words < 3 * n:
+        return False
+    limit = max_share * words
+    if words - distinct + n + 1 > limit and top + 1 > limit:
+        return True
+    if chars < (1.0 - max_share) * len(text) + 1:
+        return _units_loop(text, max_share)
+    return False
 
 
 def _may_repeat_words(text: str, words: list[str], max_share: float, n: int) -> bool:
@@ -419,13 +438,20 @@ def _may_repeat_words(text: str, words: list[str], max_share: float, n: int) -> 
 
 
 def _looping(
-    prose: str, max_compression: float, max_share: float, ngram: int, words: list[str] | None = None
+    prose: str,
+    max_compression: float,
+    max_share: float,
+    ngram: int,
+    words: list[str] | None = None,
+    *,
+    plain: bool = False,
 ) -> str | None:
     """What to say of ``prose`` when it compresses above ``max_compression`` and more than
     ``max_share`` of it loops; None when it does not. ``words``: the words of ``prose``
-    when it holds no table (so that it is its own table-free text), split already."""
-    table_free = prose if words is not None else _without_tables(prose)
-    if not _may_repeat_words(table_free, words if words is not None else table_free.split(), max_share, ngram):
+    when it holds no table (so that it is its own table-free text), split already;
+    ``plain``: ``prose`` holds no table, its words left to :func:`_may_repeat`."""
+    table_free = prose if words is not None or plain else _without_tables(prose)
+    if not _may_repeat(table_free, words, max_share, ngram):
         return None
     ratio = compression_ratio(prose)
     if ratio <= max_compression:
@@ -439,9 +465,13 @@ def _looping_prose(prose: str, min_length: int, max_compression: float, max_shar
     tables, the prose is split once: the tail's words are the last words of the whole,
     the first of them cut where the tail starts."""
     cut = len(prose) - min_length
+    plain = False
+    tail_words = None
     if cut <= 0 or "|" in prose or "+-" in prose:
         message = _looping(prose, max_compression, max_share, ngram)
-        tail_words = None
+    elif native.NATIVE:
+        plain = True  # the statistics in C need no list of words
+        message = _looping(prose, max_compression, max_share, ngram, plain=True)
     else:
         head = prose[:cut].split()
         tail_words = prose[cut:].split()
@@ -453,7 +483,7 @@ def _looping_prose(prose: str, min_length: int, max_compression: float, max_shar
     if message is None and cut > 0:
         # a generation that went wrong loops at its end, after a sound start that keeps
         # the whole turn's figures low: judge the tail on its own
-        tail = _looping(prose[cut:], max_compression, max_share, ngram, tail_words)
+        tail = _looping(prose[cut:], max_compression, max_share, ngram, tail_words, plain=plain)
         message = tail and tail.replace("repeats itself", "ends in a loop", 1)
     return message
 

@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 from ftdata.records import Record
+from ftdata.similarity import native
 
 SCOPES = ("prompt", "answer", "conversation")
 
@@ -65,6 +66,9 @@ def scope_text(record: Record, scope: str = "conversation", *, casefold: bool = 
 
 
 _WS_BYTES = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b"         ")
+_WS_CASEFOLD = bytes.maketrans(
+    b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1fABCDEFGHIJKLMNOPQRSTUVWXYZ", b"         abcdefghijklmnopqrstuvwxyz"
+)
 # UTF-8 of the whitespace str.split() knows beyond ASCII: U+0085, U+00A0, U+1680,
 # U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
 _UNICODE_SPACE = re.compile(rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
@@ -75,6 +79,11 @@ def canonical_bytes(text: str, *, casefold: bool = False) -> bytes:
     whitespace) collapsed to one space, stripped, optionally case-folded. Computed on
     bytes, without splitting the text into words, since exact-duplicate keys need only
     the bytes."""
+    if native.NATIVE:
+        # ASCII text (the common turn) in one pass in C: the translation below, collapsed
+        found = native.ascii_words(text, _WS_CASEFOLD if casefold else _WS_BYTES, b"")
+        if found is not None:
+            return found
     if text.isascii():
         data = text.encode("ascii")
     else:
@@ -135,7 +144,11 @@ def loose_bytes(text: str) -> bytes:
     punctuation removed and whitespace collapsed, so that "What is 2+2?" and "what is
     2+2" are one prompt. Symbols (``+``, ``=``, ``<``) and digits are kept: they change
     what is asked."""
-    if text.isascii():  # the common prompt: a byte table does it all
+    if native.NATIVE:
+        found = native.ascii_words(text, _ASCII_LOOSE, _ASCII_APOSTROPHES)
+        if found is not None:
+            return found
+    elif text.isascii():  # the common prompt: a byte table does it all
         return b" ".join(text.encode("ascii").translate(_ASCII_LOOSE, _ASCII_APOSTROPHES).split())
     text = unicodedata.normalize("NFKC", text).casefold().translate(_punctuation_table())
     return " ".join(text.split()).encode("utf-8", "surrogatepass")
