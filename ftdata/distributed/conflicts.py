@@ -1,25 +1,23 @@
-"""FT401, FT402 and FT403 on an executor (a Ray cluster): the issues of the local rules,
-issue for issue, without the keys of every record on the driver.
+"""FT401 to FT404 on an executor (a Ray cluster): the issues of the local rules, issue
+for issue, without the keys of every record on the driver.
 
-Stages, each a pure function over a block or a partition, with their intermediates under
-the work directory: the lint's own shard scan, which then writes each rule's collected
-rows (FT401: duplicate key; FT402/FT403: prompt key, answer key) split into
+Stages, pure functions over a block or a partition, their intermediates in the work
+directory: the lint's own shard scan, which then writes each rule's collected rows (FT401:
+duplicate key; FT402/FT403: prompt key, answer key; FT404: MinHash band keys) split into
 ``partitions`` files by their first key (so that equal keys of every block meet in one
-partition) and leaves them out of the result it sends back, with ``b<k>.json`` (the
-block's record and line counts) written last as the mark of a finished block; then one
-task per partition, which groups its rows by key, reads the records it needs (FT401:
-the lines of the records kept, or every member's text for ``keep="longest"``; FT403:
-first replies) from the blocks that hold them, and judges each group with the functions
-of the local rules. The driver gathers the issues of the groups (a few) in the order of
-the local rule: by the first record of each group. ``near`` above 0 (FT403's
-near-identical prompts, a MinHash over every prompt) runs as the local rule does, on the
-driver.
+partition) and leaves them out of the result it sends back, with ``b<k>.json`` (its record
+and line counts) written last to mark the block finished; then one task per partition, which
+groups its rows by key, reads the records it needs (FT401: the lines of the records kept, or
+every member's text for ``keep="longest"``; FT403: first replies) from their blocks, and
+judges each group with the functions of the local rules. The driver gathers the issues of
+the groups in the order of the local rule: by the first record of each group; FT403's
+``near`` above 0 (a MinHash over every prompt) runs on the driver, as locally.
 
 With a work directory given, the lint resumes: each finished shard's result and each
 judged partition's issues are kept there (see :func:`~ftdata.distributed.workdir.write_result`)
-under a stamp of the input (size, mtime, inode, sha256), ftdata, the plan and the cut, so
-that a run started again on the same input with the same settings reads them instead of
-running those tasks again; anything else has another stamp and is computed afresh.
+under a stamp of the input (size, mtime, inode, sha256), ftdata, the plan and the cut: a
+run started again with the same input and settings reads them instead of running those
+tasks again; anything else has another stamp and is computed afresh.
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ import orjson
 
 from ftdata import io
 from ftdata.distributed.job import check_stamp, stamp_of
+from ftdata.distributed.near import bucket, near_issues, near_options, write_rows
 from ftdata.distributed.workdir import (
     WorkDir,
     lint_folder,
@@ -84,6 +83,7 @@ class ConflictJob:
     #: The stamp of the run when it resumes (a work directory was given): every task then
     #: keeps its result under it. Empty: results go back to the driver only.
     key: bytes = b""
+    near: tuple[tuple[str, Any], ...] = ()  # FT404's options, when it is staged
 
     def meta_path(self, block: int) -> Path:
         return Path(self.work) / "scan" / f"b{block}.json"
@@ -110,7 +110,9 @@ def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJ
     found = scan(shard)
     result: ShardResult = found[0] if isinstance(found, tuple) else found
     block = job.starts.index(shard.start)
-    for code in job.codes:
+    if job.near:
+        write_rows(job, block, result.collected.pop("FT404", None))
+    for code in (c for c in job.codes if c != "FT404"):
         column = result.collected.pop(code, None)
         values = column.values if column is not None else []
         index = np.frombuffer(column.indices, dtype=np.int64) if column is not None else np.zeros(0, np.int64)
@@ -137,8 +139,10 @@ def scan_and_write(shard: Shard, *, scan: Callable[[Shard], Any], job: ConflictJ
 
 
 def judge_partition(partition: int, *, job: ConflictJob, code: str, options: Mapping[str, Any]) -> list[Issue]:
-    """The issues of rule ``code`` (FT401, FT402 or FT403, its options bound) for the keys
-    of ``partition``, in the order of their groups' first records."""
+    """The issues of rule ``code`` (its options bound) for the keys of ``partition``, in the
+    order of their groups' first records (FT404: none, see :func:`~ftdata.distributed.near.bucket`)."""
+    if code == "FT404":
+        return bucket(partition, job)
     issues = _duplicates(partition, job, options) if code == "FT401" else _judge(partition, job, code, options)
     if job.key:
         write_result(job.judged_path(code, partition), issues, job.task_key(code, partition, sorted(options.items())))
@@ -160,8 +164,8 @@ def _judge(partition: int, job: ConflictJob, code: str, options: Mapping[str, An
     groups = answered_differently(group_by_prompt(zip(index, zip(*columns, strict=True), strict=True)).values())
     if not groups:
         return []
-    records, lines = _fetch(job, replies_needed(groups))
-    where = _Lines(lines).where
+    records, lines = fetch_records(job, replies_needed(groups))
+    where = RecordLines(lines).where
     issues = []
     paraphrase = float(options["paraphrase"])
     wanted = reported_kinds(str(options["report"])) if code == "FT403" else frozenset()
@@ -187,13 +191,13 @@ def _duplicates(partition: int, job: ConflictJob, options: Mapping[str, Any]) ->
         return []
     keep = str(options["keep"])
     if keep == "first":
-        records, lines = _fetch(job, {c.representative for c in clusters})
+        records, lines = fetch_records(job, {c.representative for c in clusters})
     else:  # the kept record is the longest of its group: read every member
-        records, lines = _fetch(job, {m for c in clusters for m in c.members})
+        records, lines = fetch_records(job, {m for c in clusters for m in c.members})
         scope, casefold = str(options["scope"]), bool(options["casefold"])
         lengths = duplicate_lengths(records, scope=scope, casefold=casefold)
         clusters = duplicate_clusters(collected, keep=keep, lengths=lambda _: lengths)
-    return list(duplicate_issues(_Lines(lines), clusters))
+    return list(duplicate_issues(RecordLines(lines), clusters))
 
 
 def _rows(job: ConflictJob, code: str, partition: int, names: tuple[str, ...]) -> tuple[list[int], list[list[int]]]:
@@ -209,7 +213,7 @@ def _rows(job: ConflictJob, code: str, partition: int, names: tuple[str, ...]) -
 
 
 @dataclass(frozen=True, slots=True)
-class _Lines:
+class RecordLines:
     """Names records as a file's dataset view does, from the lines of the records read."""
 
     lines: Mapping[int, int]
@@ -219,7 +223,7 @@ class _Lines:
         return f"the record on line {line}" if line is not None else f"record {index}"
 
 
-def _fetch(job: ConflictJob, wanted: set[int]) -> tuple[dict[int, Record], dict[int, int]]:
+def fetch_records(job: ConflictJob, wanted: set[int]) -> tuple[dict[int, Record], dict[int, int]]:
     """The records at the global indices ``wanted``, normalised as the lint reads them
     again, and the line of each; only the blocks that hold them are read, and only up to
     the last one wanted (the others are counted, not parsed)."""
@@ -297,6 +301,7 @@ class ConflictStage:
             plan.format,
             options.max_line_bytes,
             options.max_depth,
+            near=near_options(plan),
         )
         identity: dict[str, Any] = {"path": str(path), "job": repr(job)}
         if work_dir is None:
@@ -358,6 +363,8 @@ class ConflictStage:
             records = np.cumsum([0] + [m["records"] for m in metas])[:-1]
             lines = np.cumsum([0] + [m["lines"] for m in metas])[:-1]
             job = self.job = replace(job, offsets=tuple(records.tolist()), line_offsets=tuple(lines.tolist()))
+        if bound.code == "FT404":
+            return near_issues(self)
         found: dict[int, list[Issue]] = {}
         if job.key:
             for p in range(job.partitions):
@@ -404,9 +411,10 @@ class Resuming:
 
 
 def staged_codes(plan: Plan) -> Iterator[str]:
-    """The rules of ``plan`` the stage runs: FT401, FT402, and FT403 without ``near`` (prompts
+    """The rules of ``plan`` the stage runs: FT401, FT402, FT403 without ``near`` (prompts
     that are near duplicates of each other are found over every prompt at once, as the
-    local rule finds them, on the driver)."""
+    local rule finds them, on the driver), and FT404 where :mod:`~ftdata.distributed.near` can."""
     for bound in plan.dataset:
         if bound.code in CODES and float(_options(bound).get("near", 0.0)) <= 0:
             yield bound.code
+    yield from ("FT404",) if near_options(plan) else ()

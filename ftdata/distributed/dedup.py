@@ -233,7 +233,7 @@ def _run(
         after_stage("buckets")
         run_stage(work, "verify", executor, verify_block, range(job.blocks), job)
         after_stage("verify")
-        clusters = _components(job)
+        clusters = components(job)
     members = np.asarray(sorted({m for c in clusters for m in c.members}), dtype=np.int64)
     found = row_values(job, "line", members)
     lines: dict[int, int | None] = {}
@@ -260,7 +260,7 @@ def row_values(job: Job, column: str, indices: np.ndarray) -> np.ndarray:
     return found
 
 
-def _components(job: Job) -> list[Cluster]:
+def components(job: Job) -> list[Cluster]:
     """Connected components of the verified edges, as FT404 builds them."""
     table = read_table([verify_path(job, b) for b in range(job.blocks)])
     i, j = table.column("i").to_numpy(), table.column("j").to_numpy()

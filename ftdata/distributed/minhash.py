@@ -13,6 +13,7 @@ shingle sets of the verified pairs' records alone), and writes the verified edge
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from ftdata.distributed.workdir import read_table, write_table
 
 #: Buckets up to this size give all their pairs, larger ones a star (as ``candidate_pairs``).
 MAX_ALL_PAIRS = 64
+#: The reply shingle sets of the records at some global indices (see :func:`verify_block`).
+Replies = Callable[[np.ndarray], Mapping[int, "np.ndarray | None"]]
 
 
 def buckets_dir(job: Job) -> Path:
@@ -91,11 +94,13 @@ def _read_sets(job: Job, wanted: np.ndarray, column: str = "shingles") -> dict[i
     return found
 
 
-def verify_block(block: int, job: Job) -> int:
+def verify_block(block: int, job: Job, *, replies: Replies | None = None) -> int:
     """Write the candidate pairs of ``block`` whose exact Jaccard similarity reaches the
     threshold (i, j, similarity), less those whose replies are not near each other when
     ``job`` compares them (:func:`~ftdata.similarity.minhash.near_replies`); returns how
-    many (-1 when an earlier run finished it)."""
+    many (-1 when an earlier run finished it). ``replies`` gives the reply shingle sets
+    of the records wanted (global indices; None or left out: no reply); default: the
+    ``replies`` column of the scan rows (a lint reads the records again instead)."""
     from ftdata.similarity.minhash import jaccard, near_replies
 
     out = verify_path(job, block)
@@ -119,8 +124,8 @@ def verify_block(block: int, job: Job) -> int:
     if job.replies and verified:
         # Only the records of pairs that are not identical are compared by their replies.
         wanted = np.unique(np.asarray([k for i, j, sim in verified if sim < 1.0 for k in (i, j)], dtype=np.int64))
-        replies = _read_sets(job, wanted, "replies")
-        verified = near_replies(verified, replies.get, job.answer_threshold)
+        found = _read_sets(job, wanted, "replies") if replies is None else replies(wanted)
+        verified = near_replies(verified, found.get, job.answer_threshold)
     write_table(
         out,
         {

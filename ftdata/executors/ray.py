@@ -94,8 +94,9 @@ class RayExecutor:
 
     def dataset_stages(self, plan: Plan, parts: Sequence[Shard]) -> ConflictStage | None:
         """The distributed stages of the dataset rules of ``plan`` for a file cut into
-        ``parts`` (FT401's duplicate groups, FT402 and FT403's conflict groups), or None
-        when the plan has none: the engine then runs every dataset rule on the driver.
+        ``parts`` (FT401's duplicate groups, FT402 and FT403's conflict groups, FT404's
+        MinHash near duplicates), or None when the plan has none: the engine then runs
+        every dataset rule on the driver.
         With ``work_dir`` there is always a stage: it keeps every finished shard's result
         there, so that an interrupted lint resumes."""
         from ftdata.distributed.conflicts import ConflictStage, staged_codes

@@ -845,6 +845,10 @@ class _Sets(Sequence[Any]):
     def __getitem__(self, k: int) -> np.ndarray:  # type: ignore[override]
         return self._view(self.values[k]) if self._view is not None else _shingles_of(self.values[k])
 
+    def lengths(self) -> list[int]:
+        """The length of each record's text, what ``keep="longest"`` weighs."""
+        return [int.from_bytes(v[:8], "little") & _LENGTH_MASK for v in self.values]
+
     def signatures(self, num_perm: int, seed: int) -> np.ndarray:
         """The MinHash signature of every set: those the pass computed (``finish``), and
         the others computed here, equal to what ``finish`` gives."""
@@ -953,9 +957,28 @@ def near_duplicate(
     )
     if scope == "conversation" and answer_threshold > 0 and pairs:
         pairs = _near_replies(dataset, column.indices, pairs, answer_threshold, shingle=shingle, n=n)
-    lengths = [int.from_bytes(v[:8], "little") & _LENGTH_MASK for v in column.values] if keep == "longest" else None
+    lengths = sets.lengths() if keep == "longest" else None
     clusters = build_clusters(len(sets), pairs, keep=keep, lengths=lengths)
-    yield from _cluster_issues(dataset, _reindex(clusters, column.indices), "near duplicate")
+    yield from near_duplicate_issues(dataset, _reindex(clusters, column.indices))
+
+
+def near_sets(values: list[bytes]) -> _Sets:
+    """FT404's collected values as the rule compares them: their shingle sets (read in
+    place), signatures (``signatures(num_perm, seed)``) and text lengths (``lengths()``)."""
+    return _Sets(values)
+
+
+def near_duplicate_issues(dataset: Where, clusters: Sequence[Cluster]) -> Iterator[Issue]:
+    """FT404's issues for its groups (record indices): one per record after the one kept."""
+    return _cluster_issues(dataset, clusters, "near duplicate")
+
+
+def near_reply_sets(records: Mapping[int, Record], *, shingle: str, n: int) -> dict[int, np.ndarray | None]:
+    """The reply shingle sets FT404 compares, of each of ``records`` (None: no reply)."""
+    from ftdata.similarity.minhash import reply_bytes, reply_shingles
+
+    texts = {index: reply_bytes(rec) for index, rec in records.items()}
+    return dict(zip(texts, reply_shingles(list(texts.values()), shingle=shingle, n=n), strict=True))
 
 
 def _near_replies(
@@ -970,11 +993,10 @@ def _near_replies(
     """The ``pairs`` (positions in ``indices``) whose replies are near each other (see
     :func:`~ftdata.similarity.minhash.near_replies`). A pair with the same conversation
     shingles is kept unread; only the records of the other pairs are read again."""
-    from ftdata.similarity.minhash import near_replies, reply_bytes, reply_shingles
+    from ftdata.similarity.minhash import near_replies
 
     records = dataset.fetch({indices[k] for i, j, sim in pairs if sim < 1.0 for k in (i, j)})
-    texts = {index: reply_bytes(rec) for index, rec in records.items()}
-    replies = dict(zip(texts, reply_shingles(list(texts.values()), shingle=shingle, n=n), strict=True))
+    replies = near_reply_sets(records, shingle=shingle, n=n)
     return near_replies(pairs, lambda k: replies.get(indices[k]), threshold)
 
 
