@@ -10,8 +10,10 @@ and line counts) written last to mark the block finished; then one task per part
 groups its rows by key, reads the records it needs (FT401: the lines of the records kept, or
 every member's text for ``keep="longest"``; FT403: first replies) from their blocks, and
 judges each group with the functions of the local rules. The driver gathers the issues of
-the groups in the order of the local rule: by the first record of each group; FT403's
-``near`` above 0 (a MinHash over every prompt) runs on the driver, as locally.
+the groups in the order of the local rule: by the first record of each group. FT403 with
+``near`` above 0 first merges the groups of near-identical prompts in stages of its own
+(:mod:`~ftdata.distributed.conflicts_near`), FT404 runs MinHash stages
+(:mod:`~ftdata.distributed.near`).
 
 With a work directory given, the lint resumes: each finished shard's result and each
 judged partition's issues are kept there (see :func:`~ftdata.distributed.workdir.write_result`)
@@ -36,8 +38,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ftdata import io
-from ftdata.distributed.job import check_stamp, stamp_of
+from ftdata.distributed.conflicts_near import RecordLines, fetch_records, near_prompt_issues
+from ftdata.distributed.job import stamp_of
 from ftdata.distributed.near import bucket, near_issues, near_options, write_rows
 from ftdata.distributed.workdir import (
     WorkDir,
@@ -54,8 +56,6 @@ from ftdata.engine.plan import BoundRule, Plan
 from ftdata.engine.scan import Shard, ShardResult
 from ftdata.executors import Executor
 from ftdata.findings import Issue
-from ftdata.formats import normalise
-from ftdata.records import Record
 
 #: The rules this stage runs.
 CODES = ("FT401", "FT402", "FT403")
@@ -160,7 +160,7 @@ def _judge(partition: int, job: ConflictJob, code: str, options: Mapping[str, An
         reported_kinds,
     )
 
-    index, columns = _rows(job, code, partition, ("prompt", "answer"))
+    index, columns = partition_rows(job, code, partition, ("prompt", "answer"))
     groups = answered_differently(group_by_prompt(zip(index, zip(*columns, strict=True), strict=True)).values())
     if not groups:
         return []
@@ -184,7 +184,7 @@ def _duplicates(partition: int, job: ConflictJob, options: Mapping[str, Any]) ->
     them, with the lines of the records kept read from the blocks that hold them."""
     from ftdata.rules.duplicates import duplicate_clusters, duplicate_issues, duplicate_lengths
 
-    index, (keys,) = _rows(job, "FT401", partition, ("key",))
+    index, (keys,) = partition_rows(job, "FT401", partition, ("key",))
     collected = list(zip(index, keys, strict=True))
     clusters = duplicate_clusters(collected)
     if not clusters:
@@ -200,7 +200,9 @@ def _duplicates(partition: int, job: ConflictJob, options: Mapping[str, Any]) ->
     return list(duplicate_issues(RecordLines(lines), clusters))
 
 
-def _rows(job: ConflictJob, code: str, partition: int, names: tuple[str, ...]) -> tuple[list[int], list[list[int]]]:
+def partition_rows(
+    job: ConflictJob, code: str, partition: int, names: tuple[str, ...]
+) -> tuple[list[int], list[list[int]]]:
     """The global record index and the columns ``names`` of the rows of ``partition`` of
     rule ``code``, from every block, in record order."""
     table = read_table([job.rows_path(code, b, partition) for b in range(len(job.starts))])
@@ -210,52 +212,6 @@ def _rows(job: ConflictJob, code: str, partition: int, names: tuple[str, ...]) -
     index = np.asarray(job.offsets, dtype=np.int64)[block] + table.column("index").to_numpy()
     order = np.argsort(index, kind="stable")
     return index[order].tolist(), [table.column(name).to_numpy()[order].tolist() for name in names]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordLines:
-    """Names records as a file's dataset view does, from the lines of the records read."""
-
-    lines: Mapping[int, int]
-
-    def where(self, index: int) -> str:
-        line = self.lines.get(index)
-        return f"the record on line {line}" if line is not None else f"record {index}"
-
-
-def fetch_records(job: ConflictJob, wanted: set[int]) -> tuple[dict[int, Record], dict[int, int]]:
-    """The records at the global indices ``wanted``, normalised as the lint reads them
-    again, and the line of each; only the blocks that hold them are read, and only up to
-    the last one wanted (the others are counted, not parsed)."""
-    path = Path(job.path)
-    check_stamp(path, job.stamp)
-    offsets = np.asarray(job.offsets, dtype=np.int64)
-    indices = np.asarray(sorted(wanted), dtype=np.int64)
-    blocks = np.searchsorted(offsets, indices, side="right") - 1
-    records: dict[int, Record] = {}
-    lines: dict[int, int] = {}
-    for b in np.unique(blocks).tolist():
-        local = set((indices[blocks == b] - offsets[b]).tolist())
-        items = io.read_jsonl(
-            path,
-            io.ReadStats(),
-            source=job.path,
-            start=job.starts[b],
-            end=job.ends[b],
-            max_line_bytes=job.max_line_bytes,
-            max_depth=job.max_depth,
-            wanted=local,
-        )
-        for item in items:
-            if type(item) is Record and item.index in local:
-                if type(item.data) is dict:
-                    normalise(item, job.format)
-                at = int(offsets[b]) + item.index
-                records[at] = item
-                if item.line is not None:
-                    lines[at] = item.line + job.line_offsets[b]
-    check_stamp(path, job.stamp)
-    return records, lines
 
 
 def _index(issue: Issue) -> int:
@@ -365,6 +321,8 @@ class ConflictStage:
             job = self.job = replace(job, offsets=tuple(records.tolist()), line_offsets=tuple(lines.tolist()))
         if bound.code == "FT404":
             return near_issues(self)
+        if bound.code == "FT403" and float(options["near"]) > 0:
+            return near_prompt_issues(self, options)
         found: dict[int, list[Issue]] = {}
         if job.key:
             for p in range(job.partitions):
@@ -411,10 +369,9 @@ class Resuming:
 
 
 def staged_codes(plan: Plan) -> Iterator[str]:
-    """The rules of ``plan`` the stage runs: FT401, FT402, FT403 without ``near`` (prompts
-    that are near duplicates of each other are found over every prompt at once, as the
-    local rule finds them, on the driver), and FT404 where :mod:`~ftdata.distributed.near` can."""
+    """The rules of ``plan`` the stage runs: FT401, FT402, FT403 (with ``near``, see
+    :mod:`~ftdata.distributed.conflicts_near`), and FT404 where :mod:`~ftdata.distributed.near` can."""
     for bound in plan.dataset:
-        if bound.code in CODES and float(_options(bound).get("near", 0.0)) <= 0:
+        if bound.code in CODES:
             yield bound.code
     yield from ("FT404",) if near_options(plan) else ()

@@ -117,10 +117,7 @@ def minhash_job(job: ConflictJob) -> Job:
 def write_rows(job: ConflictJob, block: int, column: Column | None) -> None:
     """Write block ``block``'s FT404 rows (``column``: what the collector collected there)
     and its band keys, split into ``job.partitions`` files by key."""
-    import pyarrow as pa
-
     from ftdata.rules.duplicates import near_sets
-    from ftdata.similarity.minhash import band_keys
 
     near = minhash_job(job)
     values = list(column.values) if column is not None else []
@@ -130,12 +127,25 @@ def write_rows(job: ConflictJob, block: int, column: Column | None) -> None:
         sig = sets.signatures(near.num_perm, near.seed)
     else:
         sig = np.zeros((0, near.num_perm), dtype=np.uint32)
-    sizes = np.asarray([0] + [sets[k].size for k in range(len(sets))], dtype=np.int64)
-    flat = np.concatenate([sets[k] for k in range(len(sets))]) if values else np.zeros(0, dtype=np.uint32)
-    shingles = pa.ListArray.from_arrays(pa.array(np.cumsum(sizes).astype(np.int32)), pa.array(flat))
+    found = [sets[k] for k in range(len(sets))]
+    write_sets(near, block, index, found, np.asarray(sets.lengths(), dtype=np.int64), sig)
+
+
+def write_sets(
+    near: Job, block: int, index: np.ndarray, sets: list[np.ndarray], lengths: np.ndarray, sig: np.ndarray
+) -> None:
+    """Write block ``block``'s rows for the MinHash stages of ``near`` (its records' local
+    ``index``, sorted, their shingle ``sets``, text ``lengths`` and signatures ``sig``) and
+    one row per band key, split into ``near.partitions`` files by key."""
+    import pyarrow as pa
+
+    from ftdata.similarity.minhash import band_keys
+
+    sizes = np.asarray([0] + [s.size for s in sets], dtype=np.int64)
+    flat = np.concatenate(sets) if sets else np.zeros(0, dtype=np.uint32)
+    shingles = pa.ListArray.from_arrays(pa.array(np.cumsum(sizes).astype(np.int32)), pa.array(flat, pa.uint32()))
     folder = near.scan_dir
     folder.mkdir(parents=True, exist_ok=True)
-    lengths = np.asarray(sets.lengths(), dtype=np.int64)
     write_table(folder / f"b{block}.rows.parquet", {"index": index, "length": lengths, "shingles": shingles})
     valid = np.flatnonzero(sig[:, 0] != 0xFFFFFFFF)  # an empty set shares no band (as locally)
     keys = [band_keys(sig, band, near.rows, valid) for band in range(near.bands)]
@@ -169,7 +179,7 @@ def verify(block: int, *, job: ConflictJob) -> int:
 
 def _replies(job: ConflictJob, wanted: np.ndarray) -> dict[int, np.ndarray | None]:
     """The reply shingle sets of the records ``wanted``, read again from their blocks."""
-    from ftdata.distributed.conflicts import fetch_records
+    from ftdata.distributed.conflicts_near import fetch_records
     from ftdata.rules.duplicates import near_reply_sets
 
     options = dict(job.near)
@@ -179,7 +189,7 @@ def _replies(job: ConflictJob, wanted: np.ndarray) -> dict[int, np.ndarray | Non
 
 def record_lines(block: int, *, job: ConflictJob, wanted: tuple[int, ...]) -> dict[int, int]:
     """The lines of the records ``wanted`` (global indices) that lie in ``block``."""
-    from ftdata.distributed.conflicts import fetch_records
+    from ftdata.distributed.conflicts_near import fetch_records
 
     start = job.offsets[block]
     end = job.offsets[block + 1] if block + 1 < len(job.offsets) else None
@@ -189,7 +199,8 @@ def record_lines(block: int, *, job: ConflictJob, wanted: tuple[int, ...]) -> di
 def near_issues(stage: ConflictStage) -> list[Issue]:
     """FT404's issues, in the order of the local rule, once the scan has written its rows
     (``stage.job`` knows where each block's records start)."""
-    from ftdata.distributed.conflicts import RecordLines, judge_partition
+    from ftdata.distributed.conflicts import judge_partition
+    from ftdata.distributed.conflicts_near import RecordLines
     from ftdata.rules.duplicates import near_duplicate_issues
 
     job = stage.job

@@ -532,36 +532,62 @@ def _prompt_groups(dataset: DatasetView, near: float = 0.0) -> Iterator[JudgedGr
     members, answer key -> answer words). With ``near``, prompts whose MinHash-verified
     Jaccard similarity reaches it count as the same prompt."""
     grouped = group_by_prompt(dataset.collected)
-    if near > 0:
-        grouped = _merge_near_prompts(dataset, grouped, near)
-    groups = answered_differently(grouped.values())
+    merged = _merge_near_prompts(dataset, grouped, near) if near > 0 else list(grouped.values())
+    groups = answered_differently(merged)
     if not groups:
         return
     yield from judge_groups(groups, dataset.fetch(replies_needed(groups)))
 
 
-def _merge_near_prompts(
-    dataset: DatasetView, by_prompt: dict[int, list[tuple[int, int]]], near: float
-) -> dict[int, list[tuple[int, int]]]:
+#: How FT403's ``near`` compares prompts: MinHash over word 3-grams, with these
+#: permutations and seed (LSH bands picked for the threshold, see ``choose_bands``).
+NEAR_PROMPT_SHINGLE = "word"
+NEAR_PROMPT_N = 3
+NEAR_PROMPT_PERMUTATIONS = 128
+NEAR_PROMPT_SEED = 0
+
+
+def near_prompt_text(record: Record) -> str:
+    """The text of ``record``'s prompt that FT403's ``near`` compares (read from the first
+    record of each group of one prompt key)."""
+    return scope_text(record, "prompt", casefold=True)
+
+
+def merge_prompt_groups(by_first: Mapping[int, PromptGroup], component: Callable[[int], int]) -> list[PromptGroup]:
+    """The groups of ``by_first`` (keyed by their first record) merged by ``component``
+    (a group's first record -> what the groups merged with it share): each merged group is
+    its groups one after the other in order of their first records, and merged groups
+    come in order of their first record."""
+    merged: dict[int, PromptGroup] = {}
+    for first in sorted(by_first):
+        merged.setdefault(component(first), []).extend(by_first[first])
+    return list(merged.values())
+
+
+def _merge_near_prompts(dataset: DatasetView, by_prompt: dict[int, PromptGroup], near: float) -> list[PromptGroup]:
     """Merge the groups of prompts that are near duplicates of each other."""
     from ftdata.similarity.clusters import UnionFind
     from ftdata.similarity.minhash import near_duplicate_pairs
 
-    keys = list(by_prompt)
-    first = {by_prompt[k][0][0]: k for k in keys}
+    by_first = {group[0][0]: group for group in by_prompt.values()}
     texts: dict[int, str] = {}
     for rec in dataset.records():
-        if rec.index in first:
-            texts[rec.index] = scope_text(rec, "prompt", casefold=True)
+        if rec.index in by_first:
+            texts[rec.index] = near_prompt_text(rec)
     order = sorted(texts)
     uf = UnionFind(len(order))
-    for i, j, _ in near_duplicate_pairs([texts[k] for k in order], threshold=near, n=3):
+    found = near_duplicate_pairs(
+        [texts[k] for k in order],
+        threshold=near,
+        num_perm=NEAR_PROMPT_PERMUTATIONS,
+        shingle=NEAR_PROMPT_SHINGLE,
+        n=NEAR_PROMPT_N,
+        seed=NEAR_PROMPT_SEED,
+    )
+    for i, j, _ in found:
         uf.union(i, j)
-    merged: dict[int, list[tuple[int, int]]] = {}
-    for pos, index in enumerate(order):
-        root = first[order[uf.find(pos)]]
-        merged.setdefault(root, []).extend(by_prompt[first[index]])
-    return merged
+    position = {index: pos for pos, index in enumerate(order)}
+    return merge_prompt_groups({k: by_first[k] for k in order}, lambda first: order[uf.find(position[first])])
 
 
 @rule(

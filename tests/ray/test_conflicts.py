@@ -130,13 +130,14 @@ def test_real_jsonl_files_on_ray_are_byte_identical(cluster: Any, path: Path, pa
 
 
 @pytest.mark.parametrize("parts", [1, 4])
-def test_near_prompts_run_on_the_driver_with_the_same_bytes(cluster: Any, corpus: Path, parts: int) -> None:
-    """``near`` compares every prompt with every other: FT403 then runs as the local rule
-    (its column comes back), FT402 still as a stage."""
+def test_near_prompts_run_as_a_stage_with_the_same_bytes(cluster: Any, corpus: Path, parts: int) -> None:
+    """``near`` compares every prompt with every other: FT403 then merges near prompts with
+    distributed MinHash stages (ftdata/distributed/conflicts_near.py), and no column of
+    FT402 or FT403 comes back to the driver."""
     options = {"FT403": {"report": "all", "near": 0.7}}
     executor = _Watching(parts=parts)
     assert _json(corpus, executor=executor, options=options) == _json(corpus, jobs=1, options=options)
-    assert executor.columns & set(RULES) == {"FT403"}
+    assert executor.columns & set(RULES) == set()
 
 
 def test_the_work_dir_is_left_empty(cluster: Any, corpus: Path, tmp_path: Path) -> None:
