@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from ftdata.curation.dedup import read_records
 from ftdata.records import Record
 from ftdata.rules.replies import _MARKUP_CHARS, prose_of
 from ftdata.similarity import native
-from ftdata.similarity.text import _ASCII_APOSTROPHES, _ASCII_LOOSE, _WS_BYTES, _WS_CASEFOLD
+from ftdata.similarity.text import _ASCII_APOSTROPHES, _ASCII_LOOSE, _WS_BYTES, _WS_CASEFOLD, canonical_bytes
 from tests.conftest import ROOT, TESTS
 
 try:
@@ -104,6 +105,89 @@ def test_ascii_words_on_any_text(text: str, table: bytes, delete: bytes) -> None
     assert _native.ascii_words(text, table, delete) == native.py_ascii_words(text, table, delete)
 
 
+#: Texts that loop, as a whole, at their end or in units, for the loop bounds to say True to.
+_LOOPING = st.one_of(
+    TEXT,
+    st.builds(
+        lambda head, unit, k: head + unit * k,
+        TEXT,
+        st.sampled_from(["ha ", "I am sorry. ", "漢字 ", "😀 x\n"]),
+        st.integers(1, 200),
+    ),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_LOOPING, st.integers(-5, 2000), st.sampled_from([1, 2, 4, 8, 32]), st.sampled_from([0.0, 0.3, 0.6, 0.9, 1.0]))
+@example("", 0, 4, 0.6)
+@example("I am sorry. " * 60, 420, 4, 0.6)
+@example("Here is a sound start. " * 3 + "Loop! " * 90, 300, 4, 0.6)
+@example("a b " * 6, 23, 1, 1.0)
+def test_may_loop_on_any_text(text: str, cut: int, n: int, share: float) -> None:
+    assert _native.may_loop(text, cut, n, share) == native.py_may_loop(text, cut, n, share)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_LOOPING, st.sampled_from([1, 2, 3, 8, 64]))
+@example("", 8)
+@example("Sure! ha ha ha ha ha ha ha", 8)
+@example("x" * 300 + " a b a b", 8)
+@example(" ".join(["w" * 40] * 12), 8)
+@example("a b c a b c a\u3000b \x85", 3)
+def test_may_loop_at_end_on_any_text(text: str, period: int) -> None:
+    assert _native.may_loop_at_end(text, period) == native.py_may_loop_at_end(text, period)
+
+
+#: Every control character FT301 reports, and the characters around each range.
+CONTROLS = [chr(c) for c in (*range(0x22), *range(0x7E, 0xA1), 0xFEFE, 0xFEFF, 0xFF00)]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.sampled_from(CONTROLS)), max_size=40).map("".join))
+@example("")
+@example("\t\n\r")
+@example("plain \x7f")
+@example("漢字\ufeff")
+@example("😀\x9f")
+def test_control_at_on_any_text(text: str) -> None:
+    assert _native.control_at(text) == native.py_control_at(text)
+
+
+#: The characters of the mojibake pairs and their neighbours.
+HINTS = [chr(c) for c in (*range(0x7E, 0x100), *range(0x150, 0x200), *range(0x2C0, 0x2E0), *range(0x2010, 0x2130))]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.sampled_from(HINTS)), max_size=40).map("".join))
+@example("")
+@example("Ã")
+@example("â€™")
+@example("ô\u2122 😀")
+@example("\u00c1\u0080 \u00f5\u00a0")
+def test_mojibake_hint_on_any_text(text: str) -> None:
+    assert _native.mojibake_hint(text) == native.py_mojibake_hint(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(TEXT)
+@example("")
+@example(" \t\x1c a\u3000b\x85 ")
+@example("\ud800 \udfff 😀 ÿ 漢")
+def test_utf8_words_on_any_text(text: str) -> None:
+    assert _native.utf8_words(text) == native.py_utf8_words(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(ASCII, TEXT), st.booleans())
+@example("Cafe\u0301  au\u00a0LAIT ", True)
+def test_canonical_bytes_is_its_definition(text: str, casefold: bool) -> None:
+    """The text key in use (the extension's, here) is NFC, case-folded when asked, and the
+    words joined by single spaces, as UTF-8."""
+    expected = unicodedata.normalize("NFC", text)
+    expected = expected.casefold() if casefold else expected
+    assert canonical_bytes(text, casefold=casefold) == " ".join(expected.split()).encode("utf-8", "surrogatepass")
+
+
 def test_bad_arguments_raise_and_never_crash() -> None:
     with pytest.raises(TypeError):
         _native.word_stats(b"bytes", 4)  # type: ignore[arg-type]
@@ -115,6 +199,26 @@ def test_bad_arguments_raise_and_never_crash() -> None:
         _native.ascii_words("text", b"short", b"")
     with pytest.raises(TypeError):
         _native.ascii_words("text", _WS_BYTES, "not bytes")  # type: ignore[arg-type]
+    for n, share in ((0, 0.5), (10**6 + 1, 0.5), (4, -0.1), (4, 1.5), (4, float("nan"))):
+        for may_loop in (_native.may_loop, native.py_may_loop):
+            with pytest.raises(ValueError, match="max_share"):
+                may_loop("text", 2, n, share)
+    with pytest.raises(OverflowError):
+        _native.may_loop("text", 10**30, 4, 0.5)
+    with pytest.raises(TypeError):
+        _native.may_loop("text", 2, 4, "0.5")  # type: ignore[arg-type]
+    for period in (0, 65, -1):
+        for at_end in (_native.may_loop_at_end, native.py_may_loop_at_end):
+            with pytest.raises(ValueError, match="period"):
+                at_end("a b a b", period)
+    with pytest.raises(TypeError):
+        _native.may_loop_at_end(None, 8)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _native.control_at(b"\x00")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _native.utf8_words(1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _native.mojibake_hint(None)  # type: ignore[arg-type]
 
 
 def _records(path: Path) -> list[Record]:
@@ -137,6 +241,12 @@ def test_every_turn_of_the_real_files() -> None:
                         )
                     for table, delete in ((_WS_BYTES, b""), (_WS_CASEFOLD, b""), (_ASCII_LOOSE, _ASCII_APOSTROPHES)):
                         assert _native.ascii_words(piece, table, delete) == native.py_ascii_words(piece, table, delete)
+                    for cut in (0, len(piece) - 300, len(piece) // 2):
+                        assert _native.may_loop(piece, cut, 4, 0.6) == native.py_may_loop(piece, cut, 4, 0.6)
+                    assert _native.may_loop_at_end(piece, 8) == native.py_may_loop_at_end(piece, 8)
+                    assert _native.control_at(piece) == native.py_control_at(piece)
+                    assert _native.utf8_words(piece) == native.py_utf8_words(piece)
+                    assert _native.mojibake_hint(piece) == native.py_mojibake_hint(piece)
                 seen += 1
     assert seen > 10_000
 

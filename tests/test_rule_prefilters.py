@@ -31,6 +31,7 @@ from ftdata.rules.replies import (
     speaker_label,
     unfilled_template_variable,
 )
+from ftdata.rules.text_quality import _cited, _walk, missing_context
 from ftdata.similarity.text import _punctuation_table, canonical_bytes, loose_bytes
 from tests.conftest import TESTS
 
@@ -436,3 +437,56 @@ def test_canonical_bytes_of_any_text(text: str, casefold: bool) -> None:
 def test_loose_bytes_of_ascii_text(text: str) -> None:
     expected = " ".join(text.casefold().translate(_full_punctuation()).split())
     assert loose_bytes(text) == expected.encode("ascii")
+
+
+def _missing_context_agrees(rec: Record, min_context_chars: int = 200) -> None:
+    joined = rec.text
+    if rec.format is None or "://" in joined or "www." in joined or "<" in joined or "[" in joined:
+        return
+    assert _cited(rec, min_context_chars) == _walk(rec, False, False, min_context_chars)
+
+
+def test_ft313_early_stop_on_real_files() -> None:
+    """FT313 on records without URLs or markers stops at the turn that makes the context
+    long enough; the whole walk gives the same findings."""
+    for rec in REAL_RECORDS:
+        for size in (0, 60, 200, 2000):
+            _missing_context_agrees(rec, size)
+
+
+_CITING = st.sampled_from(
+    [
+        "According to the article, bridges rust.",
+        "The passage above says little.",
+        "The image shows a cat.",
+        "As the given document states, yes.",
+        "Here is a story. The story concludes happily.",
+        "Nothing cited here.",
+        "",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["system", "user", "assistant"]), st.one_of(_CITING, st.text(max_size=80))),
+        max_size=6,
+    ),
+    st.sampled_from([0, 1, 40, 200]),
+)
+def test_ft313_early_stop_on_fuzzed_conversations(turns: list[tuple[str, str]], size: int) -> None:
+    rec = _record({"messages": [{"role": role, "content": text} for role, text in turns]})
+    _missing_context_agrees(rec, size)
+    found = missing_context(rec, min_context_chars=size) or []
+    assert len(found) <= 1  # the first citing reply only
+
+
+def test_ft313_early_stop_finds_a_citation() -> None:
+    turns = [("user", "Summarize."), ("assistant", "Sure."), ("assistant", "The passage above says little.")]
+    rec = _record({"messages": [{"role": role, "content": text} for role, text in turns]})
+    found = _cited(rec, 200)
+    assert found is not None
+    assert "cites 'The passage above'" in found[0].message
+    assert found == _walk(rec, False, False, 200)
+    assert _cited(rec, 12) is None  # "Summarize." and "Sure." hold 15 characters

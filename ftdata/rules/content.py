@@ -13,11 +13,11 @@ from ftdata.formats import ALPACA
 from ftdata.records import Record
 from ftdata.registry import Scope, rule
 from ftdata.rules.replies import code_question, where
+from ftdata.similarity import native
 
 WARNING = Severity.WARNING
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
-_NOT_C0 = bytes(b for b in range(256) if not (b < 0x20 or b == 0x7F))
+_CONTROL = native.CONTROL
 
 
 @rule("FT301", "control-character", severity=WARNING)
@@ -39,12 +39,7 @@ def control_character(record: Record) -> list[Issue] | None:
     ## Fix
     Remove them, or fix the conversion that produced them.
     """
-    text = record.text
-    if text.isascii():
-        # Only C0 controls and DEL are possible; deleting every other byte leaves them.
-        if not text.encode("ascii").translate(None, _NOT_C0).translate(None, b"\t\n\r"):
-            return None
-    elif not _CONTROL.search(text):
+    if native.control_at(record.text) < 0:
         return None
     out = []
     for role, text, path in record.segments:
@@ -337,7 +332,8 @@ def unbalanced_code_fence(record: Record) -> list[Issue] | None:
         return None
     out = None
     for role, text, path in record.segments:
-        if role == "tool" or ("```" not in text and "~~~" not in text) or not record.judged(path):
+        no_fence = "```" not in text and ("~" not in text or "~~~" not in text)  # "~" is rare: memchr first
+        if role == "tool" or no_fence or not record.judged(path):
             continue
         ticks = _fences(text, "```")
         tildes = _fences(text, "~~~")

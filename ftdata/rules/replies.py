@@ -49,15 +49,17 @@ _INLINE_CODE = re.compile(r"`[^`\n]+`")
 
 def without_code(text: str) -> str:
     """``text`` with fenced code blocks and inline code removed."""
-    if "`" not in text and "~~~" not in text:
+    if "`" not in text and ("~" not in text or "~~~" not in text):  # memchr first: "~" is rare
         return text
-    return _INLINE_CODE.sub(" ", _FENCED.sub("\n", text))
+    if "```" in text or "~~~" in text:  # a fence: the costly search, tried at every line
+        text = _FENCED.sub("\n", text)
+    return _INLINE_CODE.sub(" ", text) if "`" in text else text
 
 
 def prose_of(record: Record, text: str, path: PathT) -> str:
     """:func:`without_code` of the turn text ``text`` at ``path`` of ``record``, computed
     once per record for all the rules that judge a reply's prose."""
-    if "`" not in text and "~~~" not in text:
+    if "`" not in text and ("~" not in text or "~~~" not in text):  # memchr first: "~" is rare
         return text
     return record.memo(("without-code", path), lambda: without_code(text))
 
@@ -272,7 +274,7 @@ def _without_tables(text: str) -> str:
     the borders of the one above, which is layout, not a loop; a row equal to the row
     above is kept, so a table that loops on one row still does, and so is a line that
     holds one row many times over, cut into its rows (:func:`_row_loop`)."""
-    if "|" not in text and "+-" not in text:
+    if "|" not in text and ("+" not in text or "+-" not in text):
         return text
     out: list[str] = []
     previous = None
@@ -443,16 +445,19 @@ def _looping(
     max_share: float,
     ngram: int,
     words: list[str] | None = None,
-    *,
-    plain: bool = False,
 ) -> str | None:
     """What to say of ``prose`` when it compresses above ``max_compression`` and more than
     ``max_share`` of it loops; None when it does not. ``words``: the words of ``prose``
-    when it holds no table (so that it is its own table-free text), split already;
-    ``plain``: ``prose`` holds no table, its words left to :func:`_may_repeat`."""
-    table_free = prose if words is not None or plain else _without_tables(prose)
+    when it holds no table (so that it is its own table-free text), split already."""
+    table_free = prose if words is not None else _without_tables(prose)
     if not _may_repeat(table_free, words, max_share, ngram):
         return None
+    return _compressed(prose, table_free, max_compression, max_share, ngram)
+
+
+def _compressed(prose: str, table_free: str, max_compression: float, max_share: float, ngram: int) -> str | None:
+    """What :func:`_looping` says of ``prose`` (``table_free`` without its tables) once
+    the bounds have not ruled a loop out: the compression ratio, then the share itself."""
     ratio = compression_ratio(prose)
     if ratio <= max_compression:
         return None
@@ -465,13 +470,17 @@ def _looping_prose(prose: str, min_length: int, max_compression: float, max_shar
     tables, the prose is split once: the tail's words are the last words of the whole,
     the first of them cut where the tail starts."""
     cut = len(prose) - min_length
-    plain = False
     tail_words = None
-    if cut <= 0 or "|" in prose or "+-" in prose:
+    if cut <= 0 or "|" in prose or ("+" in prose and "+-" in prose):
         message = _looping(prose, max_compression, max_share, ngram)
     elif native.NATIVE:
-        plain = True  # the statistics in C need no list of words
-        message = _looping(prose, max_compression, max_share, ngram, plain=True)
+        # both bounds, of the whole and of the tail, in one call to C, which needs no list of words
+        may_whole, may_tail = native.may_loop(prose, cut, ngram, max_share)
+        message = _compressed(prose, prose, max_compression, max_share, ngram) if may_whole else None
+        if message is None and may_tail:
+            message = _compressed(prose[cut:], prose[cut:], max_compression, max_share, ngram)
+            message = message and message.replace("repeats itself", "ends in a loop", 1)
+        return message
     else:
         head = prose[:cut].split()
         tail_words = prose[cut:].split()
@@ -483,7 +492,7 @@ def _looping_prose(prose: str, min_length: int, max_compression: float, max_shar
     if message is None and cut > 0:
         # a generation that went wrong loops at its end, after a sound start that keeps
         # the whole turn's figures low: judge the tail on its own
-        tail = _looping(prose[cut:], max_compression, max_share, ngram, tail_words, plain=plain)
+        tail = _looping(prose[cut:], max_compression, max_share, ngram, tail_words)
         message = tail and tail.replace("repeats itself", "ends in a loop", 1)
     return message
 
@@ -521,26 +530,9 @@ _REPEAT_REQUEST = re.compile(
 def _may_loop_at_end(text: str) -> bool:
     """False when the words of ``text`` cannot end in a loop that :func:`_trailing_loop`
     reports: every such loop repeats the word before the one it ends at, and that word's
-    predecessor, one unit back; this looks at the last dozen words alone."""
-    count = _MAX_PERIOD + 3
-    words = text[-_TAIL:].rsplit(None, count)
-    if len(words) <= count and len(text) > _TAIL:
-        words = text.rsplit(None, count)  # long words: the tail holds too few of them
-    if len(words) > count:
-        words = words[1:]  # [0] is the rest of the text, or part of a word
-    # the word before the last is one unit after its match in either place a loop ends
-    if len(words) < 3 or words[-2] not in words[-2 - _MAX_PERIOD : -2]:
-        return False
-    last = len(words) - 1
-    for end in (last, last - 1):
-        for p in range(1, min(_MAX_PERIOD, end - 1) + 1):
-            if words[end] == words[end - p] and words[end - 1] == words[end - 1 - p]:
-                return True
-    return False
-
-
-# Characters of a reply's end that hold its last dozen words, as a rule.
-_TAIL = 240
+    predecessor, one unit back; this looks at the last dozen words alone
+    (:func:`ftdata.similarity.native.py_may_loop_at_end`)."""
+    return native.may_loop_at_end(text, _MAX_PERIOD)
 
 
 def _trailing_loop(words: list[str], min_repeats: int) -> tuple[str, int, int] | None:

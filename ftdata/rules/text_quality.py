@@ -12,19 +12,12 @@ from ftdata.formats import TEXT
 from ftdata.records import Record
 from ftdata.registry import rule
 from ftdata.rules.content import where
+from ftdata.similarity import native
 
 WARNING = Severity.WARNING
 
 # --------------------------------------------------------------------------- FT311
 
-# UTF-8 read as Latin-1 or Windows-1252 turns a lead byte (0xC2-0xF4) into "Â".."ô" and
-# the continuation bytes (0x80-0xBF) into C1 controls, Latin-1 symbols or the
-# Windows-1252 punctuation of 0x80-0x9F. Text with no such pair cannot hold that kind
-# of mojibake, so ftfy (slow per call) only sees the few turns that have one.
-_HINT = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
-)
 _SPACE = re.compile(r"\s")
 # Square and cubic ångströms ("Å²") are real text that reads as UTF-8 for "Ų".
 _UNIT = re.compile("\u00c5[\u00b2\u00b3]")
@@ -73,7 +66,9 @@ def _fragments(text: str, fixed: str) -> list[tuple[int, int, int, int]]:
 def mojibake_in(text: str) -> tuple[str, str, int] | None:
     """The first mojibake fragment of ``text``, what ftfy makes of it, and how many
     fragments there are; None when ``text`` has none."""
-    if text.isascii() or _HINT.search(text) is None:
+    # text without a pair of a UTF-8 lead byte read as Latin-1 and what a continuation byte
+    # reads as cannot hold that kind of mojibake: ftfy (slow per call) sees few turns
+    if text.isascii() or not native.mojibake_hint(text):
         return None
     import ftfy
 
@@ -114,7 +109,7 @@ def mojibake(record: Record, *, min_count: int = 1) -> list[Issue] | None:
       reported.
     """
     joined = record.text
-    if joined.isascii() or _HINT.search(joined) is None:
+    if joined.isascii() or not native.mojibake_hint(joined):
         return None
     out = None
     for role, text, path in record.segments:
@@ -552,6 +547,15 @@ def missing_context(record: Record, *, min_context_chars: int = 200) -> list[Iss
     joined = record.text
     has_url = "://" in joined or "www." in joined
     has_marker = "<" in joined or "[" in joined
+    if not has_url and not has_marker:
+        return _cited(record, min_context_chars)
+    return _walk(record, has_url, has_marker, min_context_chars)
+
+
+def _walk(record: Record, has_url: bool, has_marker: bool, min_context_chars: int) -> list[Issue] | None:
+    """:func:`missing_context` turn by turn, for any record (``has_url``, ``has_marker``:
+    whether its text holds a URL, a ``<`` or a ``[``); :func:`_cited` is the same walk
+    for records with neither, stopped early."""
     media: bool | None = None
     out = None
     before: list[str] = []
@@ -594,6 +598,33 @@ def missing_context(record: Record, *, min_context_chars: int = 200) -> list[Iss
                     )
         before.append(text)
     return out
+
+
+def _cited(record: Record, min_context_chars: int) -> list[Issue] | None:
+    """What :func:`missing_context` reports on a record without URLs or markers: the first
+    reply that cites a document the turns before it do not hold. A reply is judged only
+    while those turns add up to fewer than ``min_context_chars`` characters, so the walk
+    stops at the first turn that makes them reach it (in most records, the prompt)."""
+    segments = record.segments
+    size = 0
+    for k, (role, text, path) in enumerate(segments):
+        if size >= min_context_chars:
+            return None
+        if role == "assistant" and k and record.judged(path):
+            lower = text.lower()
+            m = _CITES.search(text) if any(noun in lower for noun in _NOUNS) else None
+            if m is not None and not _has_media(record):
+                before = [s[1] for s in segments[:k]]
+                if not _provided(m, text, before, min_context_chars):
+                    return [
+                        Issue(
+                            f"{where(role, path)} cites {m.group()!r} but the turns before it hold "
+                            f"{plural(size, 'character')} and no attachment",
+                            path=path,
+                        )
+                    ]
+        size += len(text)
+    return None
 
 
 def _provided(cite: re.Match[str], reply: str, before: list[str], min_context_chars: int) -> bool:

@@ -1,6 +1,7 @@
-"""Text statistics for FT309's pre-filters and the ASCII text keys of the duplicate rules,
-from the optional C extension ``ftdata._native`` when it is built and in pure Python
-otherwise (same values; the ``py_`` functions here define them).
+"""Text statistics for FT309's pre-filters, FT301's search for control characters, FT311's
+for a hint of mojibake, and the text keys of the duplicate rules, from the optional C extension ``ftdata._native``
+when it is built and in pure Python otherwise (same values; the ``py_`` functions here
+define them).
 
 ``FTDATA_PURE_PYTHON=1`` in the environment forces the Python path; :data:`NATIVE` says
 which path this process uses.
@@ -69,6 +70,100 @@ def py_ascii_words(text: str, table: bytes, delete: bytes) -> bytes | None:
     return b" ".join(text.encode("ascii").translate(table, delete).split())
 
 
+def py_may_loop(text: str, cut: int, n: int, max_share: float) -> tuple[bool, bool]:
+    """``(whole, tail)``: whether ``text``, and ``text[cut:]`` when ``0 < cut < len(text)``,
+    may repeat itself by more than ``max_share`` (FT309's bounds, from :func:`py_word_stats`
+    and :func:`py_looped_units`; False is certain, True asks for the exact measure).
+    ``n`` (the n-gram size) is from 1 to 1,000,000 and ``max_share`` from 0 to 1."""
+    if not (1 <= n <= 1_000_000 and 0.0 <= max_share <= 1.0):
+        raise ValueError("may_loop() expects n from 1 to 1,000,000 and max_share from 0 to 1")
+    tail = 0 < cut < len(text) and _may_repeat(text[cut:], n, max_share)
+    return _may_repeat(text, n, max_share), tail
+
+
+def _may_repeat(text: str, n: int, max_share: float) -> bool:
+    """The n-gram bounds (the words of the most repeated n-gram are occurrences of at most
+    n distinct words), then the unit bound (the first occurrence of each distinct word is
+    in a unit that repeats none before it) and, when that does not rule a loop out, the
+    units' share itself."""
+    words, distinct, top, chars = py_word_stats(text, n)
+    if words < 3 * n:
+        return False
+    limit = max_share * words
+    if words - distinct + n + 1 > limit and top + 1 > limit:
+        return True
+    if chars < (1.0 - max_share) * len(text) + 1:
+        total, looped = py_looped_units(text, 8)
+        return looped / (total or 1) > max_share
+    return False
+
+
+def py_may_loop_at_end(text: str, period: int) -> bool:
+    """False when the last ``period + 3`` words of ``text`` cannot end in a loop of one to
+    ``period`` words: the word before the last must occur among the ``period`` words before
+    it, and some unit of ``p`` words must repeat its last two words ``p`` back, at the last
+    word or at the one before. ``period`` is from 1 to 64."""
+    if not 1 <= period <= 64:
+        raise ValueError("may_loop_at_end() expects a period from 1 to 64")
+    count = period + 3
+    # the last words, from the end of the text alone as a rule (text.split() of a long
+    # reply costs far more)
+    words = text[-_TAIL:].rsplit(None, count)
+    if len(words) <= count and len(text) > _TAIL:
+        words = text.rsplit(None, count)  # long words: the tail holds too few of them
+    if len(words) > count:
+        words = words[1:]  # [0] is the rest of the text, or part of a word
+    if len(words) < 3 or words[-2] not in words[max(0, len(words) - 2 - period) : -2]:
+        return False
+    last = len(words) - 1
+    for end in (last, last - 1):
+        for p in range(1, min(period, end - 1) + 1):
+            if words[end] == words[end - p] and words[end - 1] == words[end - 1 - p]:
+                return True
+    return False
+
+
+# Characters of a reply's end that hold its last dozen words, as a rule.
+_TAIL = 240
+
+
+#: The control characters FT301 reports: C0 but tab, newline and carriage return, DEL, C1
+#: and a stray byte-order mark.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
+_NOT_C0 = bytes(b for b in range(256) if not (b < 0x20 or b == 0x7F))
+
+
+def py_control_at(text: str) -> int:
+    """The index of the first :data:`CONTROL` character of ``text``, -1 when there is none."""
+    # ASCII text holds only C0 controls and DEL: deleting every other byte leaves them,
+    # a C loop far cheaper than the search
+    if text.isascii() and not text.encode("ascii").translate(None, _NOT_C0).translate(None, b"\t\n\r"):
+        return -1
+    m = CONTROL.search(text)
+    return -1 if m is None else m.start()
+
+
+# UTF-8 read as Latin-1 or Windows-1252 turns a lead byte (0xC2-0xF4) into "Â".."ô" and
+# the continuation bytes (0x80-0xBF) into C1 controls, Latin-1 symbols or the
+# Windows-1252 punctuation of 0x80-0x9F.
+MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+
+
+def py_mojibake_hint(text: str) -> bool:
+    """Whether ``text`` holds a pair of characters of :data:`MOJIBAKE_HINT`: a lead byte
+    of UTF-8 read as Latin-1, then what a continuation byte reads as."""
+    return MOJIBAKE_HINT.search(text) is not None
+
+
+def py_utf8_words(text: str) -> bytes:
+    """``" ".join(text.split())`` as UTF-8 (lone surrogates as ``surrogatepass`` writes
+    them): the words of ``text`` joined by single spaces."""
+    return " ".join(text.split()).encode("utf-8", "surrogatepass")
+
+
 def _pure() -> bool:
     return os.environ.get("FTDATA_PURE_PYTHON", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -77,6 +172,11 @@ word_stats: Callable[[str, int], tuple[int, int, int, int]] = py_word_stats
 looped_units: Callable[[str, int], tuple[int, int]] = py_looped_units
 char_run: Callable[[str, int, str], tuple[str, int] | None] = py_char_run
 ascii_words: Callable[[str, bytes, bytes], bytes | None] = py_ascii_words
+may_loop: Callable[[str, int, int, float], tuple[bool, bool]] = py_may_loop
+may_loop_at_end: Callable[[str, int], bool] = py_may_loop_at_end
+control_at: Callable[[str], int] = py_control_at
+utf8_words: Callable[[str], bytes] = py_utf8_words
+mojibake_hint: Callable[[str], bool] = py_mojibake_hint
 #: True when this process uses the C extension.
 NATIVE = False
 
@@ -90,4 +190,9 @@ if not _pure():
         looped_units = _native.looped_units
         char_run = _native.char_run
         ascii_words = _native.ascii_words
+        may_loop = _native.may_loop
+        may_loop_at_end = _native.may_loop_at_end
+        control_at = _native.control_at
+        utf8_words = _native.utf8_words
+        mojibake_hint = _native.mojibake_hint
         NATIVE = True

@@ -84,6 +84,9 @@ def canonical_bytes(text: str, *, casefold: bool = False) -> bytes:
         found = native.ascii_words(text, _WS_CASEFOLD if casefold else _WS_BYTES, b"")
         if found is not None:
             return found
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        return native.utf8_words(text.casefold() if casefold else text)  # split, joined and encoded in C
     if text.isascii():
         data = text.encode("ascii")
     else:
