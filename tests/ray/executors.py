@@ -1,5 +1,6 @@
 """Ray executors for the tests of the distributed stages: one that keeps the stages it
-offers (to read their counts), one whose workers die on their first attempt at a task,
+offers (to read their counts), one that also notes the columns shard results bring back
+to the driver, one whose workers die on their first attempt at a task,
 one that is stopped (Ctrl-C) once the first partition of a rule is judged."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ftdata.distributed.conflicts import ConflictStage, judge_partition
-from ftdata.engine.scan import Shard
+from ftdata.engine.scan import Shard, ShardResult
 from ftdata.executors.ray import RayExecutor
 
 
@@ -26,6 +27,24 @@ class KeepsStages(RayExecutor):
         if stage is not None:
             self.stages.append(stage)
         return stage
+
+
+class Watching(KeepsStages):
+    """:class:`KeepsStages`, noting too the columns every shard result brings back to the
+    driver, and how many shard results came back."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.columns: set[str] = set()
+        self.shards = 0
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        for result in super().map(fn, items):
+            found = result[0] if isinstance(result, tuple) else result
+            if isinstance(found, ShardResult):
+                self.shards += 1
+                self.columns |= set(found.collected)
+            yield result
 
 
 class KillFirstAttempt(RayExecutor):

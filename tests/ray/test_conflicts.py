@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,10 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.engine.scan import ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL, TESTS, run_cli
-from tests.ray.executors import KillFirstAttempt
+from tests.ray.executors import KillFirstAttempt, Watching
 
 RULES = ["FT402", "FT403"]
 #: Prompts answered both ways, planted apart so that their records fall in other blocks.
@@ -73,29 +71,12 @@ def _json(source: Path, **kwargs: Any) -> str:
     return out.getvalue()
 
 
-class _Watching(RayExecutor):
-    """The Ray executor, noting the columns every shard result brings back to the driver."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.columns: set[str] = set()
-        self.shards = 0
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        for result in super().map(fn, items):
-            found = result[0] if isinstance(result, tuple) else result
-            if isinstance(found, ShardResult):
-                self.shards += 1
-                self.columns |= set(found.collected)
-            yield result
-
-
 @pytest.mark.parametrize("parts", [1, 2, 4])
 @pytest.mark.parametrize("report", ["contradictions", "different", "all"])
 def test_corpus_conflicts_on_ray_are_byte_identical(cluster: Any, corpus: Path, report: str, parts: int) -> None:
     options = {"FT403": {"report": report}}
     local = _json(corpus, jobs=1, options=options)
-    executor = _Watching(parts=parts)
+    executor = Watching(parts=parts)
     assert _json(corpus, executor=executor, options=options) == local
     assert executor.shards == parts
     assert executor.columns.isdisjoint(RULES)  # the keys stayed with the workers
@@ -112,7 +93,7 @@ def test_real_records_conflicts_on_ray_are_byte_identical(
 ) -> None:
     options = {"FT403": {"report": report}}
     local = _json(real_mix, jobs=1, options=options)
-    executor = _Watching(parts=parts)
+    executor = Watching(parts=parts)
     assert _json(real_mix, executor=executor, options=options) == local
     assert executor.columns.isdisjoint(RULES)
     codes = [f["code"] for f in json.loads(local)]
@@ -135,7 +116,7 @@ def test_near_prompts_run_as_a_stage_with_the_same_bytes(cluster: Any, corpus: P
     distributed MinHash stages (ftdata/distributed/conflicts_near.py), and no column of
     FT402 or FT403 comes back to the driver."""
     options = {"FT403": {"report": "all", "near": 0.7}}
-    executor = _Watching(parts=parts)
+    executor = Watching(parts=parts)
     assert _json(corpus, executor=executor, options=options) == _json(corpus, jobs=1, options=options)
     assert executor.columns & set(RULES) == set()
 

@@ -21,11 +21,10 @@ pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not 
 
 import ftdata
 from ftdata.distributed.conflicts_near import judge_merged
-from ftdata.engine.scan import ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL
-from tests.ray.executors import KeepsStages, KillFirstAttempt
+from tests.ray.executors import KillFirstAttempt, Watching
 
 #: The functions of the stage's own tasks (the scan's are killed in test_duplicates.py).
 STAGES = ("group_firsts", "sign_block", "bucket_prompts", "verify_prompts", "regroup", "judge_merged")
@@ -94,25 +93,9 @@ def _json(source: Path, options: dict[str, Any], **kwargs: Any) -> str:
     return out.getvalue()
 
 
-class _Watching(KeepsStages):
-    """The Ray executor, noting the columns every shard result brings back to the driver
-    and keeping the stages it offers (for their counts)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.columns: set[str] = set()
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        for result in super().map(fn, items):
-            found = result[0] if isinstance(result, tuple) else result
-            if isinstance(found, ShardResult):
-                self.columns |= set(found.collected)
-            yield result
-
-
 def _same_on_ray(path: Path, options: dict[str, Any], parts: int) -> str:
     local = _json(path, options, jobs=1)
-    executor = _Watching(parts=parts)
+    executor = Watching(parts=parts)
     assert _json(path, options, executor=executor) == local
     assert "FT403" not in executor.columns  # the prompt keys stayed with the workers
     (stage,) = executor.stages
@@ -168,7 +151,7 @@ def test_a_worker_killed_in_every_stage_is_retried(cluster: Any, planted: Path, 
     assert sorted(os.listdir(markers)) == sorted(f"{name}-0" for name in STAGES)
 
 
-class _StopAfterFirstJudged(_Watching):
+class _StopAfterFirstJudged(Watching):
     """Interrupts the run (Ctrl-C) once the first partition of merged groups is judged."""
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
@@ -187,7 +170,7 @@ def test_a_stopped_lint_resumes_from_the_finished_work(cluster: Any, planted: Pa
         _json(planted, options, executor=_StopAfterFirstJudged(parts=4, work_dir=work))
     (folder,) = work.glob("ftdata-lint-*")
     assert len(list(folder.glob("FT403/p*.result"))) >= 1  # kept for the next run
-    again = _Watching(parts=4, work_dir=work)
+    again = Watching(parts=4, work_dir=work)
     assert _json(planted, options, executor=again) == expected
     counts = again.stages[0].counts
     assert (counts["shards scanned"], counts["shards resumed"]) == (0, 4)
@@ -208,6 +191,6 @@ def test_with_ft402_both_rules_run_as_stages(cluster: Any, planted: Path) -> Non
         render_json(ftdata.lint(planted, config=False, select=rules, options=options, **kwargs), out)
         return out.getvalue()
 
-    executor = _Watching(parts=2)
+    executor = Watching(parts=2)
     assert run(executor=executor) == run(jobs=1)
     assert executor.columns.isdisjoint(rules)

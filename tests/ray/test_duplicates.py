@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,10 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.engine.scan import ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL, TESTS, run_cli
-from tests.ray.executors import KeepsStages, KillFirstAttempt, StopsAfterFirstPartition
+from tests.ray.executors import KillFirstAttempt, StopsAfterFirstPartition, Watching
 
 
 @pytest.fixture(scope="module")
@@ -67,22 +66,6 @@ def _json(source: Path, select: Sequence[str] = ("FT401",), **kwargs: Any) -> st
     return out.getvalue()
 
 
-class _Watching(KeepsStages):
-    """The Ray executor, noting the columns every shard result brings back to the driver
-    and keeping the stages it offers (for their counts)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.columns: set[str] = set()
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        for result in super().map(fn, items):
-            found = result[0] if isinstance(result, tuple) else result
-            if isinstance(found, ShardResult):
-                self.columns |= set(found.collected)
-            yield result
-
-
 OPTIONS = [
     {},
     {"keep": "longest"},
@@ -98,7 +81,7 @@ def test_corpus_duplicates_on_ray_are_byte_identical(
     cluster: Any, corpus: Path, options: dict[str, Any], parts: int
 ) -> None:
     local = _json(corpus, jobs=1, options={"FT401": options})
-    executor = _Watching(parts=parts)
+    executor = Watching(parts=parts)
     assert _json(corpus, executor=executor, options={"FT401": options}) == local
     assert "FT401" not in executor.columns  # the keys stayed with the workers
     (stage,) = executor.stages
@@ -123,7 +106,7 @@ def test_the_options_decide_the_groups(corpus: Path) -> None:
 def test_real_records_duplicates_on_ray_are_byte_identical(cluster: Any, real_dups: Path, parts: int) -> None:
     for options in ({}, {"keep": "longest", "scope": "prompt"}):
         local = _json(real_dups, jobs=1, options={"FT401": options})
-        executor = _Watching(parts=parts)
+        executor = Watching(parts=parts)
         assert _json(real_dups, executor=executor, options={"FT401": options}) == local
         assert "FT401" not in executor.columns
         assert [f["code"] for f in json.loads(local)].count("FT401") >= 20
@@ -141,7 +124,7 @@ def test_real_jsonl_files_on_ray_are_byte_identical(cluster: Any, path: Path, pa
     assert remote.getvalue() == out.getvalue()
 
 
-class _StopAfterFirstPartition(StopsAfterFirstPartition, _Watching):
+class _StopAfterFirstPartition(StopsAfterFirstPartition, Watching):
     """Interrupts the run (Ctrl-C) once the first partition of FT401 is judged."""
 
     stop_code = "FT401"
@@ -158,7 +141,7 @@ def test_a_lint_stopped_while_grouping_resumes_from_the_judged_partitions(
         _json(corpus, select, executor=first)
     (folder,) = work.glob("ftdata-lint-*")
     assert len(list(folder.glob("FT401/p*.result"))) >= 1  # kept for the next run
-    again = _Watching(parts=4, work_dir=work)
+    again = Watching(parts=4, work_dir=work)
     assert _json(corpus, select, executor=again) == expected
     counts = again.stages[0].counts
     assert (counts["shards scanned"], counts["shards resumed"]) == (0, 4)

@@ -17,11 +17,10 @@ import pytest
 pytest.importorskip("ray", exc_type=ImportError, reason="the 'ray' extra is not installed: pip install 'ftdata[ray]'")
 
 import ftdata
-from ftdata.engine.scan import ShardResult
 from ftdata.executors.ray import RayExecutor
 from ftdata.render.jsonout import render_json
 from tests.conftest import REAL
-from tests.ray.executors import KeepsStages, KillFirstAttempt, StopsAfterFirstPartition
+from tests.ray.executors import KillFirstAttempt, StopsAfterFirstPartition, Watching
 
 
 def _json(source: Path, options: dict[str, Any] | None = None, **kwargs: Any) -> str:
@@ -32,22 +31,6 @@ def _json(source: Path, options: dict[str, Any] | None = None, **kwargs: Any) ->
 
 def _codes(found: str) -> list[str]:
     return [f["code"] for f in json.loads(found)]
-
-
-class _Watching(KeepsStages):
-    """The Ray executor, noting the columns every shard result brings back to the driver
-    and keeping the stages it offers (for their counts)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.columns: set[str] = set()
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        for result in super().map(fn, items):
-            found = result[0] if isinstance(result, tuple) else result
-            if isinstance(found, ShardResult):
-                self.columns |= set(found.collected)
-            yield result
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +56,7 @@ def real_near(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("parts", [1, 2, 4])
 def test_corpus_near_duplicates_on_ray_are_byte_identical(cluster: Any, planted: Path, parts: int) -> None:
     local = _json(planted, jobs=1)
-    executor = _Watching(parts=parts)
+    executor = Watching(parts=parts)
     assert _json(planted, executor=executor) == local
     assert "FT404" not in executor.columns  # the shingle sets stayed with the workers
     (stage,) = executor.stages
@@ -97,7 +80,7 @@ OPTIONS: list[dict[str, Any]] = [
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_ft404_options_on_ray_are_byte_identical(cluster: Any, planted: Path, options: dict[str, Any]) -> None:
     local = _json(planted, options, jobs=1)
-    executor = _Watching(parts=4)
+    executor = Watching(parts=4)
     assert _json(planted, options, executor=executor) == local
     assert "FT404" not in executor.columns
     assert _codes(local).count("FT404") >= 10
@@ -113,7 +96,7 @@ def test_the_options_decide_the_groups(planted: Path) -> None:
 def test_real_records_near_duplicates_on_ray_are_byte_identical(cluster: Any, real_near: Path, parts: int) -> None:
     for options in ({}, {"scope": "answer", "threshold": 0.7}):
         local = _json(real_near, options, jobs=1)
-        executor = _Watching(parts=parts)
+        executor = Watching(parts=parts)
         assert _json(real_near, options, executor=executor) == local
         assert "FT404" not in executor.columns
         assert _codes(local).count("FT404") >= 15
@@ -137,7 +120,7 @@ def test_real_jsonl_files_on_ray_are_byte_identical(cluster: Any, path: Path, pa
         {"scope": "answer", "threshold": 0.5},
     ):
         local = _json(path, options, jobs=1)
-        executor = _Watching(parts=parts)
+        executor = Watching(parts=parts)
         assert _json(path, options, executor=executor) == local
         assert "FT404" not in executor.columns
         found += _codes(local).count("FT404")
@@ -150,7 +133,7 @@ def test_options_the_rule_fails_on_stay_on_the_driver(cluster: Any, planted: Pat
     with its column (none for a scope the collector does not know), and fails there with
     the same message."""
     local = _json(planted, option, jobs=1)
-    executor = _Watching(parts=2)
+    executor = Watching(parts=2)
     assert _json(planted, option, executor=executor) == local
     assert executor.stages == []  # no stage was offered: FT404 was its only rule
     assert ("FT404" in executor.columns) == ("scope" not in option)
@@ -183,7 +166,7 @@ def test_a_worker_killed_in_every_stage_is_retried(cluster: Any, planted: Path, 
     assert any(t.startswith("record_lines") for t in tried)
 
 
-class _StopAfterFirstPartition(StopsAfterFirstPartition, _Watching):
+class _StopAfterFirstPartition(StopsAfterFirstPartition, Watching):
     """Interrupts the run (Ctrl-C) once the first partition of FT404 is bucketed."""
 
     stop_code = "FT404"
@@ -200,7 +183,7 @@ def test_a_lint_stopped_while_bucketing_resumes_from_the_finished_work(
     (folder,) = work.glob("ftdata-lint-*")
     assert len(list(folder.glob("FT404/buckets/p*.done"))) >= 1  # kept for the next run
     assert not list(folder.glob("FT404/verify/*"))
-    again = _Watching(parts=4, work_dir=work)
+    again = Watching(parts=4, work_dir=work)
     assert _json(planted, executor=again) == expected
     counts = again.stages[0].counts
     assert (counts["shards scanned"], counts["shards resumed"]) == (0, 4)
@@ -217,7 +200,7 @@ def test_a_lint_stopped_after_verifying_resumes_without_running_it_again(
     work = tmp_path / "work"
     expected = _json(planted, jobs=1)
 
-    class StopAtLines(_Watching):
+    class StopAtLines(Watching):
         def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
             if getattr(getattr(fn, "func", fn), "__name__", "") == "record_lines":
                 raise KeyboardInterrupt
@@ -225,7 +208,7 @@ def test_a_lint_stopped_after_verifying_resumes_without_running_it_again(
 
     with pytest.raises(KeyboardInterrupt):
         _json(planted, executor=StopAtLines(parts=2, work_dir=work))
-    again = _Watching(parts=2, work_dir=work)
+    again = Watching(parts=2, work_dir=work)
     assert _json(planted, executor=again) == expected
     counts = again.stages[0].counts
     assert (counts["shards resumed"], counts["partitions resumed"], counts["blocks resumed"]) == (2, 2, 2)
