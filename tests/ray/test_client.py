@@ -84,13 +84,20 @@ def client_address() -> Iterator[str]:
 def _through(address: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``ftdata ARGS --engine ray --address ADDRESS``. Ray Client starts a server process
     for each connection, on ports of its own choosing; one that cannot start (a port
-    still held by a server of an earlier cluster on this machine) is Ray's failure, not
-    ftdata's, and is tried once more."""
+    still held by a server of an earlier cluster on this machine, or a server that died as
+    it started, which Ray's proxy reports as "Initialization failure from server") is
+    Ray's failure, not ftdata's, and is tried again, twice at most."""
     command = [*args, "--engine", "ray", "--address", address]
     done = run_cli(*command, cwd=cwd)
-    if "Starting Ray client server failed" in done.stderr:
+    for _ in range(2):
+        if not any(m in done.stderr for m in _SERVER_DID_NOT_START):
+            break
         done = run_cli(*command, cwd=cwd)
     return done
+
+
+#: What Ray Client prints when the server process of a connection could not start.
+_SERVER_DID_NOT_START = ("Starting Ray client server failed", "Initialization failure from server")
 
 
 def test_lint_and_split_through_ray_client_match_a_local_run(client_address: str, tmp_path: Path) -> None:
