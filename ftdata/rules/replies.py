@@ -252,15 +252,10 @@ def _may_run(text: str) -> bool:
 
 def _char_run_scan(text: str, limit: int) -> tuple[str, int] | None:
     """:func:`_char_run` by scanning the whole of ``text`` (the reference)."""
-    for m in _RUN.finditer(text):
-        ch, n = m.group(1), len(m.group())
-        if n > (4 * limit if ch in _MARKUP else limit):
-            return ch, n
-    return None
+    return native.py_char_run(text, limit, _MARKUP_CHARS)
 
 
-_RUN = re.compile(r"(\S)\1{31,}")
-_RUN_MIN = 32  # the shortest run _RUN matches
+_RUN_MIN = 32  # the shortest run native.py_char_run reports
 _STRIDE = _RUN_MIN // 2
 # Overlapping pairs of equal characters (the lookahead keeps a third one in play).
 _PAIR = re.compile(r"(.)(?=\1)", re.S)
